@@ -1,0 +1,41 @@
+// The one interface both backends implement (STYLE.md 5: the standard backend is the
+// same interface, not a special case sprinkled through callers). Arguments arrive
+// validated; errors leave shaped like node:fs's (ts/errors.ts), path included.
+import fs from 'node:fs'
+
+export type OpenKind = 'read' | 'readWrite' | 'create' | 'append'
+
+/** open(2) flags per kind. `append` does not use O_APPEND: positions are reserved in-process. */
+export function openFlags(kind: OpenKind): number {
+  const { O_RDONLY, O_RDWR, O_CREAT, O_TRUNC } = fs.constants
+  switch (kind) {
+    case 'read': return O_RDONLY
+    case 'readWrite': return O_RDWR
+    case 'create': return O_RDWR | O_CREAT | O_TRUNC
+    case 'append': return O_RDWR | O_CREAT
+  }
+}
+
+/** An open file as a backend knows it. */
+export interface BackendFile {
+  readonly path: string
+  readonly fd: number
+}
+
+export interface Backend {
+  readonly name: 'io_uring' | 'standard'
+  open(path: string, kind: OpenKind, mode: number): Promise<BackendFile>
+  /** Fills `buf` from `offset` unless end-of-file comes first; resolves the bytes read. */
+  read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number>
+  /** Writes `buf` whole at `offset` or rejects. */
+  write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void>
+  sync(file: BackendFile, dataOnly: boolean): Promise<void>
+  allocate(file: BackendFile, offset: number, len: number): Promise<void>
+  truncate(file: BackendFile, len: number): Promise<void>
+  size(file: BackendFile): Promise<number>
+  close(file: BackendFile): Promise<void>
+  /** Operations run on the standard path because a ring failed (0 on the standard backend). */
+  readonly degradedOps: number
+  /** Releases the backend's own resources; every operation has settled before this is called. */
+  shutdown(): Promise<void>
+}

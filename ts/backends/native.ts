@@ -1,0 +1,244 @@
+// The io_uring backend: operations issued within one tick are coalesced into one
+// native submit() per ring (one io_uring_enter on the ring thread); completions come
+// back in batches, one JavaScript call for many (DESIGN.md §4).
+import { systemError, withPath } from '../errors'
+import { DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type NativeAddon } from '../native'
+import type { IoConfig } from '../types'
+import { openFlags, type Backend, type BackendFile, type OpenKind } from './backend'
+import { fdOps } from './fd-ops'
+
+class NativeFile implements BackendFile {
+  constructor(
+    readonly path: string,
+    readonly fd: number,
+    /** Index of the ring this file is pinned to (its fixed-file slot lives there). */
+    readonly ring: number,
+  ) {}
+}
+
+interface Op {
+  kind: OpKind
+  fd: number
+  offset: number
+  len: number
+  arg: number
+  extra: Uint8Array | string | undefined
+  path: string
+  resolve: (result: number) => void
+  reject: (err: unknown) => void
+}
+
+interface Ring {
+  engine: EngineHandle
+  /** Set when the ring reported RESULT_RING_FAILED: later operations take the fd path. */
+  failed: boolean
+  /** Operations of the current tick, submitted together at the microtask checkpoint. */
+  batch: Array<{ id: number; op: Op }>
+}
+
+const SYSCALL: Record<OpKind, string> = {
+  [OpKind.Read]: 'read',
+  [OpKind.Write]: 'write',
+  [OpKind.Fsync]: 'fsync',
+  [OpKind.Fdatasync]: 'fdatasync',
+  [OpKind.Fallocate]: 'fallocate',
+  [OpKind.Ftruncate]: 'ftruncate',
+  [OpKind.Size]: 'fstat',
+  [OpKind.Open]: 'open',
+  [OpKind.Close]: 'close',
+  [OpKind.Nop]: 'nop',
+}
+
+/** Registered-file slots per ring; files beyond them use their plain fd. */
+const FIXED_FILE_SLOTS = 4096
+
+function nextPow2(n: number): number {
+  let p = 1
+  while (p < n) p *= 2
+  return p
+}
+
+export interface NativeBackendOptions {
+  /** Test hook (STREAMLINE_IO_TEST_SETUP_ERRNO): ring setup fails with this errno. */
+  testSetupErrno: number
+  /** Test hook (STREAMLINE_IO_TEST_RING_FAIL_AFTER): the ring fails after this many requests. */
+  testFailAfter: number
+}
+
+export class NativeBackend implements Backend {
+  readonly name = 'io_uring' as const
+  degradedOps = 0
+  private readonly rings: Ring[] = []
+  private nextRing = 0
+  private readonly ops: Array<Op | undefined> = []
+  private readonly freeIds: number[] = []
+  private flushScheduled = false
+
+  /** Starts `ioWorkers` rings; throws (with .errno) when a ring cannot be set up. */
+  constructor(
+    private readonly addon: NativeAddon,
+    config: IoConfig,
+    hooks: NativeBackendOptions,
+  ) {
+    const options = {
+      sqDepth: config.sqDepth,
+      // One CQE per operation in flight, one for the ring's own eventfd read, and never
+      // smaller than twice the SQ (the kernel's default ratio).
+      cqDepth: Math.max(2 * config.sqDepth, nextPow2(config.queueDepth + 1)),
+      queueCapacity: config.queueDepth,
+      fixedFileSlots: FIXED_FILE_SLOTS,
+      testSetupErrno: hooks.testSetupErrno,
+      testFailAfter: hooks.testFailAfter,
+    }
+    try {
+      for (let i = 0; i < config.ioWorkers; i++) {
+        const ring: Ring = { engine: undefined as unknown as EngineHandle, failed: false, batch: [] }
+        ring.engine = addon.createEngine(options, (results) => this.complete(ring, results))
+        this.rings.push(ring)
+      }
+    } catch (err) {
+      for (const ring of this.rings) addon.destroy(ring.engine)
+      throw err
+    }
+  }
+
+  async open(path: string, kind: OpenKind, mode: number): Promise<BackendFile> {
+    const ring = this.nextRing
+    this.nextRing = (this.nextRing + 1) % this.rings.length
+    // fd is unused by open; 0 keeps the descriptor within the binding's checked range.
+    const fd = await this.submit(ring, OpKind.Open, 0, path, 0, mode, openFlags(kind), path)
+    return new NativeFile(path, fd, ring)
+  }
+
+  read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number> {
+    return this.on(file, OpKind.Read, offset, buf.byteLength, 0, buf)
+  }
+
+  async write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void> {
+    await this.on(file, OpKind.Write, offset, buf.byteLength, 0, buf)
+  }
+
+  async sync(file: BackendFile, dataOnly: boolean): Promise<void> {
+    await this.on(file, dataOnly ? OpKind.Fdatasync : OpKind.Fsync, 0, 0, 0)
+  }
+
+  async allocate(file: BackendFile, offset: number, len: number): Promise<void> {
+    await this.on(file, OpKind.Fallocate, offset, len, 0 /* mode 0: allocate and extend */)
+  }
+
+  async truncate(file: BackendFile, len: number): Promise<void> {
+    await this.on(file, OpKind.Ftruncate, 0, len, 0)
+  }
+
+  size(file: BackendFile): Promise<number> {
+    return this.on(file, OpKind.Size, 0, 0, 0)
+  }
+
+  async close(file: BackendFile): Promise<void> {
+    await this.on(file, OpKind.Close, 0, 0, 0)
+  }
+
+  async shutdown(): Promise<void> {
+    // Every operation has settled (the Io drains first), so destroy() joins idle threads.
+    for (const ring of this.rings) this.addon.destroy(ring.engine)
+  }
+
+  private on(file: BackendFile, kind: OpKind, offset: number, len: number, arg: number, buf?: Uint8Array): Promise<number> {
+    const f = file as NativeFile
+    return this.submit(f.ring, kind, f.fd, buf, offset, len, arg, f.path)
+  }
+
+  private submit(ringIndex: number, kind: OpKind, fd: number, extra: Uint8Array | string | undefined, offset: number, len: number, arg: number, path: string): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      const op: Op = { kind, fd, offset, len, arg, extra, path, resolve, reject }
+      const ring = this.rings[ringIndex]
+      if (ring.failed) {
+        this.degrade(op)
+        return
+      }
+      const id = this.freeIds.pop() ?? this.ops.length
+      this.ops[id] = op
+      ring.batch.push({ id, op })
+      if (!this.flushScheduled) {
+        this.flushScheduled = true
+        queueMicrotask(() => this.flush())
+      }
+    })
+  }
+
+  /** Sends each ring its batch of this tick: one native call per ring. */
+  private flush(): void {
+    this.flushScheduled = false
+    for (const ring of this.rings) {
+      const batch = ring.batch
+      if (batch.length === 0) continue
+      ring.batch = []
+      const desc = new Float64Array(batch.length * DESC_STRIDE)
+      const extras: Array<Uint8Array | string | undefined> = new Array(batch.length)
+      for (let i = 0; i < batch.length; i++) {
+        const { id, op } = batch[i]
+        const at = i * DESC_STRIDE
+        desc[at] = id
+        desc[at + 1] = op.kind
+        desc[at + 2] = op.fd
+        desc[at + 3] = op.offset
+        desc[at + 4] = op.len
+        desc[at + 5] = op.arg
+        extras[i] = op.extra
+      }
+      try {
+        this.addon.submit(ring.engine, desc, extras)
+      } catch (err) {
+        // Nothing of this batch was submitted; settle every operation of it.
+        for (const { id, op } of batch) {
+          this.release(id)
+          op.reject(err)
+        }
+      }
+    }
+  }
+
+  /** Called by the ring with [id, result] pairs; runs on the JavaScript thread. */
+  private complete(ring: Ring, results: Float64Array): void {
+    for (let i = 0; i < results.length; i += 2) {
+      const id = results[i]
+      const result = results[i + 1]
+      const op = this.ops[id]
+      if (op === undefined) continue // cannot happen: every id completes once
+      this.release(id)
+      if (result === RESULT_RING_FAILED) {
+        ring.failed = true
+        this.degrade(op)
+      } else if (result < 0) {
+        op.reject(systemError(-result, SYSCALL[op.kind], op.path, (e) => this.addon.strerror(e)))
+      } else {
+        op.resolve(result)
+      }
+    }
+  }
+
+  private release(id: number): void {
+    this.ops[id] = undefined
+    this.freeIds.push(id)
+  }
+
+  /** Runs an operation on the node:fs path because its ring failed; counted. */
+  private degrade(op: Op): void {
+    this.degradedOps++
+    const run = async (): Promise<number> => {
+      switch (op.kind) {
+        case OpKind.Read: return fdOps.read(op.fd, op.extra as Uint8Array, op.offset)
+        case OpKind.Write: return fdOps.write(op.fd, op.extra as Uint8Array, op.offset, op.path).then(() => op.len)
+        case OpKind.Fsync: return fdOps.sync(op.fd, false).then(() => 0)
+        case OpKind.Fdatasync: return fdOps.sync(op.fd, true).then(() => 0)
+        case OpKind.Fallocate: return fdOps.allocate(op.fd, op.offset, op.len).then(() => 0)
+        case OpKind.Ftruncate: return fdOps.truncate(op.fd, op.len).then(() => 0)
+        case OpKind.Size: return fdOps.size(op.fd)
+        case OpKind.Open: return fdOps.open(op.path, op.arg, op.len)
+        case OpKind.Close: return fdOps.close(op.fd).then(() => 0)
+        case OpKind.Nop: return 0
+      }
+    }
+    run().then(op.resolve, (err: unknown) => op.reject(withPath(err, op.path)))
+  }
+}

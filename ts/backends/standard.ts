@@ -1,0 +1,87 @@
+// The standard backend: node:fs FileHandle underneath, the same semantics and errors as
+// the io_uring backend. Used where io_uring is unavailable or disabled.
+import fs from 'node:fs'
+import { systemError, withPath } from '../errors'
+import { openFlags, type Backend, type BackendFile, type OpenKind } from './backend'
+import { readFull, writeFull } from './transfer'
+
+class StandardFile implements BackendFile {
+  constructor(
+    readonly path: string,
+    readonly handle: fs.promises.FileHandle,
+  ) {}
+  get fd(): number {
+    return this.handle.fd
+  }
+}
+
+const EISDIR = 21
+
+export class StandardBackend implements Backend {
+  readonly name = 'standard' as const
+  readonly degradedOps = 0
+
+  async open(path: string, kind: OpenKind, mode: number): Promise<BackendFile> {
+    const handle = await fs.promises.open(path, openFlags(kind), mode)
+    // open(2) lets O_RDONLY open a directory; the contract says EISDIR for every open*.
+    let isDir: boolean
+    try {
+      isDir = (await handle.stat()).isDirectory()
+    } catch (err) {
+      await handle.close().catch(() => {})
+      throw withPath(err, path)
+    }
+    if (isDir) {
+      await handle.close()
+      throw systemError(EISDIR, 'open', path)
+    }
+    return new StandardFile(path, handle)
+  }
+
+  read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number> {
+    const { handle } = file as StandardFile
+    return this.guard(file, () => readFull((b, o, l, p) => handle.read(b, o, l, p).then((r) => r.bytesRead), buf, offset))
+  }
+
+  write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void> {
+    const { handle } = file as StandardFile
+    return this.guard(file, () => writeFull((b, o, l, p) => handle.write(b, o, l, p).then((r) => r.bytesWritten), buf, offset, file.path))
+  }
+
+  sync(file: BackendFile, dataOnly: boolean): Promise<void> {
+    const { handle } = file as StandardFile
+    return this.guard(file, () => (dataOnly ? handle.datasync() : handle.sync()))
+  }
+
+  allocate(file: BackendFile, offset: number, len: number): Promise<void> {
+    // node:fs has no fallocate. Extending the size is what callers observe; writing
+    // zeros only where the file ends keeps existing data, as fallocate mode 0 does.
+    return this.guard(file, async () => {
+      const end = offset + len
+      const size = await this.size(file)
+      if (end > size) await (file as StandardFile).handle.truncate(end)
+    })
+  }
+
+  truncate(file: BackendFile, len: number): Promise<void> {
+    return this.guard(file, () => (file as StandardFile).handle.truncate(len))
+  }
+
+  size(file: BackendFile): Promise<number> {
+    return this.guard(file, async () => (await (file as StandardFile).handle.stat()).size)
+  }
+
+  close(file: BackendFile): Promise<void> {
+    return this.guard(file, () => (file as StandardFile).handle.close())
+  }
+
+  async shutdown(): Promise<void> {}
+
+  private async guard<T>(file: BackendFile, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (err) {
+      throw withPath(err, file.path)
+    }
+  }
+}

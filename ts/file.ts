@@ -1,0 +1,139 @@
+// AsyncFile: the same class over either backend. It validates arguments, keeps the
+// closed state, reserves append positions and routes every operation through the Io's
+// limiter; the backend does the I/O.
+import { ioClosed, withPath } from './errors'
+import type { Backend, BackendFile } from './backends/backend'
+import type { Limiter } from './limiter'
+import type { AppendResult, AsyncFile, ReadResult, WriteResult } from './types'
+import { checkBuffer, checkOffset } from './validate'
+
+/** What a file needs from the Io that opened it. */
+export interface FileOwner {
+  readonly impl: Backend
+  readonly limiter: Limiter
+  /** Throws ERR_IO_CLOSED once the Io is closing. */
+  checkOpen(): void
+  forget(file: File): void
+}
+
+export class File implements AsyncFile {
+  private closing: Promise<void> | null = null
+  private running = 0
+  private drained: (() => void) | null = null
+  /** Append positions are reserved in-process, relative to the size at the first append. */
+  private appendBase: Promise<number> | null = null
+  private appendReserved = 0
+
+  constructor(
+    private readonly owner: FileOwner,
+    private readonly handle: BackendFile,
+    readonly path: string,
+  ) {}
+
+  readAt(buf: Buffer, offset: number): Promise<ReadResult> {
+    return this.op(() => {
+      checkBuffer('buffer', buf)
+      checkOffset('offset', offset)
+    }, async (run) => ({ bytesRead: await run((b) => b.read(this.handle, buf, offset)), buffer: buf }))
+  }
+
+  writeAt(buf: Buffer, offset: number): Promise<WriteResult> {
+    return this.op(() => {
+      checkBuffer('buffer', buf)
+      checkOffset('offset', offset)
+      checkOffset('offset + buffer.length', offset + buf.byteLength)
+    }, async (run) => {
+      await run((b) => b.write(this.handle, buf, offset))
+      return { bytesWritten: buf.byteLength, buffer: buf }
+    })
+  }
+
+  append(buf: Buffer): Promise<AppendResult> {
+    let relative = 0
+    return this.op(() => {
+      checkBuffer('buffer', buf)
+      // Reserve synchronously, in call order, so concurrent appends never overlap.
+      relative = this.appendReserved
+      this.appendReserved += buf.byteLength
+      this.appendBase ??= this.owner.limiter.run(() => this.owner.impl.size(this.handle))
+    }, async (run) => {
+      // The base is awaited outside the limiter: holding a slot while waiting for the
+      // size query (itself limited) could deadlock at queueDepth 1.
+      const position = (await this.appendBase!) + relative
+      checkOffset('append position', position + buf.byteLength)
+      await run((b) => b.write(this.handle, buf, position))
+      return { bytesWritten: buf.byteLength, buffer: buf, position }
+    })
+  }
+
+  syncData(): Promise<void> {
+    return this.op(null, (run) => run((b) => b.sync(this.handle, true)))
+  }
+
+  syncAll(): Promise<void> {
+    return this.op(null, (run) => run((b) => b.sync(this.handle, false)))
+  }
+
+  size(): Promise<number> {
+    return this.op(null, (run) => run((b) => b.size(this.handle)))
+  }
+
+  allocate(len: number, offset = 0): Promise<void> {
+    return this.op(() => {
+      checkOffset('len', len)
+      checkOffset('offset', offset)
+      checkOffset('offset + len', offset + len)
+    }, (run) => run((b) => b.allocate(this.handle, offset, len)))
+  }
+
+  truncate(len: number): Promise<void> {
+    return this.op(() => checkOffset('len', len), (run) => run((b) => b.truncate(this.handle, len)))
+  }
+
+  /** Waits for this file's operations, then closes it. Closing twice is harmless. */
+  close(): Promise<void> {
+    this.closing ??= this.drain().then(() => {
+      this.owner.forget(this)
+      return this.owner.limiter.run(() => this.owner.impl.close(this.handle)).catch((err: unknown) => {
+        throw withPath(err, this.path)
+      })
+    })
+    return this.closing
+  }
+
+  get closed(): boolean {
+    return this.closing !== null
+  }
+
+  private drain(): Promise<void> {
+    if (this.running === 0) return Promise.resolve()
+    return new Promise((resolve) => (this.drained = resolve))
+  }
+
+  /**
+   * Runs one operation: argument checks and the closed check happen synchronously at
+   * the call (so they reject before any I/O); `run` does backend work under the limiter.
+   */
+  private op<T>(check: (() => void) | null, work: (run: <R>(io: (backend: Backend) => Promise<R>) => Promise<R>) => Promise<T>): Promise<T> {
+    try {
+      if (this.closing !== null) throw ioClosed('file', this.path)
+      this.owner.checkOpen()
+      check?.()
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    this.running++
+    const { limiter, impl } = this.owner
+    return work((io) => limiter.run(() => io(impl)))
+      .catch((err: unknown) => {
+        throw withPath(err, this.path)
+      })
+      .finally(() => {
+        if (--this.running === 0 && this.drained) {
+          const resolve = this.drained
+          this.drained = null
+          resolve()
+        }
+      })
+  }
+}

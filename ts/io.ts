@@ -1,0 +1,118 @@
+// openIo: detects the backend, starts it, and hands out AsyncFiles. The Io owns the
+// limiter (queueDepth), the set of open files and the backend's lifetime.
+import { resolveConfig } from './config'
+import { debug } from './debug'
+import { detect, explainSetupFailure, hookedErrno } from './detect'
+import { directUnavailable, ioClosed } from './errors'
+import { type Backend, type OpenKind } from './backends/backend'
+import { NativeBackend } from './backends/native'
+import { StandardBackend } from './backends/standard'
+import { File, type FileOwner } from './file'
+import { Limiter } from './limiter'
+import type { AsyncFile, Io, IoConfig, KernelInfo, OpenOptions } from './types'
+import { checkOpenOptions, checkPath } from './validate'
+
+class IoImpl implements Io, FileOwner {
+  readonly limiter: Limiter
+  private readonly files = new Set<File>()
+  private closing: Promise<void> | null = null
+
+  constructor(
+    readonly impl: Backend,
+    readonly fallbackReason: string | null,
+    readonly kernel: KernelInfo,
+    readonly config: Readonly<IoConfig>,
+  ) {
+    this.limiter = new Limiter(config.queueDepth)
+  }
+
+  get backend(): 'io_uring' | 'standard' {
+    return this.impl.name
+  }
+
+  get degradedOps(): number {
+    return this.impl.degradedOps
+  }
+
+  open(path: string, opts?: OpenOptions): Promise<AsyncFile> {
+    return this.openAs(path, 'read', opts)
+  }
+  openRw(path: string, opts?: OpenOptions): Promise<AsyncFile> {
+    return this.openAs(path, 'readWrite', opts)
+  }
+  create(path: string, opts?: OpenOptions): Promise<AsyncFile> {
+    return this.openAs(path, 'create', opts)
+  }
+  openAppend(path: string, opts?: OpenOptions): Promise<AsyncFile> {
+    return this.openAs(path, 'append', opts)
+  }
+
+  checkOpen(): void {
+    if (this.closing !== null) throw ioClosed('Io')
+  }
+
+  forget(file: File): void {
+    this.files.delete(file)
+  }
+
+  /** Drains in-flight work, closes the files still open, stops the ring threads. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.limiter.idle()
+      const open = [...this.files]
+      await Promise.allSettled(open.map((f) => f.close()))
+      await this.limiter.idle()
+      await this.impl.shutdown()
+    })()
+    return this.closing
+  }
+
+  private async openAs(path: string, kind: OpenKind, opts: OpenOptions | undefined): Promise<AsyncFile> {
+    this.checkOpen()
+    checkPath('path', path)
+    const { direct, mode } = checkOpenOptions(opts)
+    if (direct === true) throw directUnavailable('O_DIRECT support arrives with the fast path; open without { direct: true } or use direct: \'prefer\'')
+    const handle = await this.limiter.run(() => this.impl.open(path, kind, mode))
+    const file = new File(this, handle, path)
+    if (this.closing !== null) {
+      // The Io began closing while this open was in flight: do not leak the descriptor.
+      await file.close().catch(() => {})
+      throw ioClosed('Io')
+    }
+    this.files.add(file)
+    return file
+  }
+}
+
+/**
+ * Opens an Io with the configuration `loadConfig(overrides, process.env, [])`: io_uring
+ * where the kernel allows it, the standard backend otherwise (see `fallbackReason`).
+ */
+export async function openIo(overrides: Partial<IoConfig> = {}): Promise<Io> {
+  const { config } = resolveConfig(overrides, process.env, [])
+  const detection = detect(config)
+  let backend: Backend = new StandardBackend()
+  let reason = detection.reason
+  if (detection.backend === 'io_uring' && detection.addon !== null) {
+    try {
+      backend = new NativeBackend(detection.addon, config, {
+        testSetupErrno: hookedErrno(),
+        testFailAfter: testRingFailAfter(),
+      })
+    } catch (err) {
+      const errno = (err as { errno?: number }).errno
+      reason = typeof errno === 'number' && errno > 0 ? explainSetupFailure(errno) : `io_uring ring setup failed: ${(err as Error).message}`
+    }
+  }
+  debug('kernel %s, backend %s%s', detection.kernel.release, backend.name, reason === null ? '' : ` (${reason})`)
+  return new IoImpl(backend, reason, detection.kernel, Object.freeze({ ...config, sizeClasses: [...config.sizeClasses] }))
+}
+
+/** Test hook STREAMLINE_IO_TEST_RING_FAIL_AFTER=N: the ring fails after N requests. */
+function testRingFailAfter(): number {
+  const raw = process.env.STREAMLINE_IO_TEST_RING_FAIL_AFTER
+  if (!raw) return 0
+  const n = Number(raw)
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`STREAMLINE_IO_TEST_RING_FAIL_AFTER=${raw} is not a non-negative integer`)
+  return n
+}

@@ -1,0 +1,83 @@
+// Loads the Node-API addon (crates/binding) and types its JavaScript surface
+// (docs/ARCHITECTURE.md §2). A missing addon is an ordinary outcome: the library then
+// runs on the standard backend and says why.
+import path from 'node:path'
+
+export type ProbeResult =
+  | { ok: true; opcodes: string[]; missing: string[]; features: string[]; setupFlags: string[] }
+  | { ok: false; errno: number }
+
+export interface EngineOptions {
+  sqDepth: number
+  cqDepth: number
+  queueCapacity: number
+  fixedFileSlots: number
+  /** Test hook: ring setup fails with this errno (0 = off). */
+  testSetupErrno: number
+  /** Test hook: the ring fails after this many requests (0 = off). */
+  testFailAfter: number
+}
+
+/** An engine handle: one ring and its thread. Opaque to JavaScript. */
+export type EngineHandle = object & { readonly __engine: unique symbol }
+
+export interface NativeAddon {
+  kernelRelease(): string
+  probe(entries: number, testSetupErrno: number): ProbeResult
+  createEngine(opts: EngineOptions, onComplete: (results: Float64Array) => void): EngineHandle
+  submit(engine: EngineHandle, desc: Float64Array, extras: Array<Uint8Array | string | undefined>): void
+  destroy(engine: EngineHandle): void
+  strerror(errno: number): string
+}
+
+/** Operation kinds in a submission descriptor (stride DESC_STRIDE: id, kind, fd, offset, len, arg). */
+export const enum OpKind {
+  Read = 1,
+  Write = 2,
+  Fsync = 3,
+  Fdatasync = 4,
+  Fallocate = 5,
+  Ftruncate = 6,
+  Size = 7,
+  Open = 8,
+  Close = 9,
+  Nop = 10,
+}
+export const DESC_STRIDE = 6
+/** A completion result meaning "not executed: the ring failed" — run it elsewhere. */
+export const RESULT_RING_FAILED = -1_000_000
+
+const TRIPLE = `${process.platform}-${process.arch}${process.platform === 'linux' ? '-gnu' : ''}`
+const BINARY = `streamline-io.${TRIPLE}.node`
+
+export type AddonLoad = { addon: NativeAddon; from: string } | { addon: null; reason: string }
+
+let loaded: AddonLoad | undefined
+
+/**
+ * The addon, from the repository build (`napi build --platform`) or the per-platform
+ * package (`@streamline/io-<triple>`). STREAMLINE_IO_TEST_NO_ADDON=1 is a test hook
+ * that behaves as if neither existed.
+ */
+export function loadAddon(): AddonLoad {
+  if (loaded) return loaded
+  if (process.env.STREAMLINE_IO_TEST_NO_ADDON === '1') {
+    return (loaded = { addon: null, reason: 'the native addon is disabled by the test hook STREAMLINE_IO_TEST_NO_ADDON=1' })
+  }
+  const candidates = [path.join(__dirname, '..', '..', BINARY), `@streamline/io-${TRIPLE}`]
+  const failures: string[] = []
+  for (const candidate of candidates) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const addon = require(candidate) as NativeAddon
+      return (loaded = { addon, from: candidate })
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException
+      failures.push(e.code === 'MODULE_NOT_FOUND' ? `${candidate} not found` : `${candidate}: ${e.message.split('\n')[0]}`)
+    }
+  }
+  return (loaded = {
+    addon: null,
+    reason: `no native addon for ${TRIPLE} (${failures.join('; ')}); build it with 'npm run build:native'`,
+  })
+}
