@@ -52,6 +52,8 @@ const BINARY = `streamline-io.${TRIPLE}.node`
 
 export type AddonLoad = { addon: NativeAddon; from: string } | { addon: null; reason: string }
 
+const REQUIRED_EXPORTS = ['kernelRelease', 'probe', 'createEngine', 'submit', 'destroy', 'strerror'] as const
+
 let loaded: AddonLoad | undefined
 
 /**
@@ -70,6 +72,12 @@ export function loadAddon(): AddonLoad {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const addon = require(candidate) as NativeAddon
+      // A stale build from another version would fail later in confusing ways.
+      const missing = REQUIRED_EXPORTS.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== 'function')
+      if (missing.length > 0) {
+        failures.push(`${candidate} lacks ${missing.join(', ')} (a stale build? run 'npm run build:native')`)
+        continue
+      }
       return (loaded = { addon, from: candidate })
     } catch (err) {
       const e = err as NodeJS.ErrnoException
