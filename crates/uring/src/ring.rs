@@ -1,0 +1,357 @@
+//! One io_uring instance: setup, the submission queue (SQ), the completion queue (CQ),
+//! io_uring_enter and io_uring_register.
+//!
+//! Memory ordering follows io_uring(7) and liburing's barrier rules: the kernel's side
+//! of each index is read with Acquire (it publishes CQEs / consumes SQEs before moving
+//! it), and our side is written with Release (our SQE writes / CQE reads must happen
+//! before the kernel sees the new index). No SQPOLL: the kernel reads the SQ only inside
+//! io_uring_enter, which is what lets `rollback_unsubmitted` take entries back.
+
+use crate::fd::Fd;
+use crate::mmap::Mmap;
+use crate::sys::{self, io_uring_cqe, io_uring_params, io_uring_sqe};
+use std::ffi::{c_uint, c_void};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The setup flags tried first; on EINVAL (an older kernel) the next entry is tried.
+/// CQSIZE (5.5) stays in every attempt: the CQ must hold `queue_capacity` completions.
+/// SINGLE_ISSUER (6.0) and DEFER_TASKRUN (6.1) require that only the creating thread
+/// enters the ring, which is why the worker creates its ring on the ring thread.
+pub(crate) const SETUP_ATTEMPTS: &[u32] = &[
+    sys::IORING_SETUP_CQSIZE
+        | sys::IORING_SETUP_SUBMIT_ALL
+        | sys::IORING_SETUP_COOP_TASKRUN
+        | sys::IORING_SETUP_SINGLE_ISSUER
+        | sys::IORING_SETUP_DEFER_TASKRUN,
+    sys::IORING_SETUP_CQSIZE
+        | sys::IORING_SETUP_SUBMIT_ALL
+        | sys::IORING_SETUP_COOP_TASKRUN
+        | sys::IORING_SETUP_SINGLE_ISSUER,
+    sys::IORING_SETUP_CQSIZE | sys::IORING_SETUP_SUBMIT_ALL | sys::IORING_SETUP_COOP_TASKRUN,
+    sys::IORING_SETUP_CQSIZE | sys::IORING_SETUP_SUBMIT_ALL,
+    sys::IORING_SETUP_CQSIZE,
+];
+
+/// Names of the setup flags this crate may use, for reports.
+pub(crate) fn setup_flag_names(flags: u32) -> Vec<&'static str> {
+    let table: &[(u32, &str)] = &[
+        (sys::IORING_SETUP_CQSIZE, "cqsize"),
+        (sys::IORING_SETUP_SUBMIT_ALL, "submit_all"),
+        (sys::IORING_SETUP_COOP_TASKRUN, "coop_taskrun"),
+        (sys::IORING_SETUP_SINGLE_ISSUER, "single_issuer"),
+        (sys::IORING_SETUP_DEFER_TASKRUN, "defer_taskrun"),
+        (sys::IORING_SETUP_SQPOLL, "sqpoll"),
+    ];
+    table
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+/// Names of the feature bits in `io_uring_params.features`.
+pub(crate) fn feature_names(features: u32) -> Vec<&'static str> {
+    sys::FEATURE_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| features & (1u32 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
+struct SubmissionQueue {
+    khead: *const AtomicU32,
+    ktail: *const AtomicU32,
+    kflags: *const AtomicU32,
+    mask: u32,
+    entries: u32,
+    sqes: *mut io_uring_sqe,
+    /// Our tail: entries before it are written; published to `ktail` by `flush`.
+    tail: u32,
+}
+
+struct CompletionQueue {
+    khead: *const AtomicU32,
+    ktail: *const AtomicU32,
+    koverflow: *const AtomicU32,
+    mask: u32,
+    entries: u32,
+    cqes: *const io_uring_cqe,
+}
+
+/// An io_uring instance and its three shared mappings.
+///
+/// Drop order is field order: the queues are plain pointers into the maps; the SQE
+/// array and the rings are unmapped first and the ring fd is closed last, so that
+/// closing the fd is what finally releases the kernel's io_ring_ctx. Whoever drops a
+/// `Ring` must have reaped every request that points at user memory: closing the fd
+/// cancels requests asynchronously, and a read still running in an io-wq worker could
+/// otherwise write into freed memory.
+pub(crate) struct Ring {
+    sq: SubmissionQueue,
+    cq: CompletionQueue,
+    _sqes_map: Mmap,
+    /// `None` with IORING_FEAT_SINGLE_MMAP (5.4): the CQ ring shares `sq_map`.
+    _cq_map: Option<Mmap>,
+    _sq_map: Mmap,
+    fd: Fd,
+    params: io_uring_params,
+}
+
+impl Ring {
+    /// Creates a ring, trying the flag sets of `SETUP_ATTEMPTS` in order and retrying
+    /// the next one only on EINVAL. Err(errno) otherwise.
+    pub(crate) fn new(sq_entries: u32, cq_entries: u32) -> Result<Ring, i32> {
+        let mut last = sys::EINVAL;
+        for &flags in SETUP_ATTEMPTS {
+            match Ring::with_flags(sq_entries, cq_entries, flags) {
+                Ok(ring) => return Ok(ring),
+                Err(e) if e == sys::EINVAL => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// One io_uring_setup attempt with exactly `flags` (CQSIZE uses `cq_entries`).
+    pub(crate) fn with_flags(sq_entries: u32, cq_entries: u32, flags: u32) -> Result<Ring, i32> {
+        let mut p = io_uring_params {
+            flags,
+            cq_entries,
+            ..Default::default()
+        };
+        // SAFETY: `p` is a valid io_uring_params the kernel fills in.
+        let fd = unsafe { sys::io_uring_setup(sq_entries, &mut p) };
+        if fd < 0 {
+            return Err(-fd);
+        }
+        let fd = Fd::from_raw(fd);
+
+        let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
+        let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * 16;
+        let single = p.features & sys::IORING_FEAT_SINGLE_MMAP != 0;
+        let sq_map = Mmap::map_ring(
+            fd.raw(),
+            if single { sq_len.max(cq_len) } else { sq_len },
+            sys::IORING_OFF_SQ_RING,
+        )?;
+        let cq_map = if single {
+            None
+        } else {
+            Some(Mmap::map_ring(fd.raw(), cq_len, sys::IORING_OFF_CQ_RING)?)
+        };
+        let sqes_map = Mmap::map_ring(
+            fd.raw(),
+            p.sq_entries as usize * std::mem::size_of::<io_uring_sqe>(),
+            sys::IORING_OFF_SQES,
+        )?;
+        let cq_base = cq_map.as_ref().unwrap_or(&sq_map);
+        assert!(cq_base.len() >= cq_len && sq_map.len() >= sq_len);
+
+        // SAFETY: the kernel guarantees ring_mask/ring_entries are valid u32s in the map.
+        let (sq_mask, sq_n, cq_mask, cq_n) = unsafe {
+            (
+                *sq_map.at::<u32>(p.sq_off.ring_mask),
+                *sq_map.at::<u32>(p.sq_off.ring_entries),
+                *cq_base.at::<u32>(p.cq_off.ring_mask),
+                *cq_base.at::<u32>(p.cq_off.ring_entries),
+            )
+        };
+        let array = sq_map.at::<u32>(p.sq_off.array);
+        for i in 0..sq_n {
+            // An identity SQ index array, written once: the SQE for ring position
+            // `tail & mask` lives at that same index of the SQE array.
+            // SAFETY: `array` has sq_entries u32s (sq_len above covers them).
+            unsafe { array.add(i as usize).write(i) };
+        }
+        let sq = SubmissionQueue {
+            khead: sq_map.at::<AtomicU32>(p.sq_off.head),
+            ktail: sq_map.at::<AtomicU32>(p.sq_off.tail),
+            kflags: sq_map.at::<AtomicU32>(p.sq_off.flags),
+            mask: sq_mask,
+            entries: sq_n,
+            sqes: sqes_map.at::<io_uring_sqe>(0),
+            // SAFETY: the tail is a valid aligned u32 in the SQ ring map.
+            tail: unsafe { (*sq_map.at::<AtomicU32>(p.sq_off.tail)).load(Ordering::Relaxed) },
+        };
+        let cq = CompletionQueue {
+            khead: cq_base.at::<AtomicU32>(p.cq_off.head),
+            ktail: cq_base.at::<AtomicU32>(p.cq_off.tail),
+            koverflow: cq_base.at::<AtomicU32>(p.cq_off.overflow),
+            mask: cq_mask,
+            entries: cq_n,
+            cqes: cq_base.at::<io_uring_cqe>(p.cq_off.cqes),
+        };
+        Ok(Ring {
+            sq,
+            cq,
+            _sqes_map: sqes_map,
+            _cq_map: cq_map,
+            _sq_map: sq_map,
+            fd,
+            params: p,
+        })
+    }
+
+    pub(crate) fn fd(&self) -> i32 {
+        self.fd.raw()
+    }
+    /// The setup flags this ring was created with.
+    pub(crate) fn flags(&self) -> u32 {
+        self.params.flags
+    }
+    pub(crate) fn features(&self) -> u32 {
+        self.params.features
+    }
+    pub(crate) fn sq_entries(&self) -> u32 {
+        self.sq.entries
+    }
+    pub(crate) fn cq_entries(&self) -> u32 {
+        self.cq.entries
+    }
+
+    fn khead_sq(&self) -> u32 {
+        // SAFETY: khead points into the live SQ ring map owned by self.
+        unsafe { (*self.sq.khead).load(Ordering::Acquire) }
+    }
+
+    /// SQEs written but not yet consumed by the kernel.
+    pub(crate) fn sq_pending(&self) -> u32 {
+        self.sq.tail.wrapping_sub(self.khead_sq())
+    }
+
+    /// Free SQ entries.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn sq_space_left(&self) -> u32 {
+        self.sq.entries - self.sq_pending()
+    }
+
+    /// The SQ ring flags (IORING_SQ_CQ_OVERFLOW, IORING_SQ_TASKRUN).
+    pub(crate) fn sq_flags(&self) -> u32 {
+        // SAFETY: kflags points into the live SQ ring map owned by self.
+        unsafe { (*self.sq.kflags).load(Ordering::Acquire) }
+    }
+
+    /// CQEs the kernel dropped (only without IORING_FEAT_NODROP, before 5.5).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn cq_dropped(&self) -> u32 {
+        // SAFETY: koverflow points into the live CQ ring map owned by self.
+        unsafe { (*self.cq.koverflow).load(Ordering::Acquire) }
+    }
+
+    /// Copies `sqe` into the next free SQ entry; false when the SQ is full. The entry
+    /// becomes visible to the kernel at the next `enter`.
+    ///
+    /// # Safety
+    /// Every pointer in `sqe` (buffer, path, statx struct) must stay valid, and a buffer
+    /// the kernel writes must not be accessed otherwise, until the CQE carrying
+    /// `sqe.user_data` has been reaped (or the entry is returned by
+    /// `rollback_unsubmitted`).
+    pub(crate) unsafe fn push(&mut self, sqe: &io_uring_sqe) -> bool {
+        if self.sq_pending() >= self.sq.entries {
+            return false;
+        }
+        let idx = (self.sq.tail & self.sq.mask) as usize;
+        // SAFETY: idx < entries, inside the SQE map; the kernel only reads entries
+        // between its head and the published tail, and this one is past both.
+        unsafe { self.sq.sqes.add(idx).write(*sqe) };
+        self.sq.tail = self.sq.tail.wrapping_add(1);
+        true
+    }
+
+    /// Publishes our tail; Release orders the SQE writes before the kernel's Acquire
+    /// load of the tail.
+    fn flush(&mut self) {
+        // SAFETY: ktail points into the live SQ ring map owned by self.
+        unsafe { (*self.sq.ktail).store(self.sq.tail, Ordering::Release) };
+    }
+
+    /// Submits every pending SQE and waits for `min_complete` CQEs (0 = do not wait).
+    /// IORING_ENTER_GETEVENTS is always passed: with DEFER_TASKRUN completions are only
+    /// posted while the issuer is inside io_uring_enter with it, and it also flushes
+    /// CQEs held back in the overflow list. Returns SQEs consumed or Err(errno).
+    pub(crate) fn enter(&mut self, min_complete: u32) -> Result<u32, i32> {
+        self.flush();
+        let to_submit = self.sq_pending();
+        // SAFETY: every SQE pushed was pushed through `push`, whose contract keeps its
+        // memory valid until reaped.
+        let r = unsafe {
+            sys::io_uring_enter(
+                self.fd(),
+                to_submit,
+                min_complete,
+                sys::IORING_ENTER_GETEVENTS,
+            )
+        };
+        if r < 0 {
+            Err(-r)
+        } else {
+            Ok(r as u32)
+        }
+    }
+
+    /// Calls `f` for every CQE available now, then releases them all to the kernel.
+    pub(crate) fn reap(&mut self, mut f: impl FnMut(io_uring_cqe)) -> usize {
+        // SAFETY: khead/ktail point into the live CQ ring map. We are the only writer
+        // of khead, so Relaxed is enough to read it back; ktail is Acquire so the CQE
+        // contents the kernel wrote before moving it are visible.
+        let (head, tail) = unsafe {
+            (
+                (*self.cq.khead).load(Ordering::Relaxed),
+                (*self.cq.ktail).load(Ordering::Acquire),
+            )
+        };
+        let n = tail.wrapping_sub(head);
+        for i in 0..n {
+            let idx = (head.wrapping_add(i) & self.cq.mask) as usize;
+            // SAFETY: idx < cq entries; entries between head and tail are published.
+            let cqe = unsafe { self.cq.cqes.add(idx).read() };
+            f(cqe);
+        }
+        if n > 0 {
+            // SAFETY: as above; Release orders our reads of the CQEs before the kernel
+            // may overwrite them.
+            unsafe { (*self.cq.khead).store(tail, Ordering::Release) };
+        }
+        n as usize
+    }
+
+    /// Takes back SQEs that were written but not consumed by the kernel (after a fatal
+    /// io_uring_enter error), calling `f` for each. Sound because without SQPOLL the
+    /// kernel reads the SQ only inside io_uring_enter, which only we call.
+    pub(crate) fn rollback_unsubmitted(&mut self, mut f: impl FnMut(&io_uring_sqe)) {
+        let head = self.khead_sq();
+        let mut pos = head;
+        while pos != self.sq.tail {
+            let idx = (pos & self.sq.mask) as usize;
+            // SAFETY: idx < sq entries; this entry was written by `push`.
+            let sqe = unsafe { &*self.sq.sqes.add(idx) };
+            f(sqe);
+            pos = pos.wrapping_add(1);
+        }
+        self.sq.tail = head;
+        self.flush();
+    }
+
+    /// io_uring_register(2) on this ring; Ok(result) or Err(errno).
+    ///
+    /// # Safety
+    /// `arg` must point to what `opcode` expects, `nr_args` elements long, for the call.
+    pub(crate) unsafe fn register(
+        &self,
+        opcode: c_uint,
+        arg: *const c_void,
+        nr_args: u32,
+    ) -> Result<i32, i32> {
+        loop {
+            // SAFETY: the caller guarantees `arg`/`nr_args` match `opcode`.
+            let r = unsafe { sys::io_uring_register(self.fd(), opcode, arg, nr_args) };
+            // Registration waits for the ring to quiesce on older kernels and can be
+            // interrupted (EINTR); it is safe to repeat.
+            if r == -sys::EINTR {
+                continue;
+            }
+            return if r < 0 { Err(-r) } else { Ok(r) };
+        }
+    }
+}
