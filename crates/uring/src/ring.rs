@@ -355,3 +355,118 @@ impl Ring {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nop(user_data: u64) -> io_uring_sqe {
+        io_uring_sqe {
+            opcode: sys::IORING_OP_NOP,
+            user_data,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn setup_reports_flags_and_features() {
+        let ring = Ring::new(8, 16).unwrap();
+        assert_eq!(ring.sq_entries(), 8);
+        assert_eq!(ring.cq_entries(), 16);
+        assert_ne!(ring.flags() & sys::IORING_SETUP_CQSIZE, 0);
+        assert!(feature_names(ring.features()).contains(&"nodrop"));
+        assert!(setup_flag_names(ring.flags()).contains(&"cqsize"));
+        // CQ smaller than SQ is refused by the kernel whatever the flags.
+        assert_eq!(Ring::new(8, 4).err(), Some(sys::EINVAL));
+    }
+
+    /// Far more entries than the ring holds: indices wrap many times around both rings
+    /// and every NOP completes exactly once.
+    #[test]
+    fn sq_and_cq_wrap_around() {
+        let mut ring = Ring::new(4, 4).unwrap();
+        const TOTAL: u64 = 10_000;
+        let mut seen = vec![false; TOTAL as usize];
+        let (mut next, mut reaped) = (0u64, 0u64);
+        while reaped < TOTAL {
+            while next < TOTAL {
+                // SAFETY: a NOP carries no pointers.
+                if !unsafe { ring.push(&nop(next)) } {
+                    break;
+                }
+                next += 1;
+            }
+            assert!(ring.sq_space_left() <= 4);
+            ring.enter(1).unwrap();
+            reaped += ring.reap(|cqe| {
+                assert_eq!(cqe.res, 0);
+                assert!(!std::mem::replace(&mut seen[cqe.user_data as usize], true));
+            }) as u64;
+        }
+        assert!(seen.iter().all(|&s| s));
+        assert_eq!(ring.cq_dropped(), 0);
+    }
+
+    /// A CQ of 4 with 200 completions posted before any is reaped: the kernel keeps
+    /// the excess in its overflow list (IORING_FEAT_NODROP) and none is lost.
+    #[test]
+    fn cq_overflow_loses_nothing() {
+        let mut ring = Ring::new(2, 4).unwrap();
+        assert_ne!(ring.features() & sys::IORING_FEAT_NODROP, 0);
+        const TOTAL: u64 = 200;
+        let mut next = 0;
+        while next < TOTAL {
+            // SAFETY: NOPs carry no pointers.
+            while next < TOTAL && unsafe { ring.push(&nop(next)) } {
+                next += 1;
+            }
+            match ring.enter(0) {
+                Ok(_) => {}
+                // Kernels before 5.19ish refuse to submit while CQEs overflow.
+                Err(e) if e == sys::EBUSY => break,
+                Err(e) => panic!("enter failed: {e}"),
+            }
+        }
+        assert_ne!(ring.sq_flags() & sys::IORING_SQ_CQ_OVERFLOW, 0);
+        let mut seen = vec![false; TOTAL as usize];
+        let mut count = 0;
+        loop {
+            // Submit the rest as space frees up, and flush the overflow list.
+            // SAFETY: NOPs carry no pointers.
+            while next < TOTAL && unsafe { ring.push(&nop(next)) } {
+                next += 1;
+            }
+            let _ = ring.enter(0);
+            let n = ring.reap(|cqe| {
+                assert!(!std::mem::replace(&mut seen[cqe.user_data as usize], true));
+            });
+            count += n;
+            if count == TOTAL as usize {
+                break;
+            }
+            assert!(n > 0 || next < TOTAL || ring.sq_flags() & sys::IORING_SQ_CQ_OVERFLOW != 0);
+        }
+        assert_eq!(ring.cq_dropped(), 0);
+        assert_eq!(ring.sq_flags() & sys::IORING_SQ_CQ_OVERFLOW, 0);
+    }
+
+    #[test]
+    fn rollback_returns_unsubmitted_entries() {
+        let mut ring = Ring::new(4, 8).unwrap();
+        for i in 0..3 {
+            // SAFETY: NOPs carry no pointers.
+            assert!(unsafe { ring.push(&nop(i)) });
+        }
+        let mut back = Vec::new();
+        ring.rollback_unsubmitted(|sqe| back.push(sqe.user_data));
+        assert_eq!(back, vec![0, 1, 2]);
+        assert_eq!(ring.sq_pending(), 0);
+        // The ring is still usable and nothing rolled back runs.
+        // SAFETY: a NOP carries no pointers.
+        assert!(unsafe { ring.push(&nop(9)) });
+        assert_eq!(ring.enter(1), Ok(1));
+        let mut got = Vec::new();
+        ring.reap(|cqe| got.push(cqe.user_data));
+        assert_eq!(got, vec![9]);
+    }
+}

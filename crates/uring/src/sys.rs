@@ -581,3 +581,41 @@ pub fn close_fd(fd: i32) -> Result<(), i32> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abi_layout() {
+        assert_eq!(size_of::<io_uring_sqe>(), 64);
+        assert_eq!(size_of::<io_uring_cqe>(), 16);
+        assert_eq!(size_of::<io_uring_params>(), 120);
+        assert_eq!(size_of::<io_sqring_offsets>(), 40);
+        assert_eq!(size_of::<io_cqring_offsets>(), 40);
+        assert_eq!(size_of::<io_uring_probe>(), 16);
+        assert_eq!(size_of::<io_uring_probe_op>(), 8);
+        assert_eq!(offset_of!(io_uring_sqe, user_data), 32);
+        assert_eq!(offset_of!(io_uring_sqe, file_index), 44);
+        assert_eq!(offset_of!(io_uring_params, features), 20);
+    }
+
+    #[test]
+    fn opcode_names_match_numbers() {
+        for (op, name) in [
+            (IORING_OP_NOP, "nop"),
+            (IORING_OP_FSYNC, "fsync"),
+            (IORING_OP_FALLOCATE, "fallocate"),
+            (IORING_OP_OPENAT, "openat"),
+            (IORING_OP_CLOSE, "close"),
+            (IORING_OP_STATX, "statx"),
+            (IORING_OP_READ, "read"),
+            (IORING_OP_WRITE, "write"),
+            (IORING_OP_FTRUNCATE, "ftruncate"),
+        ] {
+            assert_eq!(OPCODE_NAMES[op as usize], name);
+        }
+        assert_eq!(OPCODE_NAMES[48], "sendmsg_zc");
+        assert_eq!(FEATURE_NAMES[13], "reg_reg_ring");
+    }
+}
