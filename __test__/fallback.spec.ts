@@ -181,3 +181,15 @@ test('io_uring: a plain child picks io_uring and logs nothing by default', async
   const debug = await probeChild({ NODE_DEBUG: 'streamline:io,streamline', DEBUG: 'streamline:io' })
   t.log(`with NODE_DEBUG/DEBUG=streamline:io, stderr: ${JSON.stringify(debug.raw.stderr.slice(0, 400))}`)
 })
+
+test('io_uring: test hook NO_ADDON=1 → standard, the reason names the missing addon, I/O still works, O_DIRECT is ERR_IO_DIRECT_UNAVAILABLE', async (t) => {
+  const dir = tmpDir(t)
+  const { out, summary } = await probeChild({ STREAMLINE_IO_TEST_NO_ADDON: '1' }, { dir, ops: 200, tryDirect: true })
+  t.is(out.fatal, undefined, summary)
+  t.is(out.backend, 'standard', summary)
+  t.regex(String(out.fallbackReason), /addon/i, summary)
+  t.is(out.workload?.errorCount, 0, JSON.stringify(out.workload?.errors))
+  t.true(out.workload?.diskOk)
+  t.like(out.direct?.true ?? {}, { ok: false, code: 'ERR_IO_DIRECT_UNAVAILABLE' }, `direct: true without the addon: ${JSON.stringify(out.direct)}`)
+  t.like(out.direct?.prefer ?? {}, { ok: true }, `direct: 'prefer' opens without O_DIRECT: ${JSON.stringify(out.direct)}`)
+})

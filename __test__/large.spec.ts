@@ -1,54 +1,56 @@
 // Huge lengths: one buffer over 2 GiB. Linux transfers at most 0x7ffff000 bytes per
 // read/write call, so these only pass if the library continues short transfers, and
-// they catch lengths squeezed through 32-bit integers. Serial: each needs ~4 GiB.
+// they catch lengths squeezed through 32-bit integers. Each runs in a child process (a
+// crash fails the test, not the whole run) and serially (each needs ~4 GiB).
 
 import fs from 'node:fs'
-import path from 'node:path'
 import test from 'ava'
 
-import { assertBytes, backends, fsRead, openBackend, pattern, tmpDir } from './helpers/backends'
+import { backends, fixture, ioUringExpected, tmpDir } from './helpers/backends'
+import { cleanEnv, runNode, summary } from './helpers/child'
 
 const HUGE = 2 ** 31 + 4096 + 3
-const KERNEL_MAX_RW = 0x7ffff000
+
+function lines(stdout: string): Array<Record<string, unknown>> {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+}
 
 for (const backend of backends) {
   test.serial(`${backend}: a ${HUGE}-byte buffer reads a small file up to EOF`, async (t) => {
-    const io = await openBackend(t, backend)
     const dir = tmpDir(t)
-    const file = path.join(dir, 'small')
-    const content = pattern(10_000, 0, 9)
-    fs.writeFileSync(file, content)
-    const f = await io.open(file)
-    const big = Buffer.allocUnsafe(HUGE)
-    const r = await f.readAt(big, 5)
-    t.is(r.bytesRead, 10_000 - 5)
-    t.is(r.buffer, big)
-    assertBytes(t, big.subarray(0, 9995), content.subarray(5), 'bytes read')
-    await f.close()
+    const r = await runNode([fixture('huge'), JSON.stringify({ enableIoUring: backend === 'io_uring', dir, step: 'read-eof' })], {
+      env: cleanEnv(),
+      timeoutMs: 90_000,
+    })
+    const out = lines(r.stdout)
+    const done = out.find((o) => o.phase === 'done')
+    t.is(r.signal, null, `the process crashed: ${summary(r)}`)
+    t.truthy(done, summary(r))
+    if (backend === 'io_uring' && ioUringExpected()) t.is(out[0]?.backend, 'io_uring', summary(r))
+    t.like(done ?? {}, { bytesRead: 9995, sameBuffer: true, contentOk: true })
   })
 
   test.serial(`${backend}: writeAt of one ${HUGE}-byte buffer writes it whole (short writes continued), readAt reads it whole`, async (t) => {
-    const io = await openBackend(t, backend)
     const dir = tmpDir(t)
-    const file = path.join(dir, 'huge')
-    const f = await io.create(file)
-    try {
-      // A period of 4099 bytes: any misplaced or repeated chunk shows.
-      const data = Buffer.allocUnsafe(HUGE).fill(pattern(4099, 0, 3))
-      const w = await f.writeAt(data, 1)
-      t.is(w.bytesWritten, HUGE)
-      t.is(await f.size(), HUGE + 1)
-      // Around the kernel's per-call limit, and the end.
-      for (const at of [0, KERNEL_MAX_RW - 7, 2 ** 31 - 3, HUGE - 100]) {
-        assertBytes(t, fsRead(file, at + 1, 200).subarray(0, Math.min(200, HUGE - at)), data.subarray(at, at + 200), `node:fs view at ${at}`)
-      }
-      const back = Buffer.allocUnsafe(HUGE)
-      const r = await f.readAt(back, 1)
-      t.is(r.bytesRead, HUGE)
-      t.true(back.equals(data), 'the whole buffer reads back equal')
-    } finally {
-      await f.close()
-      fs.rmSync(file, { force: true })
-    }
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+    const r = await runNode([fixture('huge'), JSON.stringify({ enableIoUring: backend === 'io_uring', dir, step: 'write-read' })], {
+      env: cleanEnv(),
+      timeoutMs: 120_000,
+    })
+    const out = lines(r.stdout)
+    const done = out.find((o) => o.phase === 'done')
+    t.is(r.signal, null, `the process crashed: ${summary(r)}`)
+    t.truthy(done, summary(r))
+    if (backend === 'io_uring' && ioUringExpected()) t.is(out[0]?.backend, 'io_uring', summary(r))
+    t.like(done ?? {}, {
+      bytesWritten: HUGE,
+      size: HUGE + 1,
+      bytesRead: HUGE,
+      equal: true,
+      windows: { '0': true, [String(0x7ffff000 - 7)]: true, [String(2 ** 31 - 3)]: true, [String(HUGE - 100)]: true },
+    })
   })
 }

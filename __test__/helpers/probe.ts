@@ -16,12 +16,13 @@ export interface ProbeResult {
     diskOk: boolean
     others: Record<string, unknown>
   }
+  direct?: Record<string, { ok: boolean; code?: unknown; message?: unknown }>
   fatal?: string
 }
 
 export async function probeChild(
   env: Record<string, string>,
-  args: { config?: Partial<IoConfig>; dir?: string; ops?: number; dropToNobody?: boolean } = {},
+  args: { config?: Partial<IoConfig>; dir?: string; ops?: number; dropToNobody?: boolean; tryDirect?: boolean } = {},
 ): Promise<{ out: ProbeResult; summary: string; code: number | null; raw: ChildResult }> {
   const r = await runNode([fixture('probe-backend'), JSON.stringify(args)], { env: cleanEnv(env), timeoutMs: 60_000 })
   const s = summary(r)
