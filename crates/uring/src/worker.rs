@@ -15,7 +15,7 @@ use crate::ring::{self, Ring};
 use crate::sys::{self, io_uring_cqe, io_uring_sqe};
 use crate::{Completion, EngineConfig, Op, Request, RESULT_RING_FAILED};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -64,6 +64,8 @@ struct Shared {
     /// Written by submitters (any thread) to wake the ring thread.
     wake: Fd,
     failed: AtomicBool,
+    /// errno of a real fatal io_uring_enter failure (0 = none or the test hook).
+    failed_errno: AtomicI32,
 }
 
 impl Shared {
@@ -140,6 +142,7 @@ impl Worker {
             capacity: cfg.queue_capacity,
             wake: Fd::from_raw(efd),
             failed: AtomicBool::new(false),
+            failed_errno: AtomicI32::new(0),
         });
         let (tx, rx) = mpsc::sync_channel::<Result<RingInfo, i32>>(1);
         let thread_shared = Arc::clone(&shared);
@@ -227,6 +230,15 @@ impl Worker {
     /// new requests complete with RESULT_RING_FAILED.
     pub fn ring_failed(&self) -> bool {
         self.shared.failed.load(Ordering::Acquire)
+    }
+
+    /// The errno of the io_uring_enter failure that made the ring fail, if a real one
+    /// did (None before a failure and for the test hook).
+    pub fn ring_error(&self) -> Option<i32> {
+        match self.shared.failed_errno.load(Ordering::Acquire) {
+            0 => None,
+            e => Some(e),
+        }
     }
 
     /// Stops accepting requests, waits until every accepted one has been completed and
@@ -377,8 +389,12 @@ impl Engine {
             if closing && self.in_flight() == 0 && self.completions.is_empty() {
                 break;
             }
-            // Block only when nothing is ready to be handed out or submitted.
-            let can_block = self.completions.is_empty() && self.unqueued.is_empty();
+            // Block only when nothing is ready to be handed out or submitted, and only
+            // with the eventfd read armed: otherwise new requests could not wake us.
+            // (A broken ring polls instead, see `enter_broken`.)
+            let can_block = self.completions.is_empty()
+                && self.unqueued.is_empty()
+                && (self.wake_armed || self.broken);
             self.enter(can_block);
             self.reap();
             self.deliver();
@@ -437,11 +453,6 @@ impl Engine {
                 let r = sys::ftruncate_fd(fd, len).map_or_else(|e| -(e as i64), |()| 0);
                 return self.complete(req.user_data, r);
             }
-            Op::Close { fd } => {
-                // Free the slot first: the table holds its own reference to the file,
-                // so closing only the fd would keep the file open.
-                self.files.remove(&self.ring, fd);
-            }
             _ => {}
         }
         let slot = self
@@ -468,6 +479,13 @@ impl Engine {
 
     /// Fills the SQ: the eventfd read first (so it is always armed), then `unqueued`.
     fn prep(&mut self) {
+        if self.failed {
+            // Continuations and retries of requests the kernel already ran part of
+            // cannot be submitted any more either; the caller redoes them elsewhere.
+            while let Some(slot) = self.unqueued.pop_front() {
+                self.finish(slot, RESULT_RING_FAILED);
+            }
+        }
         if self.broken {
             return;
         }
@@ -487,12 +505,21 @@ impl Engine {
             }
         }
         if self.failed {
-            while let Some(slot) = self.unqueued.pop_front() {
-                self.finish(slot, RESULT_RING_FAILED);
-            }
             return;
         }
         while let Some(&slot) = self.unqueued.front() {
+            if let Some(Op::Close { fd }) = self.slots[slot as usize].as_ref().map(|s| &s.op) {
+                // Free the fd's fixed slot before closing: the table holds its own
+                // reference to the file, so closing only the fd would keep it open.
+                // Only once every SQE already in the SQ was consumed: an unconsumed one
+                // may name the slot, and a later open could reuse the slot for another
+                // file before the kernel reads that SQE.
+                if self.ring.sq_pending() > 0 {
+                    break;
+                }
+                let fd = *fd;
+                self.files.remove(&self.ring, fd);
+            }
             let sqe = self.build_sqe(slot);
             // SAFETY: the SQE points at the caller's buffer (kept valid by `submit`'s
             // contract until the completion is delivered, which happens only after the
@@ -605,7 +632,7 @@ impl Engine {
                 sqe.op_flags = (*flags | sys::O_CLOEXEC) as u32;
             }
             Op::Close { fd } => {
-                // The slot was freed in `start`; close the plain fd (file_index 0).
+                // The slot was freed in `prep`; close the plain fd (file_index 0).
                 sqe.opcode = sys::IORING_OP_CLOSE;
                 sqe.fd = *fd;
             }
@@ -658,6 +685,9 @@ impl Engine {
             // Even the eventfd re-arm cannot be submitted: stop using the ring.
             self.broken = true;
         }
+        if self.shared.failed_errno.load(Ordering::Relaxed) == 0 {
+            self.shared.failed_errno.store(errno, Ordering::Release);
+        }
         self.set_failed();
         let mut rolled_back = Vec::new();
         self.ring
@@ -669,7 +699,6 @@ impl Engine {
                 self.finish(ud as u32, RESULT_RING_FAILED);
             }
         }
-        let _ = errno;
     }
 
     /// The ring cannot be entered: poll for completions of what was in flight (a ring
@@ -818,5 +847,119 @@ impl Engine {
         // The read could not be reaped (the ring is broken): leak its buffer rather
         // than let the kernel write into freed memory.
         std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nops(ids: std::ops::Range<u64>) -> Vec<Request> {
+        ids.map(|user_data| Request {
+            user_data,
+            op: Op::Nop,
+        })
+        .collect()
+    }
+
+    /// An engine on the test thread, its shared queue and what its sink received.
+    fn engine() -> (Engine, Arc<Shared>, Arc<Mutex<Vec<Completion>>>) {
+        // SAFETY: eventfd(2) takes no pointers.
+        let efd = unsafe { sys::eventfd(0, sys::EFD_CLOEXEC) };
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                pending: VecDeque::new(),
+                outstanding: 0,
+                closed: false,
+            }),
+            capacity: 8,
+            wake: Fd::from_raw(efd),
+            failed: AtomicBool::new(false),
+            failed_errno: AtomicI32::new(0),
+        });
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink_got = Arc::clone(&got);
+        let cfg = EngineConfig {
+            queue_capacity: 8,
+            ..EngineConfig::default()
+        };
+        let sink: Sink = Box::new(move |batch: &mut Vec<Completion>| {
+            sink_got.lock().unwrap().append(batch);
+        });
+        let engine = Engine::new(8, 16, &cfg, Arc::clone(&shared), sink).unwrap();
+        (engine, shared, got)
+    }
+
+    fn accept(shared: &Shared, reqs: Vec<Request>) {
+        let mut q = shared.lock();
+        q.outstanding += reqs.len();
+        q.pending.extend(reqs);
+    }
+
+    /// A real fatal io_uring_enter error: SQEs the kernel never saw are taken back and
+    /// complete with RESULT_RING_FAILED, later requests too, and shutdown still ends.
+    #[test]
+    fn fatal_enter_error_fails_unsubmitted_requests() {
+        let (mut e, shared, got) = engine();
+        accept(&shared, nops(0..3));
+        e.take_incoming();
+        e.prep();
+        assert_eq!(e.ring.sq_pending(), 4, "the eventfd read and three NOPs");
+        e.fail_fatal(sys::EFAULT); // as if io_uring_enter had returned -EFAULT
+        assert!(!e.wake_armed && !e.broken);
+        assert_eq!(e.ring.sq_pending(), 0);
+        e.deliver();
+        assert_eq!(shared.failed_errno.load(Ordering::Relaxed), sys::EFAULT);
+        accept(&shared, nops(3..5));
+        shared.lock().closed = true;
+        e.run();
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 5);
+        assert!(got.iter().all(|c| c.result == RESULT_RING_FAILED));
+        assert_eq!(shared.lock().outstanding, 0);
+    }
+
+    /// A ring that cannot even be entered any more still answers every request and
+    /// shuts down.
+    #[test]
+    fn broken_ring_still_answers_and_shuts_down() {
+        let (mut e, shared, got) = engine();
+        e.prep();
+        e.fail_fatal(sys::EFAULT);
+        e.prep();
+        e.fail_fatal(sys::EFAULT);
+        assert!(e.broken && !e.wake_armed);
+        accept(&shared, nops(0..4));
+        shared.lock().closed = true;
+        e.run();
+        assert_eq!(got.lock().unwrap().len(), 4);
+    }
+
+    /// The armed eventfd read wakes a blocked io_uring_enter when a request arrives.
+    #[test]
+    fn eventfd_read_wakes_the_ring() {
+        let (mut e, shared, got) = engine();
+        e.prep();
+        e.enter(false);
+        assert!(e.wake_armed);
+        let s2 = Arc::clone(&shared);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            accept(&s2, nops(7..8));
+            s2.wake();
+        });
+        e.enter(true); // blocks until the eventfd read completes
+        e.reap();
+        assert!(!e.wake_armed);
+        t.join().unwrap();
+        shared.lock().closed = true;
+        e.run();
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec![Completion {
+                user_data: 7,
+                result: 0
+            }]
+        );
     }
 }

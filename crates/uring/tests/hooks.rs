@@ -158,7 +158,7 @@ fn probe_lists_required_opcodes() {
 
 #[test]
 fn worker_info_names_flags() {
-    let h = Harness::default();
+    let h = Harness::standard();
     let info = h.w().info();
     assert!(info.setup_flag_names.contains(&"defer_taskrun"));
     assert!(info.feature_names.contains(&"nodrop"));

@@ -11,7 +11,7 @@ use uring::{EngineConfig, Op, Worker};
 #[test]
 fn write_then_read_back_at_many_offsets_and_sizes() {
     let dir = TempDir::new("rw");
-    let mut h = Harness::default();
+    let mut h = Harness::standard();
     let fd = h.create(&dir.path("data"));
     let cases: &[(u64, usize)] = &[
         (0, 1),
@@ -47,7 +47,7 @@ fn write_then_read_back_at_many_offsets_and_sizes() {
 #[test]
 fn short_read_at_eof_and_zero_length_ops() {
     let dir = TempDir::new("eof");
-    let mut h = Harness::default();
+    let mut h = Harness::standard();
     let fd = h.create(&dir.path("f"));
     let data = pattern(1, 1000);
     assert_eq!(h.write_at(fd, &data, 0), 1000);
@@ -64,7 +64,7 @@ fn short_read_at_eof_and_zero_length_ops() {
 #[test]
 fn fsync_fallocate_size_ftruncate() {
     let dir = TempDir::new("meta");
-    let mut h = Harness::default();
+    let mut h = Harness::standard();
     let fd = h.create(&dir.path("f"));
     assert_eq!(h.one(Op::Size { fd }), 0);
     assert_eq!(h.write_at(fd, b"hello", 0), 5);
@@ -109,7 +109,7 @@ fn fsync_fallocate_size_ftruncate() {
 #[test]
 fn open_errors_and_close() {
     let dir = TempDir::new("open");
-    let mut h = Harness::default();
+    let mut h = Harness::standard();
     assert_eq!(h.open(&dir.path("missing"), O_RDONLY, 0), -(ENOENT as i64));
     assert_eq!(h.open(&dir.0, O_RDONLY, 0), -(EISDIR as i64));
     assert_eq!(h.open(&dir.0, O_RDONLY | O_DIRECTORY, 0), -(EISDIR as i64));
@@ -175,7 +175,7 @@ fn fixed_file_table_full_falls_back_to_plain_fds() {
 /// write into a pipe is accepted in pieces.
 #[test]
 fn short_transfers_are_continued() {
-    let mut h = Harness::default();
+    let mut h = Harness::standard();
     let (reader, mut writer) = std::io::pipe().unwrap();
     let mut buf = vec![0u8; 10];
     let t = std::thread::spawn(move || {

@@ -68,7 +68,7 @@ impl Harness {
         }
     }
 
-    pub fn default() -> Harness {
+    pub fn standard() -> Harness {
         Harness::new(EngineConfig::default())
     }
 
