@@ -1,3 +1,198 @@
-use std::ffi::c_void;
+//! The Node-API addon of @streamline/io: exposes the `uring` engine to JavaScript.
+//!
+//! The JavaScript surface is fixed by docs/ARCHITECTURE.md §2 (`ts/backends/native.ts`
+//! calls exactly it):
+//!
+//! ```ts
+//! kernelRelease(): string
+//! probe(entries, testSetupErrno): { ok: true, opcodes, missing, features, setupFlags } | { ok: false, errno }
+//! createEngine({ sqDepth, cqDepth, queueCapacity, fixedFileSlots, testSetupErrno, testFailAfter },
+//!              onComplete: (results: Float64Array) => void): object
+//! submit(engine, desc: Float64Array /* stride 6: id, kind, fd, offset, len, arg */, extras): void
+//! destroy(engine): void
+//! strerror(errno): string
+//! ```
+//!
+//! Bad arguments throw `TypeError [ERR_INVALID_ARG_TYPE]` / `RangeError
+//! [ERR_OUT_OF_RANGE]`; system failures throw an `Error` with `.code` and a positive
+//! `.errno`. Nothing here panics into Node: the trampoline turns panics into exceptions.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod engine;
+mod errno;
+mod validate;
+
+use node_api::{sys, CallInfo, Env, Error, Result, Value, ValueType};
+use uring::EngineConfig;
+
+use validate::{integer_in, power_of_two_in, OutOfRange, MAX_SAFE_INTEGER};
+
+/// The N-API version this addon is written against (Node 20).
+const NAPI_VERSION: i32 = 9;
+
+/// Kernel limits mirrored from `uring` (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES, the
+/// worker's queue bound, IORING_MAX_FIXED_FILES), checked here for clear messages.
+const MAX_SQ_DEPTH: u64 = 32_768;
+const MAX_CQ_DEPTH: f64 = 65_536.0;
+const MAX_QUEUE_CAPACITY: f64 = 65_535.0;
+const MAX_FIXED_FILE_SLOTS: f64 = (1u32 << 20) as f64;
+/// errno values are below 4096 on Linux (MAX_ERRNO).
+const MAX_ERRNO: f64 = 4095.0;
+
+fn range(e: OutOfRange) -> Error {
+    Error::range_error("ERR_OUT_OF_RANGE", e.0)
+}
+
+/// `v` as a number, or a TypeError naming `what`.
+fn number(env: Env, v: Value, what: &str) -> Result<f64> {
+    match env.type_of(v)? {
+        ValueType::Number => env.get_f64(v),
+        other => Err(Error::type_error(
+            "ERR_INVALID_ARG_TYPE",
+            format!("{what} must be a number; received {}", other.name()),
+        )),
+    }
+}
+
+fn kernel_release(env: Env, _info: &CallInfo) -> Result<Value> {
+    env.string(&uring::kernel_release())
+}
+
+fn probe(env: Env, info: &CallInfo) -> Result<Value> {
+    let entries = number(env, info.arg(0), "The \"entries\" argument")?;
+    let entries = integer_in(
+        "The \"entries\" argument",
+        entries,
+        1.0,
+        MAX_SQ_DEPTH as f64,
+    )
+    .map_err(range)?;
+    let test_errno = match env.type_of(info.arg(1))? {
+        ValueType::Undefined => 0,
+        _ => {
+            let x = number(env, info.arg(1), "The \"testSetupErrno\" argument")?;
+            integer_in("The \"testSetupErrno\" argument", x, 0.0, MAX_ERRNO).map_err(range)?
+        }
+    };
+    let test_errno = (test_errno != 0).then_some(test_errno as i32);
+    let out = env.object()?;
+    match uring::probe(entries as u32, test_errno) {
+        Ok(report) => {
+            env.set_named(out, "ok", env.boolean(true)?)?;
+            env.set_named(out, "opcodes", env.string_array(&report.opcodes)?)?;
+            env.set_named(out, "missing", env.string_array(&report.missing)?)?;
+            env.set_named(out, "features", env.string_array(&report.features)?)?;
+            env.set_named(out, "setupFlags", env.string_array(&report.setup_flags)?)?;
+        }
+        Err(e) => {
+            env.set_named(out, "ok", env.boolean(false)?)?;
+            env.set_named(out, "errno", env.double(f64::from(e.saturating_abs()))?)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The `createEngine` options object → `EngineConfig`.
+fn engine_config(env: Env, opts: Value) -> Result<EngineConfig> {
+    if env.type_of(opts)? != ValueType::Object {
+        return Err(Error::type_error(
+            "ERR_INVALID_ARG_TYPE",
+            format!(
+                "The \"options\" argument must be an object; received {}",
+                env.type_of(opts)?.name()
+            ),
+        ));
+    }
+    let field = |name: &str| -> Result<(String, f64)> {
+        let what = format!("options.{name}");
+        let v = env.get_named(opts, name)?;
+        Ok((what.clone(), number(env, v, &what)?))
+    };
+    let (what, x) = field("sqDepth")?;
+    let sq_entries = power_of_two_in(&what, x, MAX_SQ_DEPTH).map_err(range)? as u32;
+    // uring raises the CQ to a power of two >= queueCapacity + 1 and >= sqDepth; 0 asks
+    // for exactly that.
+    let (what, x) = field("cqDepth")?;
+    let cq_entries = integer_in(&what, x, 0.0, MAX_CQ_DEPTH).map_err(range)? as u32;
+    let (what, x) = field("queueCapacity")?;
+    let queue_capacity = integer_in(&what, x, 1.0, MAX_QUEUE_CAPACITY).map_err(range)? as usize;
+    let (what, x) = field("fixedFileSlots")?;
+    let fixed_file_slots = integer_in(&what, x, 0.0, MAX_FIXED_FILE_SLOTS).map_err(range)? as u32;
+    let (what, x) = field("testSetupErrno")?;
+    let test_setup_errno = integer_in(&what, x, 0.0, MAX_ERRNO).map_err(range)?;
+    let (what, x) = field("testFailAfter")?;
+    let test_fail_after = integer_in(&what, x, 0.0, MAX_SAFE_INTEGER).map_err(range)?;
+    Ok(EngineConfig {
+        sq_entries,
+        cq_entries,
+        queue_capacity,
+        fixed_file_slots,
+        test_setup_errno: (test_setup_errno != 0).then_some(test_setup_errno as i32),
+        test_fail_after_submits: (test_fail_after != 0).then_some(test_fail_after),
+    })
+}
+
+fn create_engine(env: Env, info: &CallInfo) -> Result<Value> {
+    let cfg = engine_config(env, info.arg(0))?;
+    let on_complete = info.arg(1);
+    if env.type_of(on_complete)? != ValueType::Function {
+        return Err(Error::type_error(
+            "ERR_INVALID_ARG_TYPE",
+            format!(
+                "The \"onComplete\" argument must be a function; received {}",
+                env.type_of(on_complete)?.name()
+            ),
+        ));
+    }
+    engine::create(env, cfg, on_complete)
+}
+
+fn submit(env: Env, info: &CallInfo) -> Result<Value> {
+    engine::submit(env, info)?;
+    env.undefined()
+}
+
+fn destroy(env: Env, info: &CallInfo) -> Result<Value> {
+    engine::destroy(env, info.arg(0))?;
+    env.undefined()
+}
+
+fn strerror(env: Env, info: &CallInfo) -> Result<Value> {
+    let x = number(env, info.arg(0), "The \"errno\" argument")?;
+    let e = integer_in("The \"errno\" argument", x.abs(), 0.0, MAX_ERRNO).map_err(range)?;
+    env.string(&errno::message(e as i32))
+}
+
+/// The module entry point Node looks up (`NAPI_MODULE_INIT`); runs once per environment
+/// (main thread and each worker thread), and keeps no state of its own.
+///
+/// # Safety
+/// Called by Node only, with a live environment and exports object.
 #[no_mangle]
-pub extern "C" fn napi_register_module_v1(_env: *mut c_void, exports: *mut c_void) -> *mut c_void { exports }
+pub unsafe extern "C" fn napi_register_module_v1(
+    env: sys::napi_env,
+    exports: sys::napi_value,
+) -> sys::napi_value {
+    // SAFETY: the arguments Node passed to this very call.
+    unsafe {
+        node_api::register_module(
+            env,
+            exports,
+            &[
+                ("kernelRelease", kernel_release),
+                ("probe", probe),
+                ("createEngine", create_engine),
+                ("submit", submit),
+                ("destroy", destroy),
+                ("strerror", strerror),
+            ],
+        )
+    }
+}
+
+/// The N-API version the module targets (`NODE_API_MODULE_GET_API_VERSION`).
+#[no_mangle]
+pub extern "C" fn node_api_module_get_api_version_v1() -> i32 {
+    NAPI_VERSION
+}

@@ -1,0 +1,333 @@
+//! Pure argument validation: the numbers of `createEngine` options and of the `submit`
+//! descriptor. No Node types here, so `cargo test` covers it without a JavaScript engine.
+
+use std::fmt::Write as _;
+
+/// Numbers per operation in the `desc` Float64Array: `[id, kind, fd, offset, len, arg]`.
+pub const STRIDE: usize = 6;
+
+/// 2^53 − 1: offsets, lengths and ids are JavaScript safe integers.
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// The largest fd / flags / mode value: a non-negative C `int`.
+const MAX_INT: f64 = i32::MAX as f64;
+
+/// Operation kinds, as numbered in ARCHITECTURE.md §2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Read = 1,
+    Write = 2,
+    Fsync = 3,
+    Fdatasync = 4,
+    Fallocate = 5,
+    Ftruncate = 6,
+    Size = 7,
+    Open = 8,
+    Close = 9,
+    Nop = 10,
+}
+
+impl Kind {
+    fn from_number(k: f64) -> Option<Kind> {
+        Some(match k {
+            1.0 => Kind::Read,
+            2.0 => Kind::Write,
+            3.0 => Kind::Fsync,
+            4.0 => Kind::Fdatasync,
+            5.0 => Kind::Fallocate,
+            6.0 => Kind::Ftruncate,
+            7.0 => Kind::Size,
+            8.0 => Kind::Open,
+            9.0 => Kind::Close,
+            10.0 => Kind::Nop,
+            _ => return None,
+        })
+    }
+
+    /// The word used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Read => "read",
+            Kind::Write => "write",
+            Kind::Fsync => "fsync",
+            Kind::Fdatasync => "fdatasync",
+            Kind::Fallocate => "fallocate",
+            Kind::Ftruncate => "ftruncate",
+            Kind::Size => "size",
+            Kind::Open => "open",
+            Kind::Close => "close",
+            Kind::Nop => "nop",
+        }
+    }
+
+    /// What `extras[i]` must be for this kind.
+    pub fn extra(self) -> Extra {
+        match self {
+            Kind::Read | Kind::Write => Extra::Buffer,
+            Kind::Open => Extra::Path,
+            _ => Extra::None,
+        }
+    }
+}
+
+/// What an operation takes from `extras[i]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// Ignored.
+    None,
+    /// A Uint8Array (Buffer) whose byte length is at least `len`.
+    Buffer,
+    /// A string: the path to open.
+    Path,
+}
+
+/// One validated descriptor. Fields a kind does not use are 0 (and were not looked at).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpDesc {
+    pub id: u64,
+    pub kind: Kind,
+    pub fd: i32,
+    pub offset: u64,
+    /// Bytes for read/write/fallocate, the new size for ftruncate, the mode for open.
+    pub len: u64,
+    /// Mode for fallocate, flags for open.
+    pub arg: i32,
+}
+
+/// A rejected value: the message for a RangeError with code ERR_OUT_OF_RANGE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutOfRange(pub String);
+
+/// Formats a number as JavaScript would print it in a message.
+pub fn js_number(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".into()
+    } else if x.is_infinite() {
+        if x > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else if x == 0.0 {
+        "0".into() // JavaScript prints -0 as "0"
+    } else if x == x.trunc() && x.abs() < 1e21 {
+        format!("{x:.0}")
+    } else if x.abs() >= 1e21 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `x` as an integer in `lo..=hi`, or the message naming `what`.
+pub fn integer_in(what: &str, x: f64, lo: f64, hi: f64) -> Result<u64, OutOfRange> {
+    if x.is_finite() && x == x.trunc() && x >= lo && x <= hi {
+        // `x` is an integer in 0..=2^53-1 (all callers pass lo >= 0), exact in u64.
+        Ok(x as u64)
+    } else {
+        let mut m = String::new();
+        let _ = write!(
+            m,
+            "{what} must be an integer >= {} and <= {}; received {}",
+            js_number(lo),
+            js_number(hi),
+            js_number(x)
+        );
+        Err(OutOfRange(m))
+    }
+}
+
+/// A power of two in `1..=hi`.
+pub fn power_of_two_in(what: &str, x: f64, hi: u64) -> Result<u64, OutOfRange> {
+    let v = integer_in(what, x, 1.0, hi as f64)?;
+    if v.is_power_of_two() {
+        Ok(v)
+    } else {
+        Err(OutOfRange(format!(
+            "{what} must be a power of two <= {hi}; received {}",
+            js_number(x)
+        )))
+    }
+}
+
+/// Validates the numbers of operation `index` (`fields` = its 6 numbers).
+pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
+    assert_eq!(fields.len(), STRIDE, "a descriptor has {STRIDE} numbers");
+    let field = |name: &str| format!("desc op {index}: {name}");
+    let [id, kind, fd, offset, len, arg] = [
+        fields[0], fields[1], fields[2], fields[3], fields[4], fields[5],
+    ];
+    let id = integer_in(&field("id"), id, 0.0, MAX_SAFE_INTEGER)?;
+    let kind = Kind::from_number(kind).ok_or_else(|| {
+        OutOfRange(format!(
+            "{}: unknown operation kind {} (expected 1..10)",
+            field("kind"),
+            js_number(kind)
+        ))
+    })?;
+    let fd_of = |fd: f64| integer_in(&field("fd"), fd, 0.0, MAX_INT).map(|v| v as i32);
+    let safe = |name: &str, v: f64| integer_in(&field(name), v, 0.0, MAX_SAFE_INTEGER);
+    let int = |name: &str, v: f64| integer_in(&field(name), v, 0.0, MAX_INT).map(|v| v as i32);
+    let mut op = OpDesc {
+        id,
+        kind,
+        fd: 0,
+        offset: 0,
+        len: 0,
+        arg: 0,
+    };
+    match kind {
+        Kind::Read | Kind::Write => {
+            op.fd = fd_of(fd)?;
+            op.offset = safe("offset", offset)?;
+            op.len = safe("len", len)?;
+        }
+        Kind::Fsync | Kind::Fdatasync | Kind::Size | Kind::Close => op.fd = fd_of(fd)?,
+        Kind::Fallocate => {
+            op.fd = fd_of(fd)?;
+            op.offset = safe("offset", offset)?;
+            op.len = safe("len", len)?;
+            op.arg = int("arg (fallocate mode)", arg)?;
+        }
+        Kind::Ftruncate => {
+            op.fd = fd_of(fd)?;
+            op.len = safe("len", len)?;
+        }
+        Kind::Open => {
+            op.len = integer_in(&field("len (open mode)"), len, 0.0, 0o7777 as f64)?;
+            op.arg = int("arg (open flags)", arg)?;
+        }
+        Kind::Nop => {}
+    }
+    Ok(op)
+}
+
+/// Validates a whole descriptor array; the first bad operation rejects the batch.
+pub fn parse_desc(desc: &[f64]) -> Result<Vec<OpDesc>, OutOfRange> {
+    if !desc.len().is_multiple_of(STRIDE) {
+        return Err(OutOfRange(format!(
+            "desc length must be a multiple of {STRIDE}; received {}",
+            desc.len()
+        )));
+    }
+    desc.chunks_exact(STRIDE)
+        .enumerate()
+        .map(|(i, f)| parse_op(i, f))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind() {
+        let d = [
+            1.0,
+            1.0,
+            3.0,
+            4096.0,
+            512.0,
+            99.0, // read: arg ignored
+            2.0,
+            10.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0, // nop: every other field ignored
+            3.0,
+            8.0,
+            0.0,
+            f64::NAN,
+            0o644 as f64,
+            0o102 as f64, // open: fd ignored
+            4.0,
+            5.0,
+            7.0,
+            0.0,
+            1.0e9,
+            1.0, // fallocate, KEEP_SIZE
+        ];
+        let ops = parse_desc(&d).unwrap();
+        assert_eq!(
+            ops[0],
+            OpDesc {
+                id: 1,
+                kind: Kind::Read,
+                fd: 3,
+                offset: 4096,
+                len: 512,
+                arg: 0
+            }
+        );
+        assert_eq!(ops[1].kind, Kind::Nop);
+        assert_eq!(
+            ops[2],
+            OpDesc {
+                id: 3,
+                kind: Kind::Open,
+                fd: 0,
+                offset: 0,
+                len: 0o644,
+                arg: 0o102
+            }
+        );
+        assert_eq!(
+            ops[3],
+            OpDesc {
+                id: 4,
+                kind: Kind::Fallocate,
+                fd: 7,
+                offset: 0,
+                len: 1_000_000_000,
+                arg: 1
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_numbers() {
+        let bad = |f: [f64; 6]| parse_op(2, &f).unwrap_err().0;
+        assert_eq!(
+            bad([1.0, 1.0, 3.0, -1.0, 1.0, 0.0]),
+            "desc op 2: offset must be an integer >= 0 and <= 9007199254740991; received -1"
+        );
+        assert!(bad([1.0, 1.0, 3.0, 0.5, 1.0, 0.0]).contains("received 0.5"));
+        assert!(bad([1.0, 1.0, 3.0, 2f64.powi(53), 1.0, 0.0]).contains("received 9007199254740992"));
+        assert!(bad([1.0, 1.0, -3.0, 0.0, 1.0, 0.0]).contains("fd"));
+        assert!(bad([1.0, 1.0, 2f64.powi(31), 0.0, 1.0, 0.0]).contains("fd"));
+        assert!(bad([f64::NAN, 1.0, 3.0, 0.0, 1.0, 0.0]).contains("id must be"));
+        assert!(bad([1.0, 11.0, 3.0, 0.0, 1.0, 0.0]).contains("unknown operation kind 11"));
+        assert!(bad([1.0, 0.0, 3.0, 0.0, 1.0, 0.0]).contains("unknown operation kind 0"));
+        assert!(bad([1.0, 1.5, 3.0, 0.0, 1.0, 0.0]).contains("unknown operation kind 1.5"));
+        assert!(bad([1.0, 2.0, 3.0, 0.0, f64::INFINITY, 0.0]).contains("received Infinity"));
+        assert!(bad([1.0, 8.0, 0.0, 0.0, 0o10000 as f64, 0.0]).contains("open mode"));
+        assert!(bad([1.0, 8.0, 0.0, 0.0, 0.0, -1.0]).contains("open flags"));
+        assert!(bad([1.0, 5.0, 3.0, 0.0, 1.0, -0.5]).contains("fallocate mode"));
+        assert!(bad([1.0, 6.0, 3.0, 0.0, -1.0, 0.0]).contains("len"));
+    }
+
+    #[test]
+    fn whole_batch_or_nothing() {
+        let mut d = vec![0.0; STRIDE * 3];
+        for (i, op) in d.chunks_exact_mut(STRIDE).enumerate() {
+            op.copy_from_slice(&[i as f64, 10.0, 0.0, 0.0, 0.0, 0.0]);
+        }
+        assert_eq!(parse_desc(&d).unwrap().len(), 3);
+        d[STRIDE * 2 + 1] = 42.0;
+        assert!(parse_desc(&d).unwrap_err().0.starts_with("desc op 2:"));
+        assert!(parse_desc(&d[..7]).unwrap_err().0.contains("multiple of 6"));
+        assert!(parse_desc(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn config_numbers() {
+        assert_eq!(power_of_two_in("sqDepth", 256.0, 32768), Ok(256));
+        assert!(power_of_two_in("sqDepth", 100.0, 32768)
+            .unwrap_err()
+            .0
+            .contains("power of two"));
+        assert!(power_of_two_in("sqDepth", 65536.0, 32768).is_err());
+        assert!(power_of_two_in("sqDepth", 0.0, 32768).is_err());
+        assert_eq!(integer_in("x", 0.0, 0.0, 5.0), Ok(0));
+        assert!(integer_in("x", -0.0, 0.0, 5.0).is_ok());
+        assert_eq!(js_number(-0.0), "0");
+        assert_eq!(js_number(1e300), "1e300");
+    }
+}
