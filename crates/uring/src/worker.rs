@@ -242,7 +242,9 @@ impl Worker {
     }
 
     /// Stops accepting requests, waits until every accepted one has been completed and
-    /// delivered, and joins the ring thread.
+    /// delivered, and joins the ring thread. Requests that never complete (a read from
+    /// an idle pipe) keep it waiting: files always complete. Called from inside the
+    /// sink it cannot wait, and returns after stopping intake.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -251,7 +253,12 @@ impl Worker {
         if let Some(thread) = self.thread.take() {
             self.shared.lock().closed = true;
             self.shared.wake();
-            let _ = thread.join();
+            // Dropped from inside the sink (on the ring thread itself): joining would
+            // deadlock. The thread still finishes every accepted request and exits on
+            // its own once the sink returns.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -562,7 +569,7 @@ impl Engine {
                 sqe.flags = flags;
                 sqe.addr = buf.wrapping_add(done) as u64;
                 sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
-                sqe.off = offset + st.done_bytes;
+                sqe.off = offset.wrapping_add(st.done_bytes);
             }
             Op::Write {
                 fd,
@@ -577,7 +584,7 @@ impl Engine {
                 sqe.flags = flags;
                 sqe.addr = buf.wrapping_add(done) as u64;
                 sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
-                sqe.off = offset + st.done_bytes;
+                sqe.off = offset.wrapping_add(st.done_bytes);
             }
             Op::Fsync { fd, datasync } => {
                 let (f, flags) = self.target(*fd);
@@ -854,6 +861,13 @@ impl Engine {
 mod tests {
     use super::*;
 
+    #[test]
+    fn worker_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Worker>();
+        check::<RingInfo>();
+    }
+
     fn nops(ids: std::ops::Range<u64>) -> Vec<Request> {
         ids.map(|user_data| Request {
             user_data,
@@ -961,5 +975,82 @@ mod tests {
                 result: 0
             }]
         );
+    }
+
+    /// Before Linux 6.9 Ftruncate runs as ftruncate(2) on the ring thread.
+    #[test]
+    fn ftruncate_without_the_opcode_is_synchronous() {
+        use std::os::fd::AsRawFd;
+        let (mut e, shared, got) = engine();
+        e.has_ftruncate = false;
+        let path =
+            std::env::temp_dir().join(format!("streamline-uring-ftrunc-{}", std::process::id()));
+        let f = std::fs::File::create(&path).unwrap();
+        let fd = f.as_raw_fd();
+        accept(
+            &shared,
+            vec![Request {
+                user_data: 1,
+                op: Op::Ftruncate { fd, len: 4321 },
+            }],
+        );
+        e.take_incoming();
+        assert!(e.unqueued.is_empty(), "completed without an SQE");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4321);
+        accept(
+            &shared,
+            vec![Request {
+                user_data: 2,
+                op: Op::Ftruncate { fd: -1, len: 1 },
+            }],
+        );
+        shared.lock().closed = true;
+        e.run();
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec![
+                Completion {
+                    user_data: 1,
+                    result: 0
+                },
+                Completion {
+                    user_data: 2,
+                    result: -9
+                }
+            ]
+        );
+        drop(f);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A Close waits until the SQ is drained before it frees its fixed slot, so no
+    /// unconsumed SQE can name a slot that a later open reuses.
+    #[test]
+    fn close_waits_for_an_empty_sq() {
+        let (mut e, shared, got) = engine();
+        let f = std::fs::File::open("/proc/self/exe").unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
+        assert!(e.files.insert(&e.ring, fd).is_some());
+        accept(&shared, nops(0..2));
+        accept(
+            &shared,
+            vec![Request {
+                user_data: 9,
+                op: Op::Close { fd },
+            }],
+        );
+        e.take_incoming();
+        e.prep();
+        assert_eq!(e.unqueued.len(), 1, "the close waits");
+        assert!(e.files.lookup(fd).is_some());
+        e.enter(false);
+        e.prep();
+        assert!(e.unqueued.is_empty());
+        assert!(e.files.lookup(fd).is_none());
+        shared.lock().closed = true;
+        e.run();
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|c| c.result == 0), "{got:?}");
     }
 }
