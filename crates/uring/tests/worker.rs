@@ -122,9 +122,11 @@ fn open_errors_and_close() {
     let flags = i64::from_str_radix(flags_line.split_whitespace().nth(1).unwrap(), 8).unwrap();
     assert_ne!(flags & 0o2000000, 0, "O_CLOEXEC");
     assert_eq!(h.one(Op::Close { fd }), 0);
-    assert_eq!(h.one(Op::Size { fd }), -9, "EBADF after close");
+    // (Using the fd after close is not checked: tests run in parallel threads and one
+    // of them may already have been given the same fd number.)
+    assert_eq!(h.one(Op::Size { fd: -1 }), -9, "EBADF");
     let mut b = [0u8; 4];
-    assert_eq!(h.read_at(fd, &mut b, 0), -9, "EBADF after close");
+    assert_eq!(h.read_at(-1, &mut b, 0), -9, "EBADF");
     // O_EXCL on an existing file.
     assert_eq!(
         h.open(&dir.path("a"), O_RDWR | O_CREAT | O_EXCL, 0o644),
