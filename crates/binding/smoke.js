@@ -173,6 +173,7 @@ async function hostile (dir) {
   Object.defineProperty(evil, 0, { get () { native.destroy(e); return Buffer.alloc(8) } })
   throwsLike(() => native.submit(e, d([9, 1, 0, 0, 8, 0]), evil), Error, 'ERR_IO_CLOSED', 'destroyed by a getter')
   throwsLike(() => native.submit(e, d([10, 10, 0, 0, 0, 0]), []), Error, 'ERR_IO_CLOSED', 'after destroy')
+  throwsLike(() => native.submit(e, new Float64Array(0), []), Error, 'ERR_IO_CLOSED', 'empty batch after destroy')
   native.destroy(e)
   // createEngine arguments.
   throwsLike(() => native.createEngine({ ...OPTS, sqDepth: 100 }, () => {}), RE, 'ERR_OUT_OF_RANGE', 'sqDepth 100')

@@ -18,6 +18,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::{self, ManuallyDrop};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -44,6 +45,28 @@ fn lock(inbox: &Mutex<Vec<Completion>>) -> MutexGuard<'_, Vec<Completion>> {
     inbox.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Hashes request ids (a counter from the TypeScript layer, not attacker-chosen) with one
+/// multiplication (Fibonacci hashing): SipHash costs more than the rest of the table
+/// operation on the submit/complete hot path.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
 /// The JavaScript-thread state of one engine.
 pub struct Engine {
     /// The environment this engine belongs to (valid until its cleanup hook has run).
@@ -59,7 +82,7 @@ pub struct Engine {
     spare: Vec<Completion>,
     /// Every request accepted and not yet delivered, by id, with the reference that
     /// keeps its buffer alive (read/write only). Its length is the in-flight count.
-    inflight: HashMap<u64, Option<Reference>>,
+    inflight: IdMap<Option<Reference>>,
     /// The cleanup hook's strong count (`Rc::into_raw`), while the hook is registered.
     hook_arg: Option<*const RefCell<Engine>>,
     closed: bool,
@@ -87,7 +110,7 @@ pub fn create(env: Env, cfg: EngineConfig, on_complete: Value) -> Result<Value> 
         tsfn_refd: false,
         inbox: Arc::clone(&inbox),
         spare: Vec::new(),
-        inflight: HashMap::new(),
+        inflight: IdMap::default(),
         hook_arg: None,
         closed: false,
     }));
@@ -345,6 +368,7 @@ fn deliver(env: Env, js_cb: Value, results: &[f64]) {
 /// `submit(engine, desc, extras)`.
 pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
     let rc = engine_arg(env, info.arg(0))?;
+    ensure_open(&rc)?;
 
     // 1. The descriptor, copied out before any JavaScript can run (extras getters could
     //    otherwise detach it under us).
@@ -412,12 +436,8 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
         .map_err(|_| Error::with_code("ERR_INTERNAL", "engine busy (re-entrant submit)"))?;
     let e = &mut *guard;
     if e.closed || e.worker.is_none() {
-        return Err(Error::with_code(
-            "ERR_IO_CLOSED",
-            "the io_uring engine is closed (destroy() was called)",
-        ));
+        return Err(closed_error()); // destroy() ran inside an extras getter.
     }
-    let was_idle = e.inflight.is_empty();
     let rollback = |e: &mut Engine, done: usize| {
         for op in &ops[..done] {
             e.inflight.remove(&op.id);
@@ -443,7 +463,7 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
     }
 
     // 5. Keep the loop alive while anything is in flight, then hand the batch over.
-    if was_idle && !e.tsfn_refd {
+    if !e.tsfn_refd {
         if let Some(t) = e.tsfn {
             if let Err(err) = t.ref_(env) {
                 rollback(e, ops.len());
@@ -469,6 +489,24 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
         return Err(errno::error(errno, "io_uring_submit"));
     }
     Ok(())
+}
+
+fn closed_error() -> Error {
+    Error::with_code(
+        "ERR_IO_CLOSED",
+        "the io_uring engine is closed (destroy() was called)",
+    )
+}
+
+fn ensure_open(rc: &EngineRc) -> Result<()> {
+    match rc.try_borrow() {
+        Ok(e) if !e.closed && e.worker.is_some() => Ok(()),
+        Ok(_) => Err(closed_error()),
+        Err(_) => Err(Error::with_code(
+            "ERR_INTERNAL",
+            "engine busy (re-entrant call)",
+        )),
+    }
 }
 
 fn range_error(e: OutOfRange) -> Error {

@@ -12,6 +12,9 @@
 //! Functions are exposed through [`register_module`], whose trampoline turns `Err` and
 //! Rust panics into exceptions (a panic must never unwind into Node).
 
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
 pub mod sys;
 
 mod env;
