@@ -164,7 +164,7 @@ for (const backend of backends) {
       env: cleanEnv(),
       timeoutMs: 90_000,
     })
-    const out = lastJson<{ backend?: string; fallbackReason?: string | null; badWrites?: number; okReads?: number; n?: number; diskOk?: boolean; gcRuns?: number; fatal?: string }>(r)
+    const out = lastJson<{ backend?: string; fallbackReason?: string | null; badWrites?: number; okReads?: number; n?: number; diskOk?: boolean; sharedOk?: boolean; gcRuns?: number; fatal?: string }>(r)
     t.is(out.fatal, undefined, summary(r))
     t.is(r.signal, null, `the child died of a signal: ${summary(r)}`)
     t.is(r.code, 0, summary(r))
@@ -172,6 +172,7 @@ for (const backend of backends) {
     t.is(out.badWrites, 0)
     t.is(out.okReads, out.n, 'every read returned the right bytes')
     t.true(out.diskOk, 'the file holds exactly what was written')
+    t.true(out.sharedOk, 'reads sharing one buffer object all completed with the right bytes')
     t.true((out.gcRuns ?? 0) > 0)
   })
 
@@ -189,5 +190,67 @@ for (const backend of backends) {
     t.is(out.returned?.exitCode, 0, 'a worker that returns with an unclosed Io exits normally')
     t.true(out.returnedOk, "the returned worker's writes are all on disk")
     t.true(out.mainOk, 'the main thread still does I/O afterwards')
+  })
+}
+
+for (const backend of backends) {
+  test(`${backend}: opening and closing 50 Ios and 2000 files gives back every descriptor and thread`, async (t) => {
+    const dir = tmpDir(t)
+    const r = await runNode([fixture('resources'), JSON.stringify({ enableIoUring: backend === 'io_uring', dir })], {
+      env: cleanEnv(),
+      timeoutMs: 90_000,
+    })
+    const out = lastJson<{
+      base?: { fds: number; threads: number }
+      afterIos?: { fds: number; threads: number }
+      afterFiles?: { fds: number; threads: number; midFds: number; afterIoClose: number; lateCloseCodes: string[] }
+      fatal?: string
+    }>(r)
+    t.is(out.fatal, undefined, summary(r))
+    t.is(r.code, 0, summary(r))
+    t.log(JSON.stringify(out))
+    const base = out.base!
+    t.true(out.afterIos!.fds <= base.fds + 2, `descriptors after 50 Ios: ${out.afterIos!.fds}, baseline ${base.fds}`)
+    t.true(out.afterIos!.threads <= base.threads + 1, `threads after 50 Ios: ${out.afterIos!.threads}, baseline ${base.threads}`)
+    t.true(out.afterFiles!.midFds <= base.fds + 4, `descriptors after 2000 files opened and closed: ${out.afterFiles!.midFds}, baseline ${base.fds}`)
+    t.true(out.afterFiles!.fds <= base.fds + 2, `descriptors after an Io closed with 20 files open, then those closed: ${out.afterFiles!.fds}, baseline ${base.fds} (right after io.close: ${out.afterFiles!.afterIoClose}; late closes: ${out.afterFiles!.lateCloseCodes})`)
+    t.true(out.afterFiles!.threads <= base.threads + 1, `threads: ${out.afterFiles!.threads}, baseline ${base.threads}`)
+  })
+
+  test(`${backend}: with queueDepth 1, writes queued behind the limit never land in a file opened after close`, async (t) => {
+    const io = await openBackend(t, backend, { queueDepth: 1 })
+    const dir = tmpDir(t)
+    const a = await io.create(path.join(dir, 'a'))
+    const writes = Array.from({ length: 300 }, (_, i) => a.writeAt(Buffer.alloc(100, 0x41), i * 100))
+    const closing = a.close()
+    // B is opened while A's writes wait in the queue; it may get A's descriptor number.
+    const b = await io.create(path.join(dir, 'b'))
+    await b.writeAt(Buffer.alloc(50, 0x42), 0)
+    const settled = await settleWithin(Promise.allSettled(writes), 60_000, 'queued writes')
+    await settleWithin(closing, 60_000, 'close of A')
+    const bad = settled.filter((s) => s.status === 'rejected' && (s.reason as { code?: unknown })?.code !== 'ERR_IO_CLOSED')
+    t.deepEqual(bad.map((s) => JSON.stringify(describeError((s as PromiseRejectedResult).reason))).slice(0, 3), [], 'queued writes complete or reject ERR_IO_CLOSED')
+    await b.close()
+    t.deepEqual(fs.readFileSync(path.join(dir, 'b')), Buffer.alloc(50, 0x42), "B holds only its own bytes, none of A's")
+    const disk = fs.readFileSync(path.join(dir, 'a'))
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled' && !disk.subarray(i * 100, (i + 1) * 100).equals(Buffer.alloc(100, 0x41))) t.fail(`write ${i} resolved but is not in A`)
+    })
+  })
+
+  test(`${backend}: io.close() with queueDepth 4 and 1000 operations queued behind the limit: all settle`, async (t) => {
+    const io = await openBackend(t, backend, { queueDepth: 4 })
+    const dir = tmpDir(t)
+    const f = await io.create(path.join(dir, 'q'))
+    const ops = Array.from({ length: 1000 }, (_, i) => f.writeAt(Buffer.alloc(512, i & 0xff), i * 512))
+    const closing = io.close()
+    const settled = await settleWithin(Promise.allSettled(ops), 60_000, 'queued operations at io.close()')
+    await settleWithin(closing, 60_000, 'io.close()')
+    const bad = settled.filter((s) => s.status === 'rejected' && (s.reason as { code?: unknown })?.code !== 'ERR_IO_CLOSED')
+    t.deepEqual(bad.map((s) => JSON.stringify(describeError((s as PromiseRejectedResult).reason))).slice(0, 3), [])
+    const disk = fs.readFileSync(path.join(dir, 'q'))
+    const lost = settled.flatMap((s, i) => (s.status === 'fulfilled' && !disk.subarray(i * 512, (i + 1) * 512).equals(Buffer.alloc(512, i & 0xff)) ? [i] : []))
+    t.deepEqual(lost, [], 'every write that resolved is on disk')
+    t.log(`fulfilled ${settled.filter((s) => s.status === 'fulfilled').length} of 1000`)
   })
 }
