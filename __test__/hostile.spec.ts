@@ -25,6 +25,9 @@ const notBuffers: Array<[string, unknown]> = [
   ['a bigint', 1n],
   ['a symbol', Symbol('x')],
   ['a function', () => 0],
+  ['an object with Buffer.prototype', Object.setPrototypeOf({ length: 4, byteLength: 4, byteOffset: 0 }, Buffer.prototype)],
+  ['a Proxy of a Buffer', new Proxy(Buffer.alloc(4), {})],
+  ['a DataView-free ArrayBuffer subclass', new (class extends ArrayBuffer {})(8)],
 ]
 const notNumbers: Array<[string, unknown]> = [
   ['a numeric string', '0'],

@@ -254,3 +254,25 @@ for (const backend of backends) {
     t.log(`fulfilled ${settled.filter((s) => s.status === 'fulfilled').length} of 1000`)
   })
 }
+
+for (const backend of backends) {
+  test(`${backend}: process.exit() with 5000 operations in flight exits cleanly`, async (t) => {
+    const dir = tmpDir(t)
+    const script = `
+      const { openIo } = require(${JSON.stringify(libEntry)});
+      (async () => {
+        const io = await openIo({ enableIoUring: ${backend === 'io_uring'} });
+        const f = await io.create(${JSON.stringify(path.join(dir, 'exit'))});
+        for (let i = 0; i < 5000; i++) f.writeAt(Buffer.alloc(4096, 1), i * 4096).catch(() => {});
+        for (let i = 0; i < 1000; i++) f.readAt(Buffer.alloc(4096), i * 4096).catch(() => {});
+        console.log(JSON.stringify({ backend: io.backend }));
+        process.exit(7);
+      })();
+    `
+    const r = await runNode(['-e', script], { env: cleanEnv(), timeoutMs: 30_000 })
+    t.false(r.timedOut, `hung at exit: ${summary(r)}`)
+    t.is(r.signal, null, `crashed at exit: ${summary(r)}`)
+    t.is(r.code, 7, summary(r))
+    t.is(r.stderr, '', 'nothing printed at exit')
+  })
+}
