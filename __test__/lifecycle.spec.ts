@@ -276,3 +276,22 @@ for (const backend of backends) {
     t.is(r.stderr, '', 'nothing printed at exit')
   })
 }
+
+for (const backend of backends) {
+  test(`${backend}: 20 Ios opened at once, used at once, closed at once`, async (t) => {
+    const dir = tmpDir(t)
+    const ios = await Promise.all(Array.from({ length: 20 }, () => openBackend(t, backend)))
+    const ok = await Promise.all(
+      ios.map(async (io, i) => {
+        const f = await io.create(path.join(dir, `io-${i}`))
+        await f.writeAt(pattern(10_000, 0, i), 0)
+        const b = Buffer.alloc(10_000)
+        await f.readAt(b, 0)
+        await f.close()
+        return b.equals(pattern(10_000, 0, i))
+      }),
+    )
+    t.deepEqual(ok, Array(20).fill(true))
+    await settleWithin(Promise.all(ios.map((io) => io.close())), 60_000, 'closing 20 Ios at once')
+  })
+}

@@ -290,6 +290,24 @@ test('io_uring and standard reject with identical errors (code, errno, syscall, 
         await f.close()
       }
     }],
+    ['append read-only', async (io) => {
+      const f = await io.open(file)
+      try {
+        return await f.append(Buffer.from('x'))
+      } finally {
+        await f.close()
+      }
+    }],
+    ['allocate read-only', async (io) => {
+      const f = await io.open(file)
+      try {
+        return await f.allocate(4096)
+      } finally {
+        await f.close()
+      }
+    }],
+    ['openAppend directory', (io) => io.openAppend(sub)],
+    ['openRw file/x', (io) => io.openRw(under)],
     ['writeAt at 2^53-1 (EFBIG)', async (io) => {
       const f = await io.openRw(file)
       try {

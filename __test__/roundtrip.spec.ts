@@ -190,3 +190,26 @@ for (const backend of backends) {
     await f.close()
   })
 }
+
+for (const backend of backends) {
+  test(`${backend}: concurrent reads and writes through disjoint subarrays of one ArrayBuffer`, async (t) => {
+    const io = await openBackend(t, backend)
+    const dir = tmpDir(t)
+    const file = path.join(dir, 'views')
+    const N = 256
+    const CH = 4093 // odd: every view starts at an unaligned byteOffset
+    const src = Buffer.alloc(N * CH + 7)
+    for (let i = 0; i < N; i++) pattern(CH, i * CH, 8).copy(src, 7 + i * CH)
+    const f = await io.create(file)
+    // Write view i (byteOffset 7 + i·CH) to file offset (N-1-i)·CH: a reversed layout.
+    const w = await Promise.all(Array.from({ length: N }, (_, i) => f.writeAt(src.subarray(7 + i * CH, 7 + (i + 1) * CH), (N - 1 - i) * CH)))
+    t.true(w.every((r) => r.bytesWritten === CH))
+    const dst = Buffer.alloc(N * CH + 3, 0xfe)
+    const r = await Promise.all(Array.from({ length: N }, (_, i) => f.readAt(dst.subarray(3 + i * CH, 3 + (i + 1) * CH), (N - 1 - i) * CH)))
+    t.true(r.every((x) => x.bytesRead === CH))
+    t.is(dst[0], 0xfe)
+    t.is(dst[2], 0xfe)
+    assertBytes(t, dst.subarray(3), src.subarray(7), 'every view read back into its own place')
+    await f.close()
+  })
+}
