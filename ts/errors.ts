@@ -82,6 +82,16 @@ export function withPath<E>(err: E, path: string): E {
   return err
 }
 
+/** Reports a node:fs error under the syscall the caller asked for (e.g. 'fallocate'). */
+export function renameSyscall<E>(err: E, syscall: string): E {
+  const e = err as Partial<SystemError>
+  if (err instanceof Error && typeof e.syscall === 'string' && e.syscall !== syscall) {
+    err.message = err.message.replace(`, ${e.syscall}`, `, ${syscall}`)
+    e.syscall = syscall
+  }
+  return err
+}
+
 type CodedError<E extends Error> = E & { code: string }
 
 function coded<E extends Error>(err: E, code: string): CodedError<E> {

@@ -1,10 +1,13 @@
 // Argument checks at the public boundary, so bad input is a clear TypeError/RangeError
 // (DESIGN.md §3 errors) before anything reaches a backend or the kernel.
+import { types } from 'node:util'
 import { invalidArgType, outOfRange } from './errors'
 import type { OpenOptions } from './types'
 
 export function checkBuffer(name: string, value: unknown): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array)) throw invalidArgType(name, 'an instance of Buffer or Uint8Array', value)
+  // util.types checks the internal slot: a Proxy of a Buffer or an object that merely
+  // inherits from Buffer.prototype would pass `instanceof` and then fail deep inside.
+  if (!types.isUint8Array(value)) throw invalidArgType(name, 'an instance of Buffer or Uint8Array', value)
 }
 
 /** A non-negative safe integer: file offsets and lengths. */
@@ -15,7 +18,6 @@ export function checkOffset(name: string, value: unknown): asserts value is numb
 
 export function checkPath(name: string, value: unknown): asserts value is string {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value)
-  if (value.length === 0) throw invalidArgType(name, 'a non-empty string', value)
   if (value.includes('\u0000')) throw invalidArgType(name, 'a string without null bytes', value)
 }
 

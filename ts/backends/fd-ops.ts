@@ -4,7 +4,7 @@
 import fs from 'node:fs'
 import { promisify } from 'node:util'
 import { systemError, withPath } from '../errors'
-import { readFull, writeFull } from './transfer'
+import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
 const read = promisify(fs.read)
 const write = promisify(fs.write)
@@ -41,9 +41,8 @@ export const fdOps = {
   async size(fd: number): Promise<number> {
     return (await fstat(fd)).size
   },
-  /** fallocate mode 0 as far as callers can see: the size grows to offset + len. */
-  async allocate(fd: number, offset: number, len: number): Promise<void> {
-    if (offset + len > (await fstat(fd)).size) await ftruncate(fd, offset + len)
+  allocate(fd: number, offset: number, len: number, path: string): Promise<void> {
+    return allocateByZeroFill((b, o, l, p) => write(fd, b, o, l, p).then((r) => r.bytesWritten), () => fdOps.size(fd), offset, len, path)
   },
   truncate(fd: number, len: number): Promise<void> {
     return ftruncate(fd, len)

@@ -231,7 +231,7 @@ export class NativeBackend implements Backend {
         case OpKind.Write: return fdOps.write(op.fd, op.extra as Uint8Array, op.offset, op.path).then(() => op.len)
         case OpKind.Fsync: return fdOps.sync(op.fd, false).then(() => 0)
         case OpKind.Fdatasync: return fdOps.sync(op.fd, true).then(() => 0)
-        case OpKind.Fallocate: return fdOps.allocate(op.fd, op.offset, op.len).then(() => 0)
+        case OpKind.Fallocate: return fdOps.allocate(op.fd, op.offset, op.len, op.path).then(() => 0)
         case OpKind.Ftruncate: return fdOps.truncate(op.fd, op.len).then(() => 0)
         case OpKind.Size: return fdOps.size(op.fd)
         case OpKind.Open: return fdOps.open(op.path, op.arg, op.len)

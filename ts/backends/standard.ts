@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import { systemError, withPath } from '../errors'
 import { openFlags, type Backend, type BackendFile, type OpenKind } from './backend'
-import { readFull, writeFull } from './transfer'
+import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
 class StandardFile implements BackendFile {
   constructor(
@@ -54,13 +54,10 @@ export class StandardBackend implements Backend {
   }
 
   allocate(file: BackendFile, offset: number, len: number): Promise<void> {
-    // node:fs has no fallocate. Extending the size is what callers observe; writing
-    // zeros only where the file ends keeps existing data, as fallocate mode 0 does.
-    return this.guard(file, async () => {
-      const end = offset + len
-      const size = await this.size(file)
-      if (end > size) await (file as StandardFile).handle.truncate(end)
-    })
+    const { handle } = file as StandardFile
+    return this.guard(file, () =>
+      allocateByZeroFill((b, o, l, p) => handle.write(b, o, l, p).then((r) => r.bytesWritten), () => this.size(file), offset, len, file.path),
+    )
   }
 
   truncate(file: BackendFile, len: number): Promise<void> {

@@ -1,6 +1,9 @@
 // Full transfers over a call that may move fewer bytes than asked (pread/pwrite
 // semantics): short transfers are continued here, never surfaced (DESIGN.md §3).
-import { systemError } from '../errors'
+import { renameSyscall, systemError } from '../errors'
+
+/** Linux moves at most this much per read/write call; node:fs refuses lengths above int32. */
+export const MAX_TRANSFER_BYTES = 0x7ffff000
 
 export type TransferOnce = (buf: Uint8Array, bufOffset: number, length: number, position: number) => Promise<number>
 
@@ -8,7 +11,7 @@ export type TransferOnce = (buf: Uint8Array, bufOffset: number, length: number, 
 export async function readFull(readOnce: TransferOnce, buf: Uint8Array, position: number): Promise<number> {
   let done = 0
   while (done < buf.byteLength) {
-    const n = await readOnce(buf, done, buf.byteLength - done, position + done)
+    const n = await readOnce(buf, done, Math.min(buf.byteLength - done, MAX_TRANSFER_BYTES), position + done)
     if (n === 0) break
     done += n
   }
@@ -19,8 +22,39 @@ export async function readFull(readOnce: TransferOnce, buf: Uint8Array, position
 export async function writeFull(writeOnce: TransferOnce, buf: Uint8Array, position: number, path: string): Promise<void> {
   let done = 0
   while (done < buf.byteLength) {
-    const n = await writeOnce(buf, done, buf.byteLength - done, position + done)
+    const n = await writeOnce(buf, done, Math.min(buf.byteLength - done, MAX_TRANSFER_BYTES), position + done)
     if (n <= 0) throw systemError(5 /* EIO */, 'write', path)
     done += n
+  }
+}
+
+const ZERO_CHUNK_BYTES = 1 << 20
+const EMPTY = new Uint8Array(0)
+
+/**
+ * fallocate(2) mode 0 where node:fs has none: zeros are written from the end of the
+ * file (or `offset`, if beyond) to `offset + len`, so the blocks are really allocated
+ * and existing data is kept. Holes inside the old size stay holes. Errors name
+ * 'fallocate', as the io_uring backend's do.
+ */
+export async function allocateByZeroFill(
+  writeOnce: TransferOnce,
+  sizeNow: () => Promise<number>,
+  offset: number,
+  len: number,
+  path: string,
+): Promise<void> {
+  try {
+    // A zero-length write refuses a read-only descriptor with EBADF, as fallocate does.
+    await writeOnce(EMPTY, 0, 0, offset)
+    const end = offset + len
+    const from = Math.max(await sizeNow(), offset)
+    if (from >= end) return
+    const zeros = new Uint8Array(Math.min(ZERO_CHUNK_BYTES, end - from))
+    for (let pos = from; pos < end; pos += zeros.byteLength) {
+      await writeFull(writeOnce, zeros.subarray(0, Math.min(zeros.byteLength, end - pos)), pos, path)
+    }
+  } catch (err) {
+    throw renameSyscall(err, 'fallocate')
   }
 }

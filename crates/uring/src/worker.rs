@@ -819,16 +819,19 @@ impl Engine {
         }
     }
 
-    /// Hands this iteration's completions to the sink in one call, then releases their
-    /// queue capacity.
+    /// Releases the queue capacity of this iteration's completions, then hands them to
+    /// the sink in one call. Capacity goes first: the sink wakes JavaScript, which may
+    /// submit new requests the moment it sees these completions, and its own count of
+    /// operations in flight must never be ahead of ours (else a spurious EAGAIN).
+    /// Their request slots were already freed when the CQEs were reaped.
     fn deliver(&mut self) {
         let n = self.completions.len();
         if n == 0 {
             return;
         }
+        self.shared.lock().outstanding -= n;
         (self.sink)(&mut self.completions);
         self.completions.clear();
-        self.shared.lock().outstanding -= n;
     }
 
     /// Before the engine (and `wake_buf`) is dropped, the armed eventfd read must have
