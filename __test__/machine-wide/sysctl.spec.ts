@@ -1,6 +1,6 @@
 // Machine-wide: kernel.io_uring_disabled changes io_uring for every process on the
 // machine, so this file runs alone, after the rest of the suite
-// (`ava --serial __test__/machine-wide/*.spec.ts`). It restores the sysctl at its start
+// (`npm run test:machine-wide`, i.e. `ava --config ava.machine-wide.config.cjs`). It restores the sysctl at its start
 // (a previous run may have died with it set) and after every test, also on failure.
 
 import fs from 'node:fs'
