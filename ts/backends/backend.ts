@@ -22,6 +22,18 @@ export interface BackendFile {
   readonly fd: number
 }
 
+/** One operation of an `io.batch()`; `link` chains it to the next (IOSQE_IO_LINK). */
+export interface BatchOp {
+  kind: 'read' | 'write' | 'syncData'
+  file: BackendFile
+  /** The buffer of a read or write; absent for syncData. */
+  buf?: Uint8Array
+  offset: number
+  link: boolean
+}
+
+export type BatchResult = { ok: true; bytes: number } | { ok: false; error: Error }
+
 export interface Backend {
   readonly name: 'io_uring' | 'standard'
   open(path: string, kind: OpenKind, mode: number): Promise<BackendFile>
@@ -34,6 +46,12 @@ export interface Backend {
   truncate(file: BackendFile, len: number): Promise<void>
   size(file: BackendFile): Promise<number>
   close(file: BackendFile): Promise<void>
+  /**
+   * Runs `ops` as one submission; results in order. A failed operation in a linked chain
+   * cancels the rest of that chain: they report ECANCELED. Reads fill unless EOF (bytes =
+   * bytes read); writes are whole or fail; syncData reports 0 bytes.
+   */
+  batch(ops: BatchOp[]): Promise<BatchResult[]>
   /** Operations run on the standard path because a ring failed (0 on the standard backend). */
   readonly degradedOps: number
   /** Releases the backend's own resources; every operation has settled before this is called. */
