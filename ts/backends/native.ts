@@ -4,7 +4,8 @@
 import { systemError, withPath } from '../errors'
 import { DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type NativeAddon } from '../native'
 import type { IoConfig } from '../types'
-import { openFlags, type Backend, type BackendFile, type OpenKind } from './backend'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
+import { runChains } from './chains'
 import { fdOps } from './fd-ops'
 
 class NativeFile implements BackendFile {
@@ -136,6 +137,17 @@ export class NativeBackend implements Backend {
 
   async close(file: BackendFile): Promise<void> {
     await this.on(file, OpKind.Close, 0, 0, 0)
+  }
+
+  /** Links are emulated in JavaScript for now; the ring's IOSQE_IO_LINK comes with the fast path. */
+  batch(ops: BatchOp[]): Promise<BatchResult[]> {
+    return runChains(ops, async (op) => {
+      switch (op.kind) {
+        case 'read': return this.read(op.file, op.buf!, op.offset)
+        case 'write': return this.write(op.file, op.buf!, op.offset).then(() => op.buf!.byteLength)
+        case 'syncData': return this.sync(op.file, true).then(() => 0)
+      }
+    })
   }
 
   async shutdown(): Promise<void> {

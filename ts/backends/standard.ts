@@ -2,7 +2,8 @@
 // the io_uring backend. Used where io_uring is unavailable or disabled.
 import fs from 'node:fs'
 import { systemError, withPath } from '../errors'
-import { openFlags, type Backend, type BackendFile, type OpenKind } from './backend'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
+import { runChains } from './chains'
 import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
 class StandardFile implements BackendFile {
@@ -70,6 +71,16 @@ export class StandardBackend implements Backend {
 
   close(file: BackendFile): Promise<void> {
     return this.guard(file, () => (file as StandardFile).handle.close())
+  }
+
+  batch(ops: BatchOp[]): Promise<BatchResult[]> {
+    return runChains(ops, async (op) => {
+      switch (op.kind) {
+        case 'read': return this.read(op.file, op.buf!, op.offset)
+        case 'write': return this.write(op.file, op.buf!, op.offset).then(() => op.buf!.byteLength)
+        case 'syncData': return this.sync(op.file, true).then(() => 0)
+      }
+    })
   }
 
   async shutdown(): Promise<void> {}
