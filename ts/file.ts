@@ -25,8 +25,9 @@ export class File implements AsyncFile {
   private appendReserved = 0
 
   constructor(
-    private readonly owner: FileOwner,
-    private readonly handle: BackendFile,
+    readonly owner: FileOwner,
+    /** The backend's file; used by io.batch(). */
+    readonly handle: BackendFile,
     readonly path: string,
   ) {}
 
@@ -116,24 +117,34 @@ export class File implements AsyncFile {
    */
   private op<T>(check: (() => void) | null, work: (run: <R>(io: (backend: Backend) => Promise<R>) => Promise<R>) => Promise<T>): Promise<T> {
     try {
-      if (this.closing !== null) throw ioClosed('file', this.path)
+      this.checkOpen()
       this.owner.checkOpen()
       check?.()
     } catch (err) {
       return Promise.reject(err)
     }
-    this.running++
     const { limiter, impl } = this.owner
-    return work((io) => limiter.run(() => io(impl)))
-      .catch((err: unknown) => {
+    return this.track(
+      work((io) => limiter.run(() => io(impl))).catch((err: unknown) => {
         throw withPath(err, this.path)
-      })
-      .finally(() => {
-        if (--this.running === 0 && this.drained) {
-          const resolve = this.drained
-          this.drained = null
-          resolve()
-        }
-      })
+      }),
+    )
+  }
+
+  /** Throws ERR_IO_CLOSED when the file is closing (io.batch() checks its files). */
+  checkOpen(): void {
+    if (this.closing !== null) throw ioClosed('file', this.path)
+  }
+
+  /** Counts `work` as this file's, so close() waits for it. */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.running++
+    return work.finally(() => {
+      if (--this.running === 0 && this.drained) {
+        const resolve = this.drained
+        this.drained = null
+        resolve()
+      }
+    })
   }
 }

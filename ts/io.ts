@@ -3,16 +3,17 @@
 import { resolveConfig } from './config'
 import { debug } from './debug'
 import { detect, explainSetupFailure, hookedErrno } from './detect'
-import { directUnavailable, ioClosed } from './errors'
-import { type Backend, type OpenKind } from './backends/backend'
+import { directUnavailable, invalidArgType, ioClosed, withPath } from './errors'
+import { type Backend, type BatchOp, type BatchResult, type OpenKind } from './backends/backend'
+import { Batch, type BatchOwner } from './batch'
 import { NativeBackend } from './backends/native'
 import { StandardBackend } from './backends/standard'
 import { File, type FileOwner } from './file'
 import { Limiter } from './limiter'
-import type { AsyncFile, Io, IoConfig, KernelInfo, OpenOptions } from './types'
+import type { AsyncFile, Io, IoBatch, IoConfig, KernelInfo, OpenOptions } from './types'
 import { checkOpenOptions, checkPath } from './validate'
 
-class IoImpl implements Io, FileOwner {
+class IoImpl implements Io, FileOwner, BatchOwner {
   readonly limiter: Limiter
   private readonly files = new Set<File>()
   private closing: Promise<void> | null = null
@@ -45,6 +46,32 @@ class IoImpl implements Io, FileOwner {
   }
   openAppend(path: string, opts?: OpenOptions): Promise<AsyncFile> {
     return this.openAs(path, 'append', opts)
+  }
+
+  get queueDepth(): number {
+    return this.config.queueDepth
+  }
+
+  batch(): IoBatch {
+    return new Batch(this)
+  }
+
+  runBatch(ops: BatchOp[], files: File[]): Promise<BatchResult[]> {
+    try {
+      this.checkOpen()
+      for (const f of files) {
+        if (f.owner !== this) throw invalidArgType('file', 'an AsyncFile opened by the same Io as the batch', f)
+        f.checkOpen()
+      }
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    const run = this.limiter.run(() => this.impl.batch(ops), ops.length).then((results) =>
+      results.map((r, i) => (r.ok ? r : { ok: false as const, error: withPath(r.error, files[i].path) })),
+    )
+    // Every file of the batch waits for it before closing.
+    for (const f of new Set(files)) void f.track(run).catch(() => {})
+    return run
   }
 
   checkOpen(): void {

@@ -3,7 +3,7 @@
 // no failure: a caller past the limit waits instead of being refused.
 export class Limiter {
   private running = 0
-  private readonly waiting: Array<() => void> = []
+  private readonly waiting: Array<{ weight: number; go: () => void }> = []
   private head = 0
   private idleWaiters: Array<() => void> = []
 
@@ -17,11 +17,19 @@ export class Limiter {
     return this.waiting.length - this.head
   }
 
-  run<T>(start: () => Promise<T>): Promise<T> {
-    if (this.running < this.limit) return this.start(start)
+  /**
+   * Starts `start` once `weight` slots are free (a batch of n operations takes n), in
+   * arrival order. `weight` must not exceed the limit.
+   */
+  run<T>(start: () => Promise<T>, weight = 1): Promise<T> {
+    if (this.queued === 0 && this.running + weight <= this.limit) return this.start(start, weight)
     return new Promise<T>((resolve, reject) => {
-      this.waiting.push(() => this.start(start).then(resolve, reject))
+      this.waiting.push({ weight, go: () => this.start(start, weight).then(resolve, reject) })
     })
+  }
+
+  get capacity(): number {
+    return this.limit
   }
 
   /** Resolves once nothing is running or waiting. */
@@ -30,29 +38,31 @@ export class Limiter {
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
-  private start<T>(start: () => Promise<T>): Promise<T> {
-    this.running++
+  private start<T>(start: () => Promise<T>, weight: number): Promise<T> {
+    this.running += weight
     let promise: Promise<T>
     try {
       promise = start()
     } catch (err) {
       promise = Promise.reject(err)
     }
-    return promise.finally(() => this.done())
+    return promise.finally(() => this.done(weight))
   }
 
-  private done(): void {
-    this.running--
-    if (this.head < this.waiting.length) {
+  private done(weight: number): void {
+    this.running -= weight
+    // Start waiters in order while the head one fits (no overtaking: FIFO keeps fairness).
+    while (this.head < this.waiting.length && this.running + this.waiting[this.head].weight <= this.limit) {
       const next = this.waiting[this.head]
-      this.waiting[this.head++] = undefined as unknown as () => void
-      // Compact now and then so the FIFO does not grow without bound.
-      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
-        this.waiting.splice(0, this.head)
-        this.head = 0
-      }
-      next()
-    } else if (this.running === 0 && this.idleWaiters.length > 0) {
+      this.waiting[this.head++] = undefined as unknown as { weight: number; go: () => void }
+      next.go()
+    }
+    // Compact now and then so the FIFO does not grow without bound.
+    if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+      this.waiting.splice(0, this.head)
+      this.head = 0
+    }
+    if (this.running === 0 && this.queued === 0 && this.idleWaiters.length > 0) {
       const waiters = this.idleWaiters
       this.idleWaiters = []
       for (const w of waiters) w()

@@ -64,6 +64,18 @@ export interface AsyncFile {
   close(): Promise<void>
 }
 
+export type BatchResult = { ok: true; bytes: number } | { ok: false; error: Error }
+
+/** Many operations, one native call, one promise (DESIGN.md §3). */
+export interface IoBatch {
+  readAt(f: AsyncFile, buf: Buffer, offset: number, opts?: { link?: boolean }): this
+  writeAt(f: AsyncFile, buf: Buffer, offset: number, opts?: { link?: boolean }): this
+  syncData(f: AsyncFile, opts?: { link?: boolean }): this
+  /** Operations added so far. */
+  readonly length: number
+  submit(): Promise<BatchResult[]>
+}
+
 export interface Io {
   readonly backend: 'io_uring' | 'standard'
   /** Why io_uring is not in use, in words; null when it is. */
@@ -74,6 +86,7 @@ export interface Io {
   openRw(path: string, opts?: OpenOptions): Promise<AsyncFile>
   create(path: string, opts?: OpenOptions): Promise<AsyncFile>
   openAppend(path: string, opts?: OpenOptions): Promise<AsyncFile>
+  batch(): IoBatch
   /** Operations that fell back from a failed ring to the standard path. */
   readonly degradedOps: number
   close(): Promise<void>
