@@ -28,6 +28,19 @@ export interface NativeAddon {
   submit(engine: EngineHandle, desc: Float64Array, extras: Array<Uint8Array | string | undefined>): void
   destroy(engine: EngineHandle): void
   strerror(errno: number): string
+  // Optional: an addon built before these existed lacks them (check before calling).
+  /** CRC-32C (Castagnoli) of `data`, continuing from `previous` (0 when none); unsigned 32-bit. */
+  crc32c?(data: Uint8Array, previous: number): number
+  /**
+   * flock(2): LOCK_EX (exclusive) or LOCK_SH, with LOCK_NB when nonBlocking. Returns 0 or a
+   * negative errno (-11 EAGAIN/EWOULDBLOCK: held elsewhere). A blocking call blocks the
+   * JavaScript thread; prefer nonBlocking and retry.
+   */
+  flock?(fd: number, exclusive: boolean, nonBlocking: boolean): number
+  /** flock(fd, LOCK_UN): releases the lock of this open file description. 0 or a negative errno. */
+  funlock?(fd: number): number
+  /** posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED); len 0 = to end of file. 0 or a negative errno. */
+  fadviseDontNeed?(fd: number, offset: number, len: number): number
 }
 
 /** Operation kinds in a submission descriptor (stride DESC_STRIDE: id, kind, fd, offset, len, arg). */

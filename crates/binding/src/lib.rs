@@ -11,6 +11,10 @@
 //! submit(engine, desc: Float64Array /* stride 6: id, kind, fd, offset, len, arg */, extras): void
 //! destroy(engine): void
 //! strerror(errno): string
+//! crc32c(data: Uint8Array, previous: number /* 0 when none */): number  // unsigned 32-bit
+//! flock(fd, exclusive: boolean, nonBlocking: boolean): number  // 0 or -errno
+//! funlock(fd): number                                          // 0 or -errno (LOCK_UN)
+//! fadviseDontNeed(fd, offset, len /* 0 = to EOF */): number     // 0 or -errno
 //! ```
 //!
 //! Bad arguments throw `TypeError [ERR_INVALID_ARG_TYPE]` / `RangeError
@@ -158,6 +162,91 @@ fn destroy(env: Env, info: &CallInfo) -> Result<Value> {
     env.undefined()
 }
 
+/// `v` as a boolean, or a TypeError naming `what`.
+fn boolean(env: Env, v: Value, what: &str) -> Result<bool> {
+    match env.type_of(v)? {
+        ValueType::Boolean => env.get_bool(v),
+        other => Err(Error::type_error(
+            "ERR_INVALID_ARG_TYPE",
+            format!("{what} must be of type boolean; received {}", other.name()),
+        )),
+    }
+}
+
+/// `v` as a file descriptor (a non-negative C int).
+fn fd_arg(env: Env, v: Value) -> Result<i32> {
+    let x = number(env, v, "The \"fd\" argument")?;
+    Ok(integer_in("The \"fd\" argument", x, 0.0, f64::from(i32::MAX)).map_err(range)? as i32)
+}
+
+/// 0, or the negative errno of a failed call: the lock helpers report failure as a value
+/// because EWOULDBLOCK from a non-blocking lock is an ordinary outcome.
+fn status(env: Env, r: std::result::Result<(), i32>) -> Result<Value> {
+    env.double(match r {
+        Ok(()) => 0.0,
+        Err(e) => -f64::from(e.saturating_abs()),
+    })
+}
+
+/// `crc32c(data, previous)`: the CRC-32C of `data` continuing from `previous`.
+fn crc32c(env: Env, info: &CallInfo) -> Result<Value> {
+    let data = env
+        .typedarray_info(info.arg(0))?
+        .filter(|t| t.kind == sys::napi_uint8_array)
+        .ok_or_else(|| {
+            Error::type_error(
+                "ERR_INVALID_ARG_TYPE",
+                "The \"data\" argument must be a Uint8Array (Buffer)",
+            )
+        })?;
+    let previous = match env.type_of(info.arg(1))? {
+        ValueType::Undefined => 0,
+        _ => {
+            let x = number(env, info.arg(1), "The \"previous\" argument")?;
+            integer_in("The \"previous\" argument", x, 0.0, f64::from(u32::MAX)).map_err(range)?
+                as u32
+        }
+    };
+    let bytes: &[u8] = if data.data.is_null() || data.length == 0 {
+        &[]
+    } else {
+        // SAFETY: a live Uint8Array of `length` bytes at `data`, read during this call
+        // only; no JavaScript runs while the slice exists.
+        unsafe { std::slice::from_raw_parts(data.data, data.length) }
+    };
+    env.double(f64::from(uring::crc32c(bytes, previous)))
+}
+
+/// `flock(fd, exclusive, nonBlocking)`: LOCK_EX or LOCK_SH, with LOCK_NB when asked.
+/// A blocking lock blocks the JavaScript thread: use nonBlocking and retry instead.
+fn flock(env: Env, info: &CallInfo) -> Result<Value> {
+    let fd = fd_arg(env, info.arg(0))?;
+    let exclusive = boolean(env, info.arg(1), "The \"exclusive\" argument")?;
+    let non_blocking = boolean(env, info.arg(2), "The \"nonBlocking\" argument")?;
+    let mode = if exclusive {
+        uring::LockMode::Exclusive
+    } else {
+        uring::LockMode::Shared
+    };
+    status(env, uring::flock(fd, mode, non_blocking))
+}
+
+/// `funlock(fd)`: LOCK_UN.
+fn funlock(env: Env, info: &CallInfo) -> Result<Value> {
+    let fd = fd_arg(env, info.arg(0))?;
+    status(env, uring::flock(fd, uring::LockMode::Unlock, false))
+}
+
+/// `fadviseDontNeed(fd, offset, len)`: posix_fadvise POSIX_FADV_DONTNEED.
+fn fadvise_dont_need(env: Env, info: &CallInfo) -> Result<Value> {
+    let fd = fd_arg(env, info.arg(0))?;
+    let x = number(env, info.arg(1), "The \"offset\" argument")?;
+    let offset = integer_in("The \"offset\" argument", x, 0.0, MAX_SAFE_INTEGER).map_err(range)?;
+    let x = number(env, info.arg(2), "The \"len\" argument")?;
+    let len = integer_in("The \"len\" argument", x, 0.0, MAX_SAFE_INTEGER).map_err(range)?;
+    status(env, uring::fadvise_dontneed(fd, offset, len))
+}
+
 fn strerror(env: Env, info: &CallInfo) -> Result<Value> {
     let x = number(env, info.arg(0), "The \"errno\" argument")?;
     let e = integer_in("The \"errno\" argument", x.abs(), 0.0, MAX_ERRNO).map_err(range)?;
@@ -186,6 +275,10 @@ pub unsafe extern "C" fn napi_register_module_v1(
                 ("submit", submit),
                 ("destroy", destroy),
                 ("strerror", strerror),
+                ("crc32c", crc32c),
+                ("flock", flock),
+                ("funlock", funlock),
+                ("fadviseDontNeed", fadvise_dont_need),
             ],
         )
     }

@@ -318,6 +318,14 @@ impl Env {
         Ok(x)
     }
 
+    /// The boolean in `v` (an error unless `typeof v === 'boolean'`).
+    pub fn get_bool(self, v: Value) -> Result<bool> {
+        let mut b = false;
+        // SAFETY: as in `type_of`.
+        self.check(unsafe { sys::napi_get_value_bool(self.raw, v.0, &mut b) })?;
+        Ok(b)
+    }
+
     /// The string in `v` as UTF-8 (an error unless `typeof v === 'string'`; lone
     /// surrogates become U+FFFD).
     pub fn get_string(self, v: Value) -> Result<String> {

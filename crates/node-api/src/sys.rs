@@ -185,6 +185,7 @@ extern "C" {
     ) -> napi_status;
     pub fn napi_get_value_double(env: napi_env, value: napi_value, result: *mut f64)
         -> napi_status;
+    pub fn napi_get_value_bool(env: napi_env, value: napi_value, result: *mut bool) -> napi_status;
     pub fn napi_get_value_string_utf8(
         env: napi_env,
         value: napi_value,

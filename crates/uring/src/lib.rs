@@ -7,12 +7,15 @@
 //!
 //! Modules follow kernel concepts: `sys` (the ABI, hand-written from
 //! `linux/io_uring.h`), `fd` and `mmap` (RAII), `ring` (SQ/CQ), `probe`, `files`
-//! (the sparse fixed-file table) and `worker` (the ring thread). See
+//! (the sparse fixed-file table) and `worker` (the ring thread). Besides the ring:
+//! `crc32c` (Castagnoli checksum) and `fileops` (flock, posix_fadvise). See
 //! `docs/ARCHITECTURE.md` §1 for the contract.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod crc32c;
 mod fd;
+mod fileops;
 mod files;
 mod mmap;
 mod probe;
@@ -20,6 +23,8 @@ mod ring;
 mod sys;
 mod worker;
 
+pub use crc32c::crc32c;
+pub use fileops::{fadvise_dontneed, flock, LockMode};
 pub use probe::{kernel_release, probe, ProbeReport};
 pub use worker::{RingInfo, Worker};
 
@@ -130,7 +135,7 @@ pub const RESULT_RING_FAILED: i64 = -1_000_000;
 
 /// Errno values callers compare against (positive, as in `Err(errno)`).
 pub mod errno {
-    pub use crate::sys::{EAGAIN, EINVAL, EIO, EISDIR, ENOENT, ESHUTDOWN};
+    pub use crate::sys::{EAGAIN, ECANCELED, EINVAL, EIO, EISDIR, ENOENT, ESHUTDOWN};
 }
 
 /// open(2) flag values for `Op::Open` on this target (x86_64 Linux).

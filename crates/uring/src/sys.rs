@@ -392,6 +392,14 @@ pub const S_IFDIR: u32 = 0o040000;
 
 pub const EFD_CLOEXEC: c_int = 0o2000000;
 
+/// flock(2) operations (sys/file.h).
+pub const LOCK_SH: c_int = 1;
+pub const LOCK_EX: c_int = 2;
+pub const LOCK_NB: c_int = 4;
+pub const LOCK_UN: c_int = 8;
+/// posix_fadvise(2) advice (fcntl.h).
+pub const POSIX_FADV_DONTNEED: c_int = 4;
+
 pub const PROT_READ: c_int = 1;
 pub const PROT_WRITE: c_int = 2;
 pub const MAP_SHARED: c_int = 1;
@@ -477,6 +485,9 @@ extern "C" {
     pub fn uname(buf: *mut utsname) -> c_int;
     pub fn fstat(fd: c_int, buf: *mut stat) -> c_int;
     pub fn ftruncate(fd: c_int, length: i64) -> c_int;
+    pub fn flock(fd: c_int, operation: c_int) -> c_int;
+    /// Returns the error number itself (0 on success); errno is not set.
+    pub fn posix_fadvise(fd: c_int, offset: i64, len: i64, advice: c_int) -> c_int;
     pub fn __errno_location() -> *mut c_int;
 }
 
