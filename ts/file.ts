@@ -4,6 +4,7 @@
 import { ioClosed, withPath } from './errors'
 import type { Backend, BackendFile } from './backends/backend'
 import type { Limiter } from './limiter'
+import type { MetricOp } from './metrics'
 import type { AppendResult, AsyncFile, ReadResult, WriteResult } from './types'
 import { checkBuffer, checkOffset } from './validate'
 
@@ -14,7 +15,12 @@ export interface FileOwner {
   /** Throws ERR_IO_CLOSED once the Io is closing. */
   checkOpen(): void
   forget(file: File): void
+  /** Runs one backend operation, recording its latency, bytes and outcome. */
+  timed<R>(kind: MetricOp, io: () => Promise<R>, bytes?: (result: R) => number): Promise<R>
 }
+
+/** Runs backend work under the limiter, recorded as `kind`. */
+type Run = <R>(kind: MetricOp, io: (backend: Backend) => Promise<R>, bytes?: (result: R) => number) => Promise<R>
 
 export class File implements AsyncFile {
   private closing: Promise<void> | null = null
@@ -35,7 +41,7 @@ export class File implements AsyncFile {
     return this.op(() => {
       checkBuffer('buffer', buf)
       checkOffset('offset', offset)
-    }, async (run) => ({ bytesRead: await run((b) => b.read(this.handle, buf, offset)), buffer: buf }))
+    }, async (run) => ({ bytesRead: await run('read', (b) => b.read(this.handle, buf, offset), (n) => n), buffer: buf }))
   }
 
   writeAt(buf: Buffer, offset: number): Promise<WriteResult> {
@@ -44,7 +50,7 @@ export class File implements AsyncFile {
       checkOffset('offset', offset)
       checkOffset('offset + buffer.length', offset + buf.byteLength)
     }, async (run) => {
-      await run((b) => b.write(this.handle, buf, offset))
+      await run('write', (b) => b.write(this.handle, buf, offset), () => buf.byteLength)
       return { bytesWritten: buf.byteLength, buffer: buf }
     })
   }
@@ -56,27 +62,27 @@ export class File implements AsyncFile {
       // Reserve synchronously, in call order, so concurrent appends never overlap.
       relative = this.appendReserved
       this.appendReserved += buf.byteLength
-      this.appendBase ??= this.owner.limiter.run(() => this.owner.impl.size(this.handle))
+      this.appendBase ??= this.owner.limiter.run(() => this.owner.timed('fstat', () => this.owner.impl.size(this.handle)))
     }, async (run) => {
       // The base is awaited outside the limiter: holding a slot while waiting for the
       // size query (itself limited) could deadlock at queueDepth 1.
       const position = (await this.appendBase!) + relative
       checkOffset('append position', position + buf.byteLength)
-      await run((b) => b.write(this.handle, buf, position))
+      await run('write', (b) => b.write(this.handle, buf, position), () => buf.byteLength)
       return { bytesWritten: buf.byteLength, buffer: buf, position }
     })
   }
 
   syncData(): Promise<void> {
-    return this.op(null, (run) => run((b) => b.sync(this.handle, true)))
+    return this.op(null, (run) => run('fdatasync', (b) => b.sync(this.handle, true)))
   }
 
   syncAll(): Promise<void> {
-    return this.op(null, (run) => run((b) => b.sync(this.handle, false)))
+    return this.op(null, (run) => run('fsync', (b) => b.sync(this.handle, false)))
   }
 
   size(): Promise<number> {
-    return this.op(null, (run) => run((b) => b.size(this.handle)))
+    return this.op(null, (run) => run('fstat', (b) => b.size(this.handle)))
   }
 
   allocate(len: number, offset = 0): Promise<void> {
@@ -84,18 +90,18 @@ export class File implements AsyncFile {
       checkOffset('len', len)
       checkOffset('offset', offset)
       checkOffset('offset + len', offset + len)
-    }, (run) => run((b) => b.allocate(this.handle, offset, len)))
+    }, (run) => run('fallocate', (b) => b.allocate(this.handle, offset, len)))
   }
 
   truncate(len: number): Promise<void> {
-    return this.op(() => checkOffset('len', len), (run) => run((b) => b.truncate(this.handle, len)))
+    return this.op(() => checkOffset('len', len), (run) => run('ftruncate', (b) => b.truncate(this.handle, len)))
   }
 
   /** Waits for this file's operations, then closes it. Closing twice is harmless. */
   close(): Promise<void> {
     this.closing ??= this.drain().then(() => {
       this.owner.forget(this)
-      return this.owner.limiter.run(() => this.owner.impl.close(this.handle)).catch((err: unknown) => {
+      return this.owner.limiter.run(() => this.owner.timed('close', () => this.owner.impl.close(this.handle))).catch((err: unknown) => {
         throw withPath(err, this.path)
       })
     })
@@ -115,7 +121,7 @@ export class File implements AsyncFile {
    * Runs one operation: argument checks and the closed check happen synchronously at
    * the call (so they reject before any I/O); `run` does backend work under the limiter.
    */
-  private op<T>(check: (() => void) | null, work: (run: <R>(io: (backend: Backend) => Promise<R>) => Promise<R>) => Promise<T>): Promise<T> {
+  private op<T>(check: (() => void) | null, work: (run: Run) => Promise<T>): Promise<T> {
     try {
       this.checkOpen()
       this.owner.checkOpen()
@@ -123,9 +129,10 @@ export class File implements AsyncFile {
     } catch (err) {
       return Promise.reject(err)
     }
-    const { limiter, impl } = this.owner
+    const owner = this.owner
+    const run: Run = (kind, io, bytes) => owner.limiter.run(() => owner.timed(kind, () => io(owner.impl), bytes))
     return this.track(
-      work((io) => limiter.run(() => io(impl))).catch((err: unknown) => {
+      work(run).catch((err: unknown) => {
         throw withPath(err, this.path)
       }),
     )

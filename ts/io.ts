@@ -10,11 +10,13 @@ import { NativeBackend } from './backends/native'
 import { StandardBackend } from './backends/standard'
 import { File, type FileOwner } from './file'
 import { Limiter } from './limiter'
+import { Metrics, type IoMetrics, type MetricOp } from './metrics'
 import type { AsyncFile, Io, IoBatch, IoConfig, KernelInfo, OpenOptions } from './types'
 import { checkOpenOptions, checkPath } from './validate'
 
 class IoImpl implements Io, FileOwner, BatchOwner {
   readonly limiter: Limiter
+  private readonly stats: Metrics
   private readonly files = new Set<File>()
   private closing: Promise<void> | null = null
 
@@ -25,6 +27,50 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     readonly config: Readonly<IoConfig>,
   ) {
     this.limiter = new Limiter(config.queueDepth)
+    const io = this
+    this.stats = new Metrics({
+      get backend() {
+        return io.backend
+      },
+      get inFlight() {
+        return io.limiter.inFlight
+      },
+      get queued() {
+        return io.limiter.queued
+      },
+      get fallbacks() {
+        return io.impl.degradedOps
+      },
+      registeredBufferHits: 0,
+    })
+  }
+
+  metrics(): IoMetrics {
+    return this.stats.snapshot()
+  }
+
+  prometheus(): string {
+    return this.stats.prometheus()
+  }
+
+  timed<R>(kind: MetricOp, io: () => Promise<R>, bytes?: (result: R) => number): Promise<R> {
+    const start = performance.now()
+    let work: Promise<R>
+    try {
+      work = io()
+    } catch (err) {
+      work = Promise.reject(err)
+    }
+    return work.then(
+      (result) => {
+        this.stats.record(kind, start, bytes === undefined ? 0 : bytes(result), false)
+        return result
+      },
+      (err: unknown) => {
+        this.stats.record(kind, start, 0, true)
+        throw err
+      },
+    )
   }
 
   get backend(): 'io_uring' | 'standard' {
@@ -66,12 +112,24 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     } catch (err) {
       return Promise.reject(err)
     }
-    const run = this.limiter.run(() => this.impl.batch(ops), ops.length).then((results) =>
+    this.stats.recordBatch(ops.length)
+    const run = this.limiter.run(() => this.timedBatch(ops), ops.length).then((results) =>
       results.map((r, i) => (r.ok ? r : { ok: false as const, error: withPath(r.error, files[i].path) })),
     )
     // Every file of the batch waits for it before closing.
     for (const f of new Set(files)) void f.track(run).catch(() => {})
     return run
+  }
+
+  /** A batch's operations are recorded one by one, each with the batch's latency. */
+  private async timedBatch(ops: BatchOp[]): Promise<BatchResult[]> {
+    const start = performance.now()
+    const results = await this.impl.batch(ops)
+    results.forEach((r, i) => {
+      const kind: MetricOp = ops[i].kind === 'syncData' ? 'fdatasync' : ops[i].kind
+      this.stats.record(kind, start, r.ok ? r.bytes : 0, !r.ok)
+    })
+    return results
   }
 
   checkOpen(): void {
@@ -99,7 +157,7 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     checkPath('path', path)
     const { direct, mode } = checkOpenOptions(opts)
     if (direct === true) throw directUnavailable('O_DIRECT support arrives with the fast path; open without { direct: true } or use direct: \'prefer\'')
-    const handle = await this.limiter.run(() => this.impl.open(path, kind, mode))
+    const handle = await this.limiter.run(() => this.timed('open', () => this.impl.open(path, kind, mode)))
     const file = new File(this, handle, path)
     if (this.closing !== null) {
       // The Io began closing while this open was in flight: do not leak the descriptor.

@@ -1,3 +1,5 @@
+import type { IoMetrics } from './metrics'
+
 // The public types of @streamline/io (DESIGN.md §3). Names here are stable: tests,
 // benchmarks and users call exactly these.
 
@@ -87,6 +89,10 @@ export interface Io {
   create(path: string, opts?: OpenOptions): Promise<AsyncFile>
   openAppend(path: string, opts?: OpenOptions): Promise<AsyncFile>
   batch(): IoBatch
+  /** A plain snapshot of the per-operation metrics. */
+  metrics(): IoMetrics
+  /** The same metrics in Prometheus text exposition format. */
+  prometheus(): string
   /** Operations that fell back from a failed ring to the standard path. */
   readonly degradedOps: number
   close(): Promise<void>

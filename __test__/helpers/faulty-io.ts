@@ -196,6 +196,12 @@ export class FaultyIo implements Io {
   get degradedOps(): number {
     return this.inner.degradedOps
   }
+  metrics(): ReturnType<Io['metrics']> {
+    return this.inner.metrics()
+  }
+  prometheus(): string {
+    return this.inner.prometheus()
+  }
   /** True once powerLoss() was called: nothing reaches the disk any more. */
   get dead(): boolean {
     return this.deadFlag

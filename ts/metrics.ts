@@ -1,0 +1,198 @@
+// Per-operation metrics, recorded the same way on both backends: latency histograms
+// (log-linear buckets), counts, bytes and errors per operation kind; gauges for work in
+// flight and queued; counters for fallbacks and batches. `snapshot()` is a plain object;
+// `prometheus()` is the text exposition format a Prometheus server scrapes as it is.
+
+export const OP_KINDS = ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'fstat', 'open', 'close'] as const
+export type MetricOp = (typeof OP_KINDS)[number]
+
+/** Linear sub-buckets per power of two: relative error of a percentile ≤ 1/8. */
+const SUB_BUCKETS = 8
+/** Powers of two covered above 1 µs: up to 2^27 µs ≈ 134 s; slower lands in the last bucket. */
+const OCTAVES = 27
+const BUCKETS = 1 + OCTAVES * SUB_BUCKETS
+
+/** A log-linear latency histogram in microseconds (HDR-style, fixed memory). */
+export class Histogram {
+  readonly counts = new Float64Array(BUCKETS)
+  count = 0
+  sumUs = 0
+
+  record(us: number): void {
+    this.counts[bucketOf(us)]++
+    this.count++
+    this.sumUs += us
+  }
+
+  /** The value at percentile p (0–100): the upper bound of the bucket holding it. */
+  percentile(p: number): number {
+    if (this.count === 0) return 0
+    const rank = Math.max(1, Math.ceil((p / 100) * this.count))
+    let seen = 0
+    for (let i = 0; i < BUCKETS; i++) {
+      seen += this.counts[i]
+      if (seen >= rank) return upperBoundUs(i)
+    }
+    return upperBoundUs(BUCKETS - 1)
+  }
+
+  /** Observations at or below 2^e µs, for each e in 0..OCTAVES (cumulative, exact: bucket edges align). */
+  cumulativeAtPowersOfTwo(): number[] {
+    const out: number[] = []
+    let seen = this.counts[0]
+    for (let e = 0; e < OCTAVES; e++) {
+      out.push(seen) // ≤ 2^e µs
+      for (let s = 0; s < SUB_BUCKETS; s++) seen += this.counts[1 + e * SUB_BUCKETS + s]
+    }
+    out.push(seen)
+    return out
+  }
+}
+
+function bucketOf(us: number): number {
+  if (!(us >= 1)) return 0 // below 1 µs, and NaN, land in the first bucket
+  const e = Math.min(OCTAVES - 1, Math.floor(Math.log2(us)))
+  const base = 2 ** e
+  const sub = Math.min(SUB_BUCKETS - 1, Math.floor(((us - base) / base) * SUB_BUCKETS))
+  return 1 + e * SUB_BUCKETS + sub
+}
+
+function upperBoundUs(bucket: number): number {
+  if (bucket === 0) return 1
+  const e = Math.floor((bucket - 1) / SUB_BUCKETS)
+  const sub = (bucket - 1) % SUB_BUCKETS
+  return 2 ** e * (1 + (sub + 1) / SUB_BUCKETS)
+}
+
+export interface OpMetrics {
+  count: number
+  errors: number
+  bytes: number
+  latencyUs: { p50: number; p90: number; p99: number; p999: number; mean: number; max: number }
+}
+
+export interface IoMetrics {
+  backend: 'io_uring' | 'standard'
+  ops: Record<MetricOp, OpMetrics>
+  inFlight: number
+  queued: number
+  /** Operations re-run on the node:fs path because a ring failed. */
+  fallbacks: number
+  /** Reads/writes that used a registered buffer (READ_FIXED/WRITE_FIXED). */
+  registeredBufferHits: number
+  batches: number
+  batchOperations: number
+  averageBatchSize: number
+}
+
+class OpStats {
+  readonly latency = new Histogram()
+  errors = 0
+  bytes = 0
+  maxUs = 0
+}
+
+/** What the metrics read from their Io when a snapshot is taken. */
+export interface MetricsSource {
+  readonly backend: 'io_uring' | 'standard'
+  readonly inFlight: number
+  readonly queued: number
+  readonly fallbacks: number
+  readonly registeredBufferHits: number
+}
+
+export class Metrics {
+  private readonly ops = new Map<MetricOp, OpStats>(OP_KINDS.map((k) => [k, new OpStats()]))
+  batches = 0
+  batchOperations = 0
+
+  constructor(private readonly source: MetricsSource) {}
+
+  /** Records one finished operation; `startMs` from performance.now(). */
+  record(op: MetricOp, startMs: number, bytes: number, failed: boolean): void {
+    const us = (performance.now() - startMs) * 1000
+    const s = this.ops.get(op)!
+    s.latency.record(us)
+    if (us > s.maxUs) s.maxUs = us
+    if (failed) s.errors++
+    else s.bytes += bytes
+  }
+
+  recordBatch(size: number): void {
+    this.batches++
+    this.batchOperations += size
+  }
+
+  snapshot(): IoMetrics {
+    const ops = {} as Record<MetricOp, OpMetrics>
+    for (const [kind, s] of this.ops) {
+      const h = s.latency
+      ops[kind] = {
+        count: h.count,
+        errors: s.errors,
+        bytes: s.bytes,
+        latencyUs: {
+          p50: h.percentile(50),
+          p90: h.percentile(90),
+          p99: h.percentile(99),
+          p999: h.percentile(99.9),
+          mean: h.count === 0 ? 0 : h.sumUs / h.count,
+          max: s.maxUs,
+        },
+      }
+    }
+    const src = this.source
+    return {
+      backend: src.backend,
+      ops,
+      inFlight: src.inFlight,
+      queued: src.queued,
+      fallbacks: src.fallbacks,
+      registeredBufferHits: src.registeredBufferHits,
+      batches: this.batches,
+      batchOperations: this.batchOperations,
+      averageBatchSize: this.batches === 0 ? 0 : this.batchOperations / this.batches,
+    }
+  }
+
+  /** Prometheus text exposition format 0.0.4. */
+  prometheus(): string {
+    const src = this.source
+    const backend = `backend="${src.backend}"`
+    const lines: string[] = []
+    const family = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+    }
+    family('streamline_io_op_duration_seconds', 'histogram', 'Time from start to completion of an I/O operation, by operation kind.')
+    for (const [kind, s] of this.ops) {
+      const labels = `${backend},op="${kind}"`
+      const cumulative = s.latency.cumulativeAtPowersOfTwo()
+      cumulative.forEach((n, e) => lines.push(`streamline_io_op_duration_seconds_bucket{${labels},le="${formatSeconds(2 ** e)}"} ${n}`))
+      lines.push(`streamline_io_op_duration_seconds_bucket{${labels},le="+Inf"} ${s.latency.count}`)
+      lines.push(`streamline_io_op_duration_seconds_sum{${labels}} ${s.latency.sumUs / 1e6}`)
+      lines.push(`streamline_io_op_duration_seconds_count{${labels}} ${s.latency.count}`)
+    }
+    const perOp = (name: string, help: string, value: (s: OpStats) => number) => {
+      family(name, 'counter', help)
+      for (const [kind, s] of this.ops) lines.push(`${name}{${backend},op="${kind}"} ${value(s)}`)
+    }
+    perOp('streamline_io_ops_total', 'I/O operations completed, by kind.', (s) => s.latency.count)
+    perOp('streamline_io_errors_total', 'I/O operations that failed, by kind.', (s) => s.errors)
+    perOp('streamline_io_bytes_total', 'Bytes read or written by successful operations, by kind.', (s) => s.bytes)
+    const single = (name: string, type: 'counter' | 'gauge', help: string, value: number) => {
+      family(name, type, help)
+      lines.push(`${name}{${backend}} ${value}`)
+    }
+    single('streamline_io_in_flight', 'gauge', 'Operations started and not yet completed.', src.inFlight)
+    single('streamline_io_queued', 'gauge', 'Operations waiting for a queueDepth slot.', src.queued)
+    single('streamline_io_fallbacks_total', 'counter', 'Operations re-run on the node:fs path because a ring failed.', src.fallbacks)
+    single('streamline_io_registered_buffer_hits_total', 'counter', 'Reads and writes that used a registered buffer.', src.registeredBufferHits)
+    single('streamline_io_batches_total', 'counter', 'Batches submitted with io.batch().', this.batches)
+    single('streamline_io_batch_operations_total', 'counter', 'Operations submitted in batches (divide by batches for the average size).', this.batchOperations)
+    return lines.join('\n') + '\n'
+  }
+}
+
+function formatSeconds(us: number): string {
+  return String(us / 1e6)
+}
