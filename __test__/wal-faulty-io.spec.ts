@@ -3,7 +3,8 @@
 // plain files, both backends: synced writes survive powerLoss(), unsynced ones are undone
 // (bytes and size), a torn write keeps a 512-byte-aligned prefix, a batch sync covers only
 // the writes linked before it, failures fire once with node:fs-shaped errors, and files
-// renamed through node:fs keep their model.
+// renamed through node:fs keep their model. After powerLoss() everything rejects with EIO,
+// including an operation that was in flight when the power went out.
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -29,11 +30,29 @@ for (const backend of backends) {
     t.is(report.dropped, 3)
     t.deepEqual(report.files, [p])
     t.true(fs.readFileSync(p).equals(pattern(10_000, 0, 1)), 'the file is back to its synced content and size')
-    // Dead: writes "succeed" without reaching the disk.
-    await f.writeAt(Buffer.from('after the power went out'), 0)
-    await f.syncData()
+    // The power is off: every operation rejects with EIO and nothing reaches the disk.
+    await assertSystemError(t, 'writeAt after powerLoss()', () => f.writeAt(Buffer.from('after the power went out'), 0), { code: 'EIO', path: p })
+    await assertSystemError(t, 'syncData after powerLoss()', () => f.syncData(), { code: 'EIO', path: p })
+    await assertSystemError(t, 'create after powerLoss()', () => fio.create(path.join(dir, 'late')), { code: 'EIO' })
+    const b = await fio.batch().writeAt(f, Buffer.from('x'), 0).submit()
+    t.is(!b[0].ok && (b[0].error as { code?: string }).code, 'EIO')
     t.true(fs.readFileSync(p).equals(pattern(10_000, 0, 1)))
+    t.false(fs.existsSync(path.join(dir, 'late')))
     await f.close()
+  })
+
+  test(`${backend}: faulty Io: an operation in flight at powerLoss() reports EIO and is not durable`, async (t) => {
+    const dir = tmpDir(t)
+    const fio = faultyIo(await openBackend(t, backend))
+    const p = path.join(dir, 'inflight')
+    const f = await fio.create(p)
+    await f.writeAt(pattern(4096, 0, 1), 0)
+    const w = f.writeAt(pattern(1 << 20, 4096, 2), 4096)
+    const s = f.syncData()
+    await fio.powerLoss()
+    await assertSystemError(t, 'write in flight at the power loss', () => w, { code: 'EIO', path: p })
+    await assertSystemError(t, 'sync in flight at the power loss', () => s, { code: 'EIO', path: p })
+    t.is(fs.statSync(p).size, 0, 'nothing was ever synced')
   })
 
   test(`${backend}: faulty Io: a never-synced new file comes back empty; an existing file keeps its content; create's truncation is unsynced`, async (t) => {

@@ -19,10 +19,12 @@
 // an unlinked file is left alone. A file created through the wrapper and never synced
 // comes back empty.
 //
-// After powerLoss() the wrapper plays a machine whose power is off but whose process does
-// not know it yet: writes, syncs, size changes and creates "succeed" without touching the
-// disk (so the code under test can close cleanly and release its locks), reads still read
-// the disk. The test must count only acknowledgements received before powerLoss().
+// After powerLoss() the device is gone: every operation through the wrapper rejects with
+// EIO, and so does every operation that was in flight (the process would never have seen
+// it complete). That stops the code under test at its next I/O, before it can rename or
+// unlink anything through node:fs on the strength of a write that never became durable;
+// close() still closes the descriptors (and the code under test can release its locks).
+// The test must count only acknowledgements received before powerLoss().
 
 import fs from 'node:fs'
 import os from 'node:os'
@@ -318,14 +320,30 @@ export class FaultyIo implements Io {
 
   // ----- internals used by FaultyFile and FaultyBatch -----
 
-  /** Counts an operation as in flight until it settles (powerLoss waits for it). */
-  track<T>(p: Promise<T>): Promise<T> {
+  /**
+   * Counts an operation as in flight until it settles (powerLoss waits for it). One that
+   * settles after the power went out reports EIO: nobody saw it complete.
+   */
+  track<T>(p: Promise<T>, syscall = 'write', filePath?: string): Promise<T> {
     this.inflight.add(p)
     const done = (): void => {
       this.inflight.delete(p)
     }
     p.then(done, done)
-    return p
+    return p.then(
+      (v) => {
+        if (this.deadFlag) throw this.powerOff(syscall, filePath)
+        return v
+      },
+      (e: unknown) => {
+        throw this.deadFlag ? this.powerOff(syscall, filePath) : e
+      },
+    )
+  }
+
+  /** The error of any operation once the power is off. */
+  powerOff(syscall: string, filePath?: string): Error {
+    return systemError(errnoOf('EIO'), syscall, filePath)
   }
 
   /** The armed fault for this operation, consumed, or null. */
@@ -378,11 +396,7 @@ export class FaultyIo implements Io {
   }
 
   private async openAs(kind: 'open' | 'openRw' | 'create' | 'openAppend', p: string, opts?: OpenOptions): Promise<AsyncFile> {
-    if (this.deadFlag) {
-      if (kind === 'open' || kind === 'openRw') return new FaultyFile(this, await this.inner[kind](p, opts), null)
-      // Power is off: a file created now never reaches the disk.
-      return new DeadFile(p)
-    }
+    if (this.deadFlag) throw this.powerOff('open', p)
     // The durable state of an existing file is what it holds now (the tests create
     // files through the wrapper, or they were written before the wrapper saw them).
     let before: fs.Stats | null = null
@@ -393,7 +407,7 @@ export class FaultyIo implements Io {
     }
     let t: Tracked | undefined
     if (before !== null && before.isFile()) t = this.trackedFor(before, p, true)
-    const file = await this.track(this.inner[kind](p, opts))
+    const file = await this.track(this.inner[kind](p, opts), 'open', p)
     const after = fs.statSync(p)
     if (t === undefined || t.ino !== after.ino || t.dev !== after.dev) {
       // New file: durably empty until a sync says otherwise (its name is kept). An entry
@@ -454,16 +468,17 @@ class FaultyFile implements AsyncFile {
   }
 
   readAt(buf: Buffer, offset: number): Promise<ReadResult> {
-    return this.io.track(this.inner.readAt(buf, offset))
+    if (this.io.dead) return this.off('read')
+    return this.io.track(this.inner.readAt(buf, offset), 'read', this.path)
   }
 
   writeAt(buf: Buffer, offset: number): Promise<WriteResult> {
-    if (this.io.dead) return this.deadWrite(buf)
-    return this.io.track(this.doWrite(buf, offset))
+    if (this.io.dead) return this.off('write')
+    return this.io.track(this.doWrite(buf, offset), 'write', this.path)
   }
 
   append(buf: Buffer): Promise<AppendResult> {
-    if (this.io.dead) return this.deadWrite(buf).then((r) => ({ ...r, position: 0 }))
+    if (this.io.dead) return this.off('write')
     return this.io.track(
       (async () => {
         const fault = this.io.takeFault('write', this.path)
@@ -472,6 +487,8 @@ class FaultyFile implements AsyncFile {
         if (this.tracked && !this.io.dead) this.io.recordWrite(this.tracked, r.position, buf)
         return r
       })(),
+      'write',
+      this.path,
     )
   }
 
@@ -484,20 +501,21 @@ class FaultyFile implements AsyncFile {
   }
 
   size(): Promise<number> {
-    return this.io.track(this.inner.size())
+    if (this.io.dead) return this.off('fstat')
+    return this.io.track(this.inner.size(), 'fstat', this.path)
   }
 
   async allocate(len: number, offset = 0): Promise<void> {
-    if (this.io.dead) return
+    if (this.io.dead) return this.off('fallocate')
     const fault = this.io.takeFault('allocate', this.path)
     if (fault !== null) throw this.io.injectedError(fault.code, 'fallocate', this.path)
-    await this.io.track(this.inner.allocate(len, offset))
+    await this.io.track(this.inner.allocate(len, offset), 'fallocate', this.path)
     if (this.tracked && !this.io.dead) this.io.recordSize(this.tracked, { kind: 'allocate', offset, len })
   }
 
   async truncate(len: number): Promise<void> {
-    if (this.io.dead) return
-    await this.io.track(this.inner.truncate(len))
+    if (this.io.dead) return this.off('ftruncate')
+    await this.io.track(this.inner.truncate(len), 'ftruncate', this.path)
     if (this.tracked && !this.io.dead) this.io.recordSize(this.tracked, { kind: 'size', size: len })
   }
 
@@ -532,43 +550,14 @@ class FaultyFile implements AsyncFile {
   }
 
   private sync(kind: 'syncData' | 'syncAll'): Promise<void> {
-    if (this.io.dead) return Promise.resolve()
-    return this.io.track(this.doSync(kind))
+    const syscall = kind === 'syncData' ? 'fdatasync' : 'fsync'
+    if (this.io.dead) return this.off(syscall)
+    return this.io.track(this.doSync(kind), syscall, this.path)
   }
 
-  private async deadWrite(buf: Buffer): Promise<WriteResult> {
-    return { bytesWritten: buf.byteLength, buffer: buf }
+  private off<T>(syscall: string): Promise<T> {
+    return Promise.reject(this.io.powerOff(syscall, this.path))
   }
-}
-
-/** A file "created" after the power went out: nothing of it reaches the disk. */
-class DeadFile implements AsyncFile {
-  private sizeBytes = 0
-  constructor(readonly path: string) {}
-  async readAt(buf: Buffer): Promise<ReadResult> {
-    return { bytesRead: 0, buffer: buf }
-  }
-  async writeAt(buf: Buffer, offset: number): Promise<WriteResult> {
-    this.sizeBytes = Math.max(this.sizeBytes, offset + buf.byteLength)
-    return { bytesWritten: buf.byteLength, buffer: buf }
-  }
-  async append(buf: Buffer): Promise<AppendResult> {
-    const position = this.sizeBytes
-    this.sizeBytes += buf.byteLength
-    return { bytesWritten: buf.byteLength, buffer: buf, position }
-  }
-  async syncData(): Promise<void> {}
-  async syncAll(): Promise<void> {}
-  async size(): Promise<number> {
-    return this.sizeBytes
-  }
-  async allocate(len: number, offset = 0): Promise<void> {
-    this.sizeBytes = Math.max(this.sizeBytes, offset + len)
-  }
-  async truncate(len: number): Promise<void> {
-    this.sizeBytes = len
-  }
-  async close(): Promise<void> {}
 }
 
 type WrappedOp =
@@ -611,9 +600,9 @@ class FaultyBatch implements IoBatch {
     if (this.submitted) return Promise.reject(Object.assign(new Error('batch submitted already'), { code: 'ERR_IO_BATCH_SUBMITTED' }))
     this.submitted = true
     this.io.stats.batches++
-    if (this.io.dead) return this.deadSubmit()
+    if (this.io.dead) return Promise.resolve(this.ops.map((op) => ({ ok: false as const, error: this.io.powerOff(SYSCALL[op.kind], op.f.path) })))
     const faulty = this.ops.some((op) => op.kind !== 'read' && op.f instanceof FaultyFile && this.io.hasFaultFor(op.kind, op.f.path))
-    return this.io.track(faulty ? this.emulate() : this.forward())
+    return this.io.track(faulty ? this.emulate() : this.forward(), 'io_uring_enter')
   }
 
   private async forward(): Promise<BatchResult[]> {
@@ -692,16 +681,6 @@ class FaultyBatch implements IoBatch {
       }),
     )
     return results
-  }
-
-  private async deadSubmit(): Promise<BatchResult[]> {
-    const out: BatchResult[] = []
-    for (const op of this.ops) {
-      if (op.kind === 'read') out.push({ ok: true, bytes: (await op.f.readAt(op.buf, op.offset)).bytesRead })
-      else if (op.kind === 'write') out.push({ ok: true, bytes: op.buf.byteLength })
-      else out.push({ ok: true, bytes: 0 })
-    }
-    return out
   }
 }
 
