@@ -1,0 +1,126 @@
+// The WAL's on-disk format, version 1 (docs/FORMATS.md is the reference; keep both in
+// step). Everything little-endian.
+//
+// File `<20-digit first LSN>.wal`:
+//   header block, HEADER_BYTES long so records start block-aligned:
+//     0  magic    8 bytes "SLIOWAL\n"
+//     8  version  u32 (FORMAT_VERSION)
+//    12  header   u32 (HEADER_BYTES)
+//    16  firstLsn u64 (0 only in a prepared file that is not part of the log yet)
+//    24  flags    u32 (0; reserved)
+//    28  crc      u32 CRC32C of bytes 0..28
+//    32… zero
+//   then frames, back to back, each padded to FRAME_ALIGN:
+//     0  length   u32 payload bytes
+//     4  crc      u32 CRC32C of (lsn as u64 ‖ length as u32 ‖ payload)
+//     8  lsn      u64
+//    16  payload, then zero padding to a multiple of 8
+// An all-zero frame header is the clean end of the log (preallocated space).
+import { crc32c } from '../crc32c'
+
+export const MAGIC = Buffer.from('SLIOWAL\n', 'latin1')
+export const FORMAT_VERSION = 1
+export const HEADER_BYTES = 4096
+export const FRAME_HEADER_BYTES = 16
+/** Frames start on 8-byte boundaries, so a recovery scan can step by 8. */
+export const FRAME_ALIGN = 8
+/** The u32 length field's limit. */
+export const MAX_PAYLOAD_BYTES = 0xffff_ffff
+const TWO_32 = 0x1_0000_0000
+
+export const WAL_SUFFIX = '.wal'
+/** A prepared next file, not yet part of the log (deleted on open). */
+export const PREPARED_NAME = 'next.wal.tmp'
+/** A checkpointed file kept for recycling; never read as part of the log. */
+export const FREE_SUFFIX = '.wal.free'
+export const LOCK_NAME = 'LOCK'
+
+const NAME_RE = /^(\d{20})\.wal$/
+
+/** `<20-digit first LSN>.wal` — sorts by name in LSN order. */
+export function fileName(firstLsn: number): string {
+  return `${String(firstLsn).padStart(20, '0')}${WAL_SUFFIX}`
+}
+
+/** The first LSN a file name carries, or null for names that are not WAL files. */
+export function parseFileName(name: string): number | null {
+  const m = NAME_RE.exec(name)
+  if (!m) return null
+  const lsn = Number(m[1])
+  return Number.isSafeInteger(lsn) && lsn >= 1 ? lsn : null
+}
+
+/** Bytes a frame of `payloadBytes` takes on disk. */
+export function frameBytes(payloadBytes: number): number {
+  // Not a bit trick: lengths may exceed 2^31.
+  return FRAME_HEADER_BYTES + Math.ceil(payloadBytes / FRAME_ALIGN) * FRAME_ALIGN
+}
+
+export function encodeHeader(firstLsn: number): Buffer {
+  const b = Buffer.alloc(HEADER_BYTES)
+  MAGIC.copy(b, 0)
+  b.writeUInt32LE(FORMAT_VERSION, 8)
+  b.writeUInt32LE(HEADER_BYTES, 12)
+  writeU64(b, 16, firstLsn)
+  b.writeUInt32LE(0, 24)
+  b.writeUInt32LE(crc32c(b.subarray(0, 28)), 28)
+  return b
+}
+
+export type HeaderCheck = { ok: true; firstLsn: number } | { ok: false; what: string }
+
+/** Validates a header block; `bytes` may be shorter than HEADER_BYTES (a short file). */
+export function decodeHeader(bytes: Buffer): HeaderCheck {
+  if (bytes.length < 32) return { ok: false, what: `file too short for a WAL header (${bytes.length} bytes)` }
+  if (!bytes.subarray(0, 8).equals(MAGIC)) return { ok: false, what: 'not a WAL file (bad magic number)' }
+  const crc = bytes.readUInt32LE(28)
+  if (crc32c(bytes.subarray(0, 28)) !== crc) return { ok: false, what: 'header checksum mismatch' }
+  const version = bytes.readUInt32LE(8)
+  if (version !== FORMAT_VERSION) {
+    return { ok: false, what: `unsupported WAL format version ${version} (this library reads version ${FORMAT_VERSION}); use a newer @streamline/io` }
+  }
+  const headerBytes = bytes.readUInt32LE(12)
+  if (headerBytes !== HEADER_BYTES) return { ok: false, what: `unexpected header length ${headerBytes}` }
+  const firstLsn = readU64(bytes, 16)
+  if (firstLsn === null) return { ok: false, what: 'first LSN out of range' }
+  return { ok: true, firstLsn }
+}
+
+export function writeU64(b: Buffer, at: number, value: number): void {
+  b.writeUInt32LE(value % TWO_32, at)
+  b.writeUInt32LE(Math.floor(value / TWO_32), at + 4)
+}
+
+/** A u64 as a number, or null beyond 2^53 − 1 (never a valid LSN). */
+export function readU64(b: Buffer, at: number): number | null {
+  const hi = b.readUInt32LE(at + 4)
+  if (hi >= 0x20_0000) return null
+  return hi * TWO_32 + b.readUInt32LE(at)
+}
+
+/**
+ * Writes one frame at `at` in `out` (which has room for frameBytes(payload.length)) and
+ * returns the offset after it. Padding is zeroed: the bytes on disk are deterministic.
+ */
+export function encodeFrame(out: Buffer, at: number, lsn: number, payload: Uint8Array): number {
+  const len = payload.length
+  out.writeUInt32LE(len, at)
+  writeU64(out, at + 8, lsn)
+  out.set(payload, at + FRAME_HEADER_BYTES)
+  const end = at + frameBytes(len)
+  out.fill(0, at + FRAME_HEADER_BYTES + len, end)
+  out.writeUInt32LE(frameCrc(out, at, out.subarray(at + FRAME_HEADER_BYTES, at + FRAME_HEADER_BYTES + len)), at + 4)
+  return end
+}
+
+/** CRC32C of (lsn ‖ length ‖ payload), with lsn and length taken from the header at `at`. */
+export function frameCrc(header: Buffer, at: number, payload: Uint8Array): number {
+  let c = crc32c(header.subarray(at + 8, at + 16))
+  c = crc32c(header.subarray(at, at + 4), c)
+  return crc32c(payload, c)
+}
+
+/** True when the 16 bytes at `at` are all zero: the clean end of the log. */
+export function isZeroHeader(b: Buffer, at: number): boolean {
+  return b.readUInt32LE(at) === 0 && b.readUInt32LE(at + 4) === 0 && b.readUInt32LE(at + 8) === 0 && b.readUInt32LE(at + 12) === 0
+}

@@ -1,0 +1,37 @@
+// Sequential reading of a WAL file through the Io in large chunks: recovery and replay
+// look at frames one by one, but each read from the kernel covers many of them.
+import type { AsyncFile } from '../types'
+
+export const CHUNK_BYTES = 1024 * 1024
+const EMPTY = Buffer.alloc(0)
+
+export class FileWindow {
+  private buf: Buffer
+  private start = 0
+  private end = 0
+
+  constructor(
+    readonly file: AsyncFile,
+    /** The file's size when opened; nothing at or after it is read. */
+    readonly size: number,
+    private readonly chunkBytes = CHUNK_BYTES,
+  ) {
+    this.buf = Buffer.allocUnsafe(chunkBytes)
+  }
+
+  /**
+   * Bytes [pos, pos + n), fewer at the end of the file. The view is only valid until
+   * the next call (the window's buffer is reused).
+   */
+  async view(pos: number, n: number): Promise<Buffer> {
+    if (pos >= this.start && pos + n <= this.end) return this.buf.subarray(pos - this.start, pos - this.start + n)
+    const want = Math.min(Math.max(n, this.chunkBytes), this.size - pos)
+    if (want <= 0) return EMPTY
+    if (this.buf.length < want) this.buf = Buffer.allocUnsafe(want)
+    // The buffer belongs to the read until it settles; nothing else touches it meanwhile.
+    const { bytesRead } = await this.file.readAt(this.buf.subarray(0, want), pos)
+    this.start = pos
+    this.end = pos + bytesRead
+    return this.buf.subarray(0, Math.min(n, bytesRead))
+  }
+}
