@@ -16,7 +16,19 @@ export interface EngineOptions {
   testSetupErrno: number
   /** Test hook: the ring fails after this many requests (0 = off). */
   testFailAfter: number
+  /**
+   * 'thread' (default): a ring thread per engine, completions through a threadsafe
+   * function. 'inline': the JavaScript thread submits and reaps (no thread hop); submit()
+   * returns what completed inside it, the rest arrives through onComplete from a poll
+   * handle on the event loop. An addon that predates modes ignores this field.
+   */
+  mode?: EngineMode
 }
+
+export type EngineMode = 'inline' | 'thread'
+
+/** Descriptor flags (the 7th number of each operation). */
+export const DESC_FLAG_LINK = 1
 
 /** An engine handle: one ring and its thread. Opaque to JavaScript. */
 export type EngineHandle = object & { readonly __engine: unique symbol }
@@ -25,9 +37,16 @@ export interface NativeAddon {
   kernelRelease(): string
   probe(entries: number, testSetupErrno: number): ProbeResult
   createEngine(opts: EngineOptions, onComplete: (results: Float64Array) => void): EngineHandle
-  submit(engine: EngineHandle, desc: Float64Array, extras: Array<Uint8Array | string | undefined>): void
+  /**
+   * Submits `desc` (stride DESC_STRIDE). Inline engines return the [id, result] pairs that
+   * completed inside the call (undefined when none); onComplete is never called from inside
+   * submit. Thread engines return undefined.
+   */
+  submit(engine: EngineHandle, desc: Float64Array, extras: Array<Uint8Array | string | undefined>): Float64Array | undefined
   destroy(engine: EngineHandle): void
   strerror(errno: number): string
+  /** Numbers per operation in a submit descriptor this build expects (DESC_STRIDE). */
+  descStride(): number
   // Optional: an addon built before these existed lacks them (check before calling).
   /** CRC-32C (Castagnoli) of `data`, continuing from `previous` (0 when none); unsigned 32-bit. */
   crc32c?(data: Uint8Array, previous: number): number
@@ -43,7 +62,7 @@ export interface NativeAddon {
   fadviseDontNeed?(fd: number, offset: number, len: number): number
 }
 
-/** Operation kinds in a submission descriptor (stride DESC_STRIDE: id, kind, fd, offset, len, arg). */
+/** Operation kinds in a submission descriptor (stride DESC_STRIDE: id, kind, fd, offset, len, arg, flags). */
 export const enum OpKind {
   Read = 1,
   Write = 2,
@@ -56,7 +75,7 @@ export const enum OpKind {
   Close = 9,
   Nop = 10,
 }
-export const DESC_STRIDE = 6
+export const DESC_STRIDE = 7
 /** A completion result meaning "not executed: the ring failed" — run it elsewhere. */
 export const RESULT_RING_FAILED = -1_000_000
 
@@ -65,7 +84,7 @@ const BINARY = `streamline-io.${TRIPLE}.node`
 
 export type AddonLoad = { addon: NativeAddon; from: string } | { addon: null; reason: string }
 
-const REQUIRED_EXPORTS = ['kernelRelease', 'probe', 'createEngine', 'submit', 'destroy', 'strerror'] as const
+const REQUIRED_EXPORTS = ['kernelRelease', 'probe', 'createEngine', 'submit', 'destroy', 'strerror', 'descStride'] as const
 
 let loaded: AddonLoad | undefined
 
@@ -89,6 +108,10 @@ export function loadAddon(): AddonLoad {
       const missing = REQUIRED_EXPORTS.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== 'function')
       if (missing.length > 0) {
         failures.push(`${candidate} lacks ${missing.join(', ')} (a stale build? run 'npm run build:native')`)
+        continue
+      }
+      if (addon.descStride() !== DESC_STRIDE) {
+        failures.push(`${candidate} expects ${addon.descStride()} numbers per operation, not ${DESC_STRIDE} (a stale build? run 'npm run build:native')`)
         continue
       }
       return (loaded = { addon, from: candidate })

@@ -16,14 +16,15 @@ const native = require(path.join(__dirname, '..', '..', 'streamline-io.linux-x64
 const { O_RDWR, O_CREAT, O_TRUNC, O_RDONLY } = fs.constants
 const K = { read: 1, write: 2, fsync: 3, fdatasync: 4, fallocate: 5, ftruncate: 6, size: 7, open: 8, close: 9, nop: 10 }
 const gc = typeof globalThis.gc === 'function' ? globalThis.gc : () => {}
-const OPTS = { sqDepth: 64, cqDepth: 0, queueCapacity: 256, fixedFileSlots: 64, testSetupErrno: 0, testFailAfter: 0 }
+// SMOKE_MODE=inline|thread picks the engine mode (default thread).
+const OPTS = { sqDepth: 64, cqDepth: 0, queueCapacity: 256, fixedFileSlots: 64, testSetupErrno: 0, testFailAfter: 0, mode: process.env.SMOKE_MODE || 'thread' }
 
 /** A tiny promise layer like ts/backends/native.ts: one submit per call of `batch`. */
 function openEngine (opts = {}) {
   const pending = new Map()
   let nextId = 1
   let deliveries = 0
-  const engine = native.createEngine({ ...OPTS, ...opts }, (results) => {
+  const complete = (results) => {
     assert.ok(results instanceof Float64Array && results.length % 2 === 0)
     deliveries++
     for (let i = 0; i < results.length; i += 2) {
@@ -32,18 +33,20 @@ function openEngine (opts = {}) {
       pending.delete(results[i])
       resolve(results[i + 1])
     }
-  })
+  }
+  const engine = native.createEngine({ ...OPTS, ...opts }, complete)
   /** ops: [kind, fd, offset, len, arg, extra] each; resolves to the results. */
   function batch (ops) {
-    const desc = new Float64Array(ops.length * 6)
+    const desc = new Float64Array(ops.length * 7)
     const extras = []
-    const promises = ops.map(([kind, fd, offset, len, arg, extra], i) => {
+    const promises = ops.map(([kind, fd, offset, len, arg, extra, flags = 0], i) => {
       const id = nextId++
-      desc.set([id, kind, fd, offset, len, arg], i * 6)
+      desc.set([id, kind, fd, offset, len, arg, flags], i * 7)
       extras.push(extra)
       return new Promise((resolve) => pending.set(id, resolve))
     })
-    native.submit(engine, desc, extras)
+    const done = native.submit(engine, desc, extras)
+    if (done !== undefined) complete(done)
     return Promise.all(promises)
   }
   const op = (...a) => batch([a]).then((r) => r[0])
@@ -137,13 +140,13 @@ function throwsLike (fn, ctor, code, what) {
 async function hostile (dir) {
   const io = openEngine({ queueCapacity: 4 })
   const e = io.engine
-  const d = (...ops) => new Float64Array(ops.flat())
+  const d = (...ops) => new Float64Array(ops.flatMap((o) => [...o, 0]))
   const TE = TypeError; const RE = RangeError
   throwsLike(() => native.submit({}, d([1, 10, 0, 0, 0, 0]), []), TE, 'ERR_INVALID_ARG_TYPE', 'engine {}')
   throwsLike(() => native.submit(undefined, d(), []), TE, 'ERR_INVALID_ARG_TYPE', 'engine undefined')
   throwsLike(() => native.destroy(42), TE, 'ERR_INVALID_ARG_TYPE', 'destroy(42)')
   throwsLike(() => native.submit(e, [1, 10, 0, 0, 0, 0], []), TE, 'ERR_INVALID_ARG_TYPE', 'desc array')
-  throwsLike(() => native.submit(e, new Float32Array(6), []), TE, 'ERR_INVALID_ARG_TYPE', 'desc f32')
+  throwsLike(() => native.submit(e, new Float32Array(7), []), TE, 'ERR_INVALID_ARG_TYPE', 'desc f32')
   throwsLike(() => native.submit(e, new Float64Array(5), []), RE, 'ERR_OUT_OF_RANGE', 'desc length 5')
   throwsLike(() => native.submit(e, d([1, 10, 0, 0, 0, 0]), 'x'), TE, 'ERR_INVALID_ARG_TYPE', 'extras string')
   throwsLike(() => native.submit(e, d([1, 1, 0, 0, 8, 0]), []), TE, 'ERR_INVALID_ARG_TYPE', 'read without buffer')
@@ -166,7 +169,8 @@ async function hostile (dir) {
   throwsLike(() => native.submit(e, d(...Array.from({ length: 5 }, (_, i) => [100 + i, 10, 0, 0, 0, 0])), []), Error, 'EAGAIN', 'over capacity')
   assert.equal(await io.op(K.nop, 0, 0, 0, 0), 0) // uses id 1
   const seven = new Promise((resolve) => io.pending.set(7, resolve))
-  native.submit(e, d([7, 10, 0, 0, 0, 0]), undefined)
+  const now = native.submit(e, d([7, 10, 0, 0, 0, 0]), undefined)
+  if (now !== undefined) io.pending.get(now[0])(now[1]) // inline: completed inside submit
   assert.equal(await seven, 0)
   // A getter in extras that destroys the engine: the submit must then fail cleanly.
   const evil = []
@@ -243,7 +247,12 @@ const scenarios = {
       native.destroy(engine)
       console.log('throws-ok')
     })
-    native.submit(engine, new Float64Array([1, K.nop, 0, 0, 0, 0]), [])
+    // An fsync of fresh dirty data completes later in both modes (inline: through the
+    // poll handle, never inside submit).
+    const fd = fs.openSync(path.join(dir, 'throws.dat'), 'w')
+    fs.writeSync(fd, Buffer.alloc(1 << 20, 1))
+    const done = native.submit(engine, new Float64Array([1, K.fsync, fd, 0, 0, 0, 0]), [])
+    assert.equal(done, undefined)
   },
   // Several worker threads at once, each with its own engine (context-aware addon).
   async workers (dir) {

@@ -1,12 +1,31 @@
 // The io_uring backend: operations issued within one tick are coalesced into one
-// native submit() per ring (one io_uring_enter on the ring thread); completions come
-// back in batches, one JavaScript call for many (DESIGN.md §4).
+// native submit() per ring; completions come back in batches, one JavaScript call for
+// many (DESIGN.md §4). Two engine modes (ARCHITECTURE.md §2):
+//   inline  the JavaScript thread submits with io_uring_enter and gets back what
+//           completed inside it (page-cache reads/writes, NOPs) from submit() itself;
+//           later completions arrive through onComplete from a poll handle on the loop.
+//   thread  a ring thread per `ioWorkers`; every operation hops JS → ring thread
+//           (eventfd) → JS (threadsafe function).
 import { systemError, withPath } from '../errors'
-import { DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type NativeAddon } from '../native'
+import { DESC_FLAG_LINK, DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type EngineMode, type NativeAddon } from '../native'
 import type { IoConfig } from '../types'
 import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
 import { runChains } from './chains'
 import { fdOps } from './fd-ops'
+
+/**
+ * The engine mode when neither the caller nor STREAMLINE_IO_ENGINE chooses one: see
+ * BENCHMARKS.md ("Where the time goes: the thread hop") for the measurements behind it.
+ */
+export const DEFAULT_ENGINE_MODE: EngineMode = 'inline'
+
+/** STREAMLINE_IO_ENGINE=inline|thread overrides the default engine mode. */
+export function engineModeFromEnv(env: NodeJS.ProcessEnv = process.env): EngineMode {
+  const raw = env.STREAMLINE_IO_ENGINE
+  if (raw === undefined || raw === '') return DEFAULT_ENGINE_MODE
+  if (raw === 'inline' || raw === 'thread') return raw
+  throw new Error(`STREAMLINE_IO_ENGINE=${raw} is not 'inline' or 'thread'`)
+}
 
 class NativeFile implements BackendFile {
   constructor(
@@ -18,6 +37,10 @@ class NativeFile implements BackendFile {
 }
 
 interface Op {
+  /** Resolve with the raw result (including -errno and RESULT_RING_FAILED): batch(). */
+  raw: boolean
+  /** IOSQE_IO_LINK to the next operation of the same submit. */
+  link: boolean
   kind: OpKind
   fd: number
   offset: number
@@ -60,6 +83,8 @@ function nextPow2(n: number): number {
 }
 
 export interface NativeBackendOptions {
+  /** The engine mode; default engineModeFromEnv() (STREAMLINE_IO_ENGINE, else DEFAULT_ENGINE_MODE). */
+  engineMode?: EngineMode
   /** Test hook (STREAMLINE_IO_TEST_SETUP_ERRNO): ring setup fails with this errno. */
   testSetupErrno: number
   /** Test hook (STREAMLINE_IO_TEST_RING_FAIL_AFTER): the ring fails after this many requests. */
@@ -68,6 +93,7 @@ export interface NativeBackendOptions {
 
 export class NativeBackend implements Backend {
   readonly name = 'io_uring' as const
+  readonly mode: EngineMode
   degradedOps = 0
   private readonly rings: Ring[] = []
   private nextRing = 0
@@ -81,7 +107,9 @@ export class NativeBackend implements Backend {
     config: IoConfig,
     hooks: NativeBackendOptions,
   ) {
+    this.mode = hooks.engineMode ?? engineModeFromEnv()
     const options = {
+      mode: this.mode,
       sqDepth: config.sqDepth,
       // One CQE per operation in flight, one for the ring's own eventfd read, and never
       // smaller than twice the SQ (the kernel's default ratio).
@@ -91,8 +119,11 @@ export class NativeBackend implements Backend {
       testSetupErrno: hooks.testSetupErrno,
       testFailAfter: hooks.testFailAfter,
     }
+    // ioWorkers applies to thread mode only: several rings driven by the one JavaScript
+    // thread would only split its batches, so an inline backend has exactly one ring.
+    const rings = this.mode === 'inline' ? 1 : config.ioWorkers
     try {
-      for (let i = 0; i < config.ioWorkers; i++) {
+      for (let i = 0; i < rings; i++) {
         const ring: Ring = { engine: undefined as unknown as EngineHandle, failed: false, batch: [] }
         ring.engine = addon.createEngine(options, (results) => this.complete(ring, results))
         this.rings.push(ring)
@@ -139,15 +170,75 @@ export class NativeBackend implements Backend {
     await this.on(file, OpKind.Close, 0, 0, 0)
   }
 
-  /** Links are emulated in JavaScript for now; the ring's IOSQE_IO_LINK comes with the fast path. */
-  batch(ops: BatchOp[]): Promise<BatchResult[]> {
-    return runChains(ops, async (op) => {
-      switch (op.kind) {
-        case 'read': return this.read(op.file, op.buf!, op.offset)
-        case 'write': return this.write(op.file, op.buf!, op.offset).then(() => op.buf!.byteLength)
-        case 'syncData': return this.sync(op.file, true).then(() => 0)
+  /**
+   * One native submit with real IOSQE_IO_LINK chains when every file of the batch lives on
+   * one ring (always in inline mode); chains across rings are run by runChains in
+   * JavaScript. A chain member the ring could not run (RESULT_RING_FAILED) and the rest of
+   * its chain run on the node:fs path, in order.
+   */
+  async batch(ops: BatchOp[]): Promise<BatchResult[]> {
+    if (ops.length === 0) return []
+    const ringIndex = (ops[0].file as NativeFile).ring
+    const ring = this.rings[ringIndex]
+    if (ring.failed || ops.some((op) => (op.file as NativeFile).ring !== ringIndex)) {
+      return runChains(ops, (op) => this.runOne(op))
+    }
+    const raw = await Promise.all(
+      ops.map((op, i) => {
+        const f = op.file as NativeFile
+        const link = op.link && i < ops.length - 1
+        switch (op.kind) {
+          case 'read': return this.submit(ringIndex, OpKind.Read, f.fd, op.buf, op.offset, op.buf!.byteLength, 0, f.path, true, link)
+          case 'write': return this.submit(ringIndex, OpKind.Write, f.fd, op.buf, op.offset, op.buf!.byteLength, 0, f.path, true, link)
+          case 'syncData': return this.submit(ringIndex, OpKind.Fdatasync, f.fd, undefined, 0, 0, 0, f.path, true, link)
+        }
+      }),
+    )
+    const results: BatchResult[] = new Array(ops.length)
+    let i = 0
+    while (i < ops.length) {
+      // One chain: ops[i..end].
+      let end = i
+      while (end < ops.length - 1 && ops[end].link) end++
+      let k = i
+      for (; k <= end && raw[k] !== RESULT_RING_FAILED; k++) {
+        const r = raw[k]
+        const op = ops[k]
+        results[k] = r >= 0
+          ? { ok: true, bytes: op.kind === 'syncData' ? 0 : r }
+          : { ok: false, error: systemError(-r, op.kind === 'syncData' ? 'fdatasync' : op.kind, op.file.path, (e) => this.addon.strerror(e)) }
       }
-    })
+      if (k <= end) {
+        // The ring failed under this chain: the rest of it (never run) goes to node:fs.
+        ring.failed = true
+        const rest = ops.slice(k, end + 1)
+        this.degradedOps += rest.length
+        const done = await runChains(rest, (op) => this.runFd(op))
+        done.forEach((r, j) => (results[k + j] = r))
+      }
+      i = end + 1
+    }
+    return results
+  }
+
+  private runOne(op: BatchOp): Promise<number> {
+    switch (op.kind) {
+      case 'read': return this.read(op.file, op.buf!, op.offset)
+      case 'write': return this.write(op.file, op.buf!, op.offset).then(() => op.buf!.byteLength)
+      case 'syncData': return this.sync(op.file, true).then(() => 0)
+    }
+  }
+
+  private runFd(op: BatchOp): Promise<number> {
+    const { fd, path } = op.file
+    const run = async (): Promise<number> => {
+      switch (op.kind) {
+        case 'read': return fdOps.read(fd, op.buf!, op.offset)
+        case 'write': return fdOps.write(fd, op.buf!, op.offset, path).then(() => op.buf!.byteLength)
+        case 'syncData': return fdOps.sync(fd, true).then(() => 0)
+      }
+    }
+    return run().catch((err: unknown) => Promise.reject(withPath(err, path)))
   }
 
   async shutdown(): Promise<void> {
@@ -160,11 +251,11 @@ export class NativeBackend implements Backend {
     return this.submit(f.ring, kind, f.fd, buf, offset, len, arg, f.path)
   }
 
-  private submit(ringIndex: number, kind: OpKind, fd: number, extra: Uint8Array | string | undefined, offset: number, len: number, arg: number, path: string): Promise<number> {
+  private submit(ringIndex: number, kind: OpKind, fd: number, extra: Uint8Array | string | undefined, offset: number, len: number, arg: number, path: string, raw = false, link = false): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const op: Op = { kind, fd, offset, len, arg, extra, path, resolve, reject }
+      const op: Op = { raw, link, kind, fd, offset, len, arg, extra, path, resolve, reject }
       const ring = this.rings[ringIndex]
-      if (ring.failed) {
+      if (ring.failed && !raw) {
         this.degrade(op)
         return
       }
@@ -196,17 +287,22 @@ export class NativeBackend implements Backend {
         desc[at + 3] = op.offset
         desc[at + 4] = op.len
         desc[at + 5] = op.arg
+        desc[at + 6] = op.link ? DESC_FLAG_LINK : 0
         extras[i] = op.extra
       }
+      let done: Float64Array | undefined
       try {
-        this.addon.submit(ring.engine, desc, extras)
+        done = this.addon.submit(ring.engine, desc, extras)
       } catch (err) {
         // Nothing of this batch was submitted; settle every operation of it.
         for (const { id, op } of batch) {
           this.release(id)
           op.reject(err)
         }
+        continue
       }
+      // Inline mode: what completed inside the submit, handled as onComplete's are.
+      if (done !== undefined) this.complete(ring, done)
     }
   }
 
@@ -218,7 +314,10 @@ export class NativeBackend implements Backend {
       const op = this.ops[id]
       if (op === undefined) continue // cannot happen: every id completes once
       this.release(id)
-      if (result === RESULT_RING_FAILED) {
+      if (op.raw) {
+        if (result === RESULT_RING_FAILED) ring.failed = true
+        op.resolve(result)
+      } else if (result === RESULT_RING_FAILED) {
         ring.failed = true
         this.degrade(op)
       } else if (result < 0) {

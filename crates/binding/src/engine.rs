@@ -14,6 +14,14 @@
 //! reaches the worker; the reference is deleted either when its completion is handed to
 //! JavaScript (`call_js`) or by `close` after `Worker::shutdown` has waited for every
 //! accepted request. The kernel is therefore never left writing into collected memory.
+//!
+//! Inline mode (`mode: 'inline'`) has no ring thread and no threadsafe function: the
+//! JavaScript thread owns an [`InlineEngine`]. `submit` returns what completed inside
+//! its io_uring_enter; the ring fd is watched by a libuv poll handle on the env's loop,
+//! whose callback reaps the rest and calls `onComplete` through `napi_make_callback`.
+//! The poll handle is ref'd only while something is in flight. Its memory and one
+//! strong count of the engine live until its close callback; teardown goes through an
+//! asynchronous cleanup hook, which keeps the loop running until that callback ran.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -25,9 +33,10 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use node_api::{
-    sys, CallInfo, Env, Error, Reference, Result, ThreadsafeFunction, TypeTag, Value, ValueType,
+    sys, uv, AsyncContext, CallInfo, Env, Error, HandleScope, Reference, Result,
+    ThreadsafeFunction, TypeTag, Value, ValueType,
 };
-use uring::{Completion, EngineConfig, Op, Request, Worker};
+use uring::{Completion, EngineConfig, InlineEngine, Op, Request, Worker};
 
 use crate::errno;
 use crate::validate::{self, Extra, Kind, OpDesc, OutOfRange};
@@ -85,7 +94,35 @@ pub struct Engine {
     inflight: IdMap<Option<Reference>>,
     /// The cleanup hook's strong count (`Rc::into_raw`), while the hook is registered.
     hook_arg: Option<*const RefCell<Engine>>,
+    /// Inline mode: the ring on this thread and its poll handle.
+    inline: Option<Inline>,
+    /// Inline mode: the asynchronous cleanup hook and its strong count, until the poll
+    /// handle's close callback removes it.
+    async_hook: Option<(sys::napi_async_cleanup_hook_handle, *const RefCell<Engine>)>,
+    /// Completions taken from the inline ring, reused between calls.
+    done: Vec<Completion>,
     closed: bool,
+}
+
+/// The inline-mode half of an engine.
+struct Inline {
+    ring: InlineEngine,
+    /// A started `uv_poll_t` on the ring fd, allocated by `alloc_poll`; freed by
+    /// `on_poll_close` once `uv_close` is done with it.
+    poll: *mut uv::uv_poll_t,
+    /// Whether the poll handle keeps the loop alive (only while work is in flight).
+    refd: bool,
+    on_complete: Reference,
+    ctx: AsyncContext,
+}
+
+/// How an engine drives its ring (`createEngine` option `mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A ring thread per engine; completions come back through a threadsafe function.
+    Thread,
+    /// The JavaScript thread submits and reaps; the event loop polls the ring fd.
+    Inline,
 }
 
 type EngineRc = Rc<RefCell<Engine>>;
@@ -101,7 +138,10 @@ impl Drop for EngineHandle {
 }
 
 /// `createEngine(opts, onComplete)`.
-pub fn create(env: Env, cfg: EngineConfig, on_complete: Value) -> Result<Value> {
+pub fn create(env: Env, cfg: EngineConfig, mode: Mode, on_complete: Value) -> Result<Value> {
+    if mode == Mode::Inline {
+        return create_inline(env, cfg, on_complete);
+    }
     let inbox: Inbox = Arc::new(Mutex::new(Vec::new()));
     let rc: EngineRc = Rc::new(RefCell::new(Engine {
         env: env.raw(),
@@ -112,6 +152,9 @@ pub fn create(env: Env, cfg: EngineConfig, on_complete: Value) -> Result<Value> 
         spare: Vec::new(),
         inflight: IdMap::default(),
         hook_arg: None,
+        inline: None,
+        async_hook: None,
+        done: Vec::new(),
         closed: false,
     }));
 
@@ -221,7 +264,7 @@ pub fn destroy(env: Env, engine: Value) -> Result<()> {
 /// hook. Idempotent. JavaScript thread only, with the environment alive: called from
 /// `destroy`, the external's finalizer, the cleanup hook, or a failed `create`.
 fn close(rc: &EngineRc, from_hook: bool) {
-    let (worker, tsfn, refd, refs, hook_arg, raw_env, inbox) = {
+    let (worker, tsfn, refd, refs, hook_arg, raw_env, inbox, inline) = {
         // Never borrowed while JavaScript runs, so this cannot fail in practice; if it
         // did, closing later (finalizer, hook) is still possible.
         let Ok(mut e) = rc.try_borrow_mut() else {
@@ -239,6 +282,7 @@ fn close(rc: &EngineRc, from_hook: bool) {
             e.hook_arg.take(),
             e.env,
             Arc::clone(&e.inbox),
+            e.inline.take(),
         )
     };
     // SAFETY: `close` runs on the engine's JavaScript thread inside a call Node made into
@@ -248,6 +292,24 @@ fn close(rc: &EngineRc, from_hook: bool) {
     // only then may their references go.
     if let Some(w) = worker {
         w.shutdown();
+    }
+    if let Some(mut inl) = inline {
+        // Blocks this thread until the kernel is done with every in-flight buffer.
+        let mut done = Vec::new();
+        inl.ring.wait_all(&mut done);
+        drop(refs);
+        // SAFETY: the handle was initialised and started in `create_inline` and is
+        // closed only here (`inline` is taken once); stopping before the ring fd is
+        // closed keeps libuv's epoll set consistent. `on_poll_close` frees it.
+        unsafe {
+            uv::uv_poll_stop(inl.poll);
+            uv::uv_close(inl.poll, Some(on_poll_close));
+        }
+        // SAFETY: created in `create_inline` on this env, destroyed once, here.
+        unsafe { env.async_destroy(inl.ctx) };
+        drop(inl.on_complete);
+        drop(inl.ring);
+        return;
     }
     lock(&inbox).clear();
     drop(refs);
@@ -365,8 +427,9 @@ fn deliver(env: Env, js_cb: Value, results: &[f64]) {
     }
 }
 
-/// `submit(engine, desc, extras)`.
-pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
+/// `submit(engine, desc, extras)`: undefined, or in inline mode a Float64Array of the
+/// `[id, result]` pairs that completed inside the submit (undefined when none).
+pub fn submit(env: Env, info: &CallInfo) -> Result<Option<Value>> {
     let rc = engine_arg(env, info.arg(0))?;
     ensure_open(&rc)?;
 
@@ -391,7 +454,7 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
     }
     let ops = validate::parse_desc(&desc).map_err(range_error)?;
     if ops.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
 
     // 2. The extras values. Reading elements may run JavaScript (getters, proxies), so
@@ -426,6 +489,7 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
         reqs.push(Request {
             user_data: op.id,
             op: req_op,
+            link: op.link,
         });
         buffers.push(buffer);
     }
@@ -435,7 +499,7 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
         .try_borrow_mut()
         .map_err(|_| Error::with_code("ERR_INTERNAL", "engine busy (re-entrant submit)"))?;
     let e = &mut *guard;
-    if e.closed || e.worker.is_none() {
+    if e.closed || (e.worker.is_none() && e.inline.is_none()) {
         return Err(closed_error()); // destroy() ran inside an extras getter.
     }
     let rollback = |e: &mut Engine, done: usize| {
@@ -463,6 +527,30 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
     }
 
     // 5. Keep the loop alive while anything is in flight, then hand the batch over.
+    if let Some(inl) = e.inline.as_mut() {
+        if !inl.refd {
+            // SAFETY: a live, started poll handle (closed only when `inline` is taken).
+            unsafe { uv::uv_ref(inl.poll) };
+            inl.refd = true;
+        }
+        let mut done = mem::take(&mut e.done);
+        // SAFETY: every Read/Write buffer is a live Uint8Array pinned by the reference
+        // just stored in `inflight`; it is deleted only after its completion came back
+        // from the ring (here or in `on_poll`) or after `wait_all` in `close`.
+        let submitted = unsafe { inl.ring.submit(&mut reqs, &mut done) };
+        if let Err(errno) = submitted {
+            rollback(e, ops.len());
+            e.done = done;
+            idle_unref(e, env);
+            return Err(errno::error(errno, "io_uring_submit"));
+        }
+        let results = settle_done(e, env, done);
+        return if results.is_empty() {
+            Ok(None)
+        } else {
+            env.float64_array(&results).map(Some)
+        };
+    }
     if !e.tsfn_refd {
         if let Some(t) = e.tsfn {
             if let Err(err) = t.ref_(env) {
@@ -488,7 +576,7 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<()> {
         }
         return Err(errno::error(errno, "io_uring_submit"));
     }
-    Ok(())
+    Ok(None)
 }
 
 fn closed_error() -> Error {
@@ -500,7 +588,7 @@ fn closed_error() -> Error {
 
 fn ensure_open(rc: &EngineRc) -> Result<()> {
     match rc.try_borrow() {
-        Ok(e) if !e.closed && e.worker.is_some() => Ok(()),
+        Ok(e) if !e.closed && (e.worker.is_some() || e.inline.is_some()) => Ok(()),
         Ok(_) => Err(closed_error()),
         Err(_) => Err(Error::with_code(
             "ERR_INTERNAL",
@@ -623,4 +711,221 @@ fn describe(env: Env, v: Value) -> String {
             .map(|t| t.name().to_string())
             .unwrap_or_else(|_| "an unknown value".into()),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Inline mode.
+
+/// Deletes the references of `done`'s completions, unrefs when idle, and returns the
+/// `[id, result, …]` pairs for JavaScript; `done` goes back to the engine, emptied.
+fn settle_done(e: &mut Engine, env: Env, mut done: Vec<Completion>) -> Vec<f64> {
+    let mut results = Vec::with_capacity(done.len() * 2);
+    for c in done.drain(..) {
+        e.inflight.remove(&c.user_data); // Deletes the buffer's reference, if any.
+                                         // Ids are safe integers (validated); results are byte counts, fds, sizes or
+                                         // -errno / RESULT_RING_FAILED: all exact in an f64.
+        results.push(c.user_data as f64);
+        results.push(c.result as f64);
+    }
+    e.done = done;
+    idle_unref(e, env);
+    results
+}
+
+/// Lets the loop exit while nothing is in flight (inline mode).
+fn idle_unref(e: &mut Engine, _env: Env) {
+    if !e.inflight.is_empty() {
+        return;
+    }
+    if let Some(inl) = e.inline.as_mut() {
+        if inl.refd {
+            // SAFETY: a live, started poll handle (closed only when `inline` is taken).
+            unsafe { uv::uv_unref(inl.poll) };
+            inl.refd = false;
+        }
+    }
+}
+
+/// The memory layout of a `uv_poll_t` on this libuv.
+fn poll_layout() -> std::alloc::Layout {
+    // SAFETY: uv_handle_size is a pure function of the handle type.
+    let size = unsafe { uv::uv_handle_size(uv::UV_POLL) };
+    // 16: at least the alignment of any field libuv puts in a handle.
+    std::alloc::Layout::from_size_align(size.max(1), 16).expect("uv_poll_t layout")
+}
+
+fn create_inline(env: Env, cfg: EngineConfig, on_complete: Value) -> Result<Value> {
+    // The ring is created here, on the JavaScript thread: SINGLE_ISSUER wants its only
+    // submitter to be its creator.
+    let ring = InlineEngine::new(&cfg).map_err(|e| errno::error(e, "io_uring_setup"))?;
+    let poll_fd = ring.poll_fd();
+    let on_complete = Reference::new(env, on_complete)?;
+    let uv_loop = env.uv_loop()?;
+    let ctx = env.async_init("streamline-io:complete")?;
+    let layout = poll_layout();
+    // SAFETY: a non-zero-sized layout.
+    let poll = unsafe { std::alloc::alloc(layout) } as *mut uv::uv_poll_t;
+    if poll.is_null() {
+        // SAFETY: created above, not used elsewhere.
+        unsafe { env.async_destroy(ctx) };
+        return Err(errno::error(12, "uv_poll_init"));
+    }
+    // SAFETY: `poll` is writable memory of uv_handle_size(UV_POLL) bytes; `uv_loop` is
+    // this env's loop; the fd is the ring's, open until the ring is dropped in `close`
+    // (after uv_poll_stop).
+    let r = unsafe { uv::uv_poll_init(uv_loop, poll, poll_fd) };
+    if r != 0 {
+        // SAFETY: never initialised as a handle, so libuv does not know it; ours to free.
+        unsafe {
+            std::alloc::dealloc(poll.cast(), layout);
+            env.async_destroy(ctx);
+        }
+        return Err(errno::error(-r, "uv_poll_init"));
+    }
+    let rc: EngineRc = Rc::new(RefCell::new(Engine {
+        env: env.raw(),
+        worker: None,
+        tsfn: None,
+        tsfn_refd: false,
+        inbox: Arc::new(Mutex::new(Vec::new())),
+        spare: Vec::new(),
+        inflight: IdMap::default(),
+        hook_arg: None,
+        inline: Some(Inline {
+            ring,
+            poll,
+            refd: false,
+            on_complete,
+            ctx,
+        }),
+        async_hook: None,
+        done: Vec::new(),
+        closed: false,
+    }));
+    // The poll handle's strong count, given back in `on_poll_close`.
+    // SAFETY: `poll` is an initialised handle; the data pointer is only read by our
+    // callbacks, which run while the handle (and so this count) is alive.
+    unsafe { uv::uv_handle_set_data(poll, Rc::into_raw(Rc::clone(&rc)) as *mut c_void) };
+    // SAFETY: an initialised poll handle; `on_poll` matches uv_poll_cb.
+    let r = unsafe { uv::uv_poll_start(poll, uv::UV_READABLE, Some(on_poll)) };
+    // SAFETY: as above. Idle until something is submitted.
+    unsafe { uv::uv_unref(poll) };
+    if r != 0 {
+        close(&rc, false);
+        return Err(errno::error(-r, "uv_poll_start"));
+    }
+    let hook_arg = Rc::into_raw(Rc::clone(&rc));
+    // SAFETY: `hook_arg` is a strong count that stays alive until `on_poll_close`
+    // removes the hook and gives it back.
+    match unsafe {
+        node_api::add_async_cleanup_hook(env, async_cleanup_hook, hook_arg as *mut c_void)
+    } {
+        Ok(h) => rc.borrow_mut().async_hook = Some((h, hook_arg)),
+        Err(e) => {
+            // SAFETY: the hook was not added; the count is still ours.
+            drop(unsafe { Rc::from_raw(hook_arg) });
+            close(&rc, false);
+            return Err(e);
+        }
+    }
+    env.create_external(EngineHandle(Rc::clone(&rc)), &ENGINE_TAG)
+        .inspect_err(|_| close(&rc, false))
+}
+
+/// The ring fd is readable: reap, then call `onComplete` once with everything reaped.
+///
+/// # Safety
+/// Called by libuv on the env's thread for a handle started in `create_inline`, whose
+/// data is the engine's strong count (alive until `on_poll_close`).
+unsafe extern "C" fn on_poll(handle: *mut uv::uv_poll_t, _status: i32, _events: i32) {
+    // SAFETY: the data pointer set in `create_inline`, kept alive by the handle's count.
+    let cell = unsafe { &*(uv::uv_handle_get_data(handle) as *const RefCell<Engine>) };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let Some(raw_env) = cell.try_borrow().ok().filter(|e| !e.closed).map(|e| e.env) else {
+            return;
+        };
+        // SAFETY: the handle is open, so `close` has not run and the env is alive; this
+        // is its JavaScript thread (the loop's thread), outside any JavaScript.
+        let env = unsafe { Env::from_raw(raw_env) };
+        // SAFETY: on the env's thread; dropped before this callback returns.
+        let Ok(_scope) = (unsafe { HandleScope::open(env) }) else {
+            return;
+        };
+        let Some((results, func, ctx)) = reap_inline(env, cell) else {
+            return;
+        };
+        let called = env.float64_array(&results).and_then(|arr| {
+            // napi_make_callback converts `recv` to an object: undefined would throw.
+            let this = env.global()?;
+            env.make_callback(ctx, this, func, &[arr])
+        });
+        if let Err(e) = called {
+            // onComplete threw: report it as Node reports any exception thrown from a
+            // callback, through 'uncaughtException'.
+            let exception = env.take_exception().or_else(|| env.error_value(&e).ok());
+            if let Some(x) = exception {
+                env.fatal_exception(x);
+            }
+        }
+    }));
+}
+
+/// The bookkeeping half of `on_poll`; no JavaScript runs while the engine is borrowed.
+fn reap_inline(env: Env, cell: &RefCell<Engine>) -> Option<(Vec<f64>, Value, AsyncContext)> {
+    let mut guard = cell.try_borrow_mut().ok()?;
+    let e = &mut *guard;
+    if e.closed {
+        return None;
+    }
+    let mut done = mem::take(&mut e.done);
+    let inl = e.inline.as_mut()?;
+    inl.ring.reap(&mut done);
+    let func = inl.on_complete.value(env).ok();
+    let ctx = inl.ctx;
+    let results = settle_done(e, env, done);
+    if results.is_empty() {
+        return None;
+    }
+    Some((results, func?, ctx))
+}
+
+/// Frees the poll handle, removes the asynchronous cleanup hook (letting a teardown
+/// that waits for us finish) and gives back the strong counts of both.
+///
+/// # Safety
+/// Called by libuv once, after `uv_close` on a handle made by `create_inline`.
+unsafe extern "C" fn on_poll_close(handle: *mut uv::uv_handle_t) {
+    // SAFETY: the handle's strong count, set in `create_inline`, given back once here.
+    let rc = unsafe { Rc::from_raw(uv::uv_handle_get_data(handle) as *const RefCell<Engine>) };
+    // SAFETY: libuv is done with the handle; allocated with this layout.
+    unsafe { std::alloc::dealloc(handle.cast(), poll_layout()) };
+    let hook = rc
+        .try_borrow_mut()
+        .ok()
+        .and_then(|mut e| e.async_hook.take());
+    if let Some((h, arg)) = hook {
+        // SAFETY: added in `create_inline` and removed exactly once (taken above); the
+        // hook's strong count is given back after it can no longer run.
+        unsafe {
+            node_api::remove_async_cleanup_hook(h);
+            drop(Rc::from_raw(arg));
+        }
+    }
+    drop(rc);
+}
+
+/// Environment teardown (process exit, worker-thread stop) for an inline engine: the
+/// same as `destroy`; Node keeps the loop running until `on_poll_close` removes us.
+///
+/// # Safety
+/// Called by Node with the argument given to `napi_add_async_cleanup_hook`.
+unsafe extern "C" fn async_cleanup_hook(
+    _handle: sys::napi_async_cleanup_hook_handle,
+    arg: *mut c_void,
+) {
+    // SAFETY: `arg` is the hook's strong count; ManuallyDrop leaves it for
+    // `on_poll_close` to give back, while our own clone keeps the engine alive here.
+    let hook_rc = ManuallyDrop::new(unsafe { Rc::from_raw(arg as *const RefCell<Engine>) });
+    let rc = Rc::clone(&hook_rc);
+    let _ = catch_unwind(AssertUnwindSafe(|| close(&rc, true)));
 }

@@ -6,11 +6,14 @@
 //! ```ts
 //! kernelRelease(): string
 //! probe(entries, testSetupErrno): { ok: true, opcodes, missing, features, setupFlags } | { ok: false, errno }
-//! createEngine({ sqDepth, cqDepth, queueCapacity, fixedFileSlots, testSetupErrno, testFailAfter },
+//! createEngine({ sqDepth, cqDepth, queueCapacity, fixedFileSlots, testSetupErrno, testFailAfter,
+//!                mode?: 'thread' | 'inline' },
 //!              onComplete: (results: Float64Array) => void): object
-//! submit(engine, desc: Float64Array /* stride 6: id, kind, fd, offset, len, arg */, extras): void
+//! submit(engine, desc: Float64Array /* stride 7: id, kind, fd, offset, len, arg, flags */,
+//!        extras): Float64Array | undefined   // inline mode: [id, result] pairs done inside submit
 //! destroy(engine): void
 //! strerror(errno): string
+//! descStride(): number   // 7
 //! crc32c(data: Uint8Array, previous: number /* 0 when none */): number  // unsigned 32-bit
 //! flock(fd, exclusive: boolean, nonBlocking: boolean): number  // 0 or -errno
 //! funlock(fd): number                                          // 0 or -errno (LOCK_UN)
@@ -97,8 +100,8 @@ fn probe(env: Env, info: &CallInfo) -> Result<Value> {
     Ok(out)
 }
 
-/// The `createEngine` options object → `EngineConfig`.
-fn engine_config(env: Env, opts: Value) -> Result<EngineConfig> {
+/// The `createEngine` options object → `EngineConfig` and mode.
+fn engine_config(env: Env, opts: Value) -> Result<(EngineConfig, engine::Mode)> {
     if env.type_of(opts)? != ValueType::Object {
         return Err(Error::type_error(
             "ERR_INVALID_ARG_TYPE",
@@ -127,18 +130,39 @@ fn engine_config(env: Env, opts: Value) -> Result<EngineConfig> {
     let test_setup_errno = integer_in(&what, x, 0.0, MAX_ERRNO).map_err(range)?;
     let (what, x) = field("testFailAfter")?;
     let test_fail_after = integer_in(&what, x, 0.0, MAX_SAFE_INTEGER).map_err(range)?;
-    Ok(EngineConfig {
+    let mode_v = env.get_named(opts, "mode")?;
+    let mode = match env.type_of(mode_v)? {
+        ValueType::Undefined => engine::Mode::Thread,
+        ValueType::String => match env.get_string(mode_v)?.as_str() {
+            "thread" => engine::Mode::Thread,
+            "inline" => engine::Mode::Inline,
+            other => {
+                return Err(Error::type_error(
+                    "ERR_INVALID_ARG_VALUE",
+                    format!("options.mode must be 'inline' or 'thread'; received '{other}'"),
+                ))
+            }
+        },
+        other => {
+            return Err(Error::type_error(
+                "ERR_INVALID_ARG_TYPE",
+                format!("options.mode must be a string; received {}", other.name()),
+            ))
+        }
+    };
+    let cfg = EngineConfig {
         sq_entries,
         cq_entries,
         queue_capacity,
         fixed_file_slots,
         test_setup_errno: (test_setup_errno != 0).then_some(test_setup_errno as i32),
         test_fail_after_submits: (test_fail_after != 0).then_some(test_fail_after),
-    })
+    };
+    Ok((cfg, mode))
 }
 
 fn create_engine(env: Env, info: &CallInfo) -> Result<Value> {
-    let cfg = engine_config(env, info.arg(0))?;
+    let (cfg, mode) = engine_config(env, info.arg(0))?;
     let on_complete = info.arg(1);
     if env.type_of(on_complete)? != ValueType::Function {
         return Err(Error::type_error(
@@ -149,12 +173,14 @@ fn create_engine(env: Env, info: &CallInfo) -> Result<Value> {
             ),
         ));
     }
-    engine::create(env, cfg, on_complete)
+    engine::create(env, cfg, mode, on_complete)
 }
 
 fn submit(env: Env, info: &CallInfo) -> Result<Value> {
-    engine::submit(env, info)?;
-    env.undefined()
+    match engine::submit(env, info)? {
+        Some(results) => Ok(results),
+        None => env.undefined(),
+    }
 }
 
 fn destroy(env: Env, info: &CallInfo) -> Result<Value> {
@@ -247,6 +273,12 @@ fn fadvise_dont_need(env: Env, info: &CallInfo) -> Result<Value> {
     status(env, uring::fadvise_dontneed(fd, offset, len))
 }
 
+/// `descStride()`: numbers per operation in a `submit` descriptor, so the TypeScript
+/// layer can refuse a build with another descriptor layout.
+fn desc_stride(env: Env, _info: &CallInfo) -> Result<Value> {
+    env.double(validate::STRIDE as f64)
+}
+
 fn strerror(env: Env, info: &CallInfo) -> Result<Value> {
     let x = number(env, info.arg(0), "The \"errno\" argument")?;
     let e = integer_in("The \"errno\" argument", x.abs(), 0.0, MAX_ERRNO).map_err(range)?;
@@ -275,6 +307,7 @@ pub unsafe extern "C" fn napi_register_module_v1(
                 ("submit", submit),
                 ("destroy", destroy),
                 ("strerror", strerror),
+                ("descStride", desc_stride),
                 ("crc32c", crc32c),
                 ("flock", flock),
                 ("funlock", funlock),

@@ -3,8 +3,14 @@
 
 use std::fmt::Write as _;
 
-/// Numbers per operation in the `desc` Float64Array: `[id, kind, fd, offset, len, arg]`.
-pub const STRIDE: usize = 6;
+/// Numbers per operation in the `desc` Float64Array:
+/// `[id, kind, fd, offset, len, arg, flags]`.
+pub const STRIDE: usize = 7;
+
+/// `flags` bit 0: IOSQE_IO_LINK to the next operation of the same submit.
+pub const FLAG_LINK: u64 = 1;
+/// Every flag bit this version knows.
+const KNOWN_FLAGS: u64 = FLAG_LINK;
 
 /// 2^53 − 1: offsets, lengths and ids are JavaScript safe integers.
 pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -92,6 +98,8 @@ pub struct OpDesc {
     pub len: u64,
     /// Mode for fallocate, flags for open.
     pub arg: i32,
+    /// Linked to the next operation (flags bit 0).
+    pub link: bool,
 }
 
 /// A rejected value: the message for a RangeError with code ERR_OUT_OF_RANGE.
@@ -150,9 +158,16 @@ pub fn power_of_two_in(what: &str, x: f64, hi: u64) -> Result<u64, OutOfRange> {
 pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
     assert_eq!(fields.len(), STRIDE, "a descriptor has {STRIDE} numbers");
     let field = |name: &str| format!("desc op {index}: {name}");
-    let [id, kind, fd, offset, len, arg] = [
-        fields[0], fields[1], fields[2], fields[3], fields[4], fields[5],
+    let [id, kind, fd, offset, len, arg, flags] = [
+        fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
     ];
+    let flags = integer_in(&field("flags"), flags, 0.0, 255.0)?;
+    if flags & !KNOWN_FLAGS != 0 {
+        return Err(OutOfRange(format!(
+            "{}: unknown bits in {flags:#x} (known: {KNOWN_FLAGS:#x})",
+            field("flags")
+        )));
+    }
     let id = integer_in(&field("id"), id, 0.0, MAX_SAFE_INTEGER)?;
     let kind = Kind::from_number(kind).ok_or_else(|| {
         OutOfRange(format!(
@@ -171,6 +186,7 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
         offset: 0,
         len: 0,
         arg: 0,
+        link: flags & FLAG_LINK != 0,
     };
     match kind {
         Kind::Read | Kind::Write => {
@@ -225,24 +241,28 @@ mod tests {
             4096.0,
             512.0,
             99.0, // read: arg ignored
+            1.0,  // linked
             2.0,
             10.0,
             0.0,
             0.0,
             0.0,
             0.0, // nop: every other field ignored
+            0.0,
             3.0,
             8.0,
             0.0,
             f64::NAN,
             0o644 as f64,
             0o102 as f64, // open: fd ignored
+            0.0,
             4.0,
             5.0,
             7.0,
             0.0,
             1.0e9,
             1.0, // fallocate, KEEP_SIZE
+            0.0,
         ];
         let ops = parse_desc(&d).unwrap();
         assert_eq!(
@@ -253,7 +273,8 @@ mod tests {
                 fd: 3,
                 offset: 4096,
                 len: 512,
-                arg: 0
+                arg: 0,
+                link: true
             }
         );
         assert_eq!(ops[1].kind, Kind::Nop);
@@ -265,7 +286,8 @@ mod tests {
                 fd: 0,
                 offset: 0,
                 len: 0o644,
-                arg: 0o102
+                arg: 0o102,
+                link: false
             }
         );
         assert_eq!(
@@ -276,43 +298,47 @@ mod tests {
                 fd: 7,
                 offset: 0,
                 len: 1_000_000_000,
-                arg: 1
+                arg: 1,
+                link: false
             }
         );
     }
 
     #[test]
     fn rejects_bad_numbers() {
-        let bad = |f: [f64; 6]| parse_op(2, &f).unwrap_err().0;
+        let bad = |f: [f64; 7]| parse_op(2, &f).unwrap_err().0;
         assert_eq!(
-            bad([1.0, 1.0, 3.0, -1.0, 1.0, 0.0]),
+            bad([1.0, 1.0, 3.0, -1.0, 1.0, 0.0, 0.0]),
             "desc op 2: offset must be an integer >= 0 and <= 9007199254740991; received -1"
         );
-        assert!(bad([1.0, 1.0, 3.0, 0.5, 1.0, 0.0]).contains("received 0.5"));
-        assert!(bad([1.0, 1.0, 3.0, 2f64.powi(53), 1.0, 0.0]).contains("received 9007199254740992"));
-        assert!(bad([1.0, 1.0, -3.0, 0.0, 1.0, 0.0]).contains("fd"));
-        assert!(bad([1.0, 1.0, 2f64.powi(31), 0.0, 1.0, 0.0]).contains("fd"));
-        assert!(bad([f64::NAN, 1.0, 3.0, 0.0, 1.0, 0.0]).contains("id must be"));
-        assert!(bad([1.0, 11.0, 3.0, 0.0, 1.0, 0.0]).contains("unknown operation kind 11"));
-        assert!(bad([1.0, 0.0, 3.0, 0.0, 1.0, 0.0]).contains("unknown operation kind 0"));
-        assert!(bad([1.0, 1.5, 3.0, 0.0, 1.0, 0.0]).contains("unknown operation kind 1.5"));
-        assert!(bad([1.0, 2.0, 3.0, 0.0, f64::INFINITY, 0.0]).contains("received Infinity"));
-        assert!(bad([1.0, 8.0, 0.0, 0.0, 0o10000 as f64, 0.0]).contains("open mode"));
-        assert!(bad([1.0, 8.0, 0.0, 0.0, 0.0, -1.0]).contains("open flags"));
-        assert!(bad([1.0, 5.0, 3.0, 0.0, 1.0, -0.5]).contains("fallocate mode"));
-        assert!(bad([1.0, 6.0, 3.0, 0.0, -1.0, 0.0]).contains("len"));
+        assert!(bad([1.0, 1.0, 3.0, 0.5, 1.0, 0.0, 0.0]).contains("received 0.5"));
+        assert!(bad([1.0, 1.0, 3.0, 2f64.powi(53), 1.0, 0.0, 0.0])
+            .contains("received 9007199254740992"));
+        assert!(bad([1.0, 1.0, -3.0, 0.0, 1.0, 0.0, 0.0]).contains("fd"));
+        assert!(bad([1.0, 1.0, 2f64.powi(31), 0.0, 1.0, 0.0, 0.0]).contains("fd"));
+        assert!(bad([f64::NAN, 1.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("id must be"));
+        assert!(bad([1.0, 11.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 11"));
+        assert!(bad([1.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 0"));
+        assert!(bad([1.0, 1.5, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 1.5"));
+        assert!(bad([1.0, 2.0, 3.0, 0.0, f64::INFINITY, 0.0, 0.0]).contains("received Infinity"));
+        assert!(bad([1.0, 8.0, 0.0, 0.0, 0o10000 as f64, 0.0, 0.0]).contains("open mode"));
+        assert!(bad([1.0, 8.0, 0.0, 0.0, 0.0, -1.0, 0.0]).contains("open flags"));
+        assert!(bad([1.0, 5.0, 3.0, 0.0, 1.0, -0.5, 0.0]).contains("fallocate mode"));
+        assert!(bad([1.0, 6.0, 3.0, 0.0, -1.0, 0.0, 0.0]).contains("len"));
+        assert!(bad([1.0, 10.0, 0.0, 0.0, 0.0, 0.0, 2.0]).contains("unknown bits in 0x2"));
+        assert!(bad([1.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.5]).contains("flags"));
     }
 
     #[test]
     fn whole_batch_or_nothing() {
         let mut d = vec![0.0; STRIDE * 3];
         for (i, op) in d.chunks_exact_mut(STRIDE).enumerate() {
-            op.copy_from_slice(&[i as f64, 10.0, 0.0, 0.0, 0.0, 0.0]);
+            op.copy_from_slice(&[i as f64, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
         }
         assert_eq!(parse_desc(&d).unwrap().len(), 3);
         d[STRIDE * 2 + 1] = 42.0;
         assert!(parse_desc(&d).unwrap_err().0.starts_with("desc op 2:"));
-        assert!(parse_desc(&d[..7]).unwrap_err().0.contains("multiple of 6"));
+        assert!(parse_desc(&d[..8]).unwrap_err().0.contains("multiple of 7"));
         assert!(parse_desc(&[]).unwrap().is_empty());
     }
 

@@ -127,6 +127,41 @@ impl TypeTag {
     }
 }
 
+/// An async context (`napi_async_init`) for calling JavaScript from a native event
+/// (a libuv callback) with [`Env::make_callback`]: async hooks see the call, and
+/// microtasks and `process.nextTick` callbacks run when it returns. Destroy it with
+/// [`Env::async_destroy`].
+#[derive(Clone, Copy, Debug)]
+pub struct AsyncContext(sys::napi_async_context);
+
+/// A handle scope, closed on drop: a native callback that Node did not call through
+/// Node-API (a libuv callback) has none, and must open one before creating values.
+pub struct HandleScope {
+    env: sys::napi_env,
+    raw: sys::napi_handle_scope,
+}
+
+impl HandleScope {
+    /// Opens a scope.
+    ///
+    /// # Safety
+    /// On the environment's JavaScript thread, with the environment alive, and dropped
+    /// before returning to the event loop (scopes nest strictly).
+    pub unsafe fn open(env: Env) -> Result<HandleScope> {
+        let mut raw: sys::napi_handle_scope = ptr::null_mut();
+        // SAFETY: env is live (caller's contract); `raw` is an out-pointer.
+        env.check(unsafe { sys::napi_open_handle_scope(env.raw, &mut raw) })?;
+        Ok(HandleScope { env: env.raw, raw })
+    }
+}
+
+impl Drop for HandleScope {
+    fn drop(&mut self) {
+        // SAFETY: opened on this env by `open`, closed exactly once, innermost first.
+        unsafe { sys::napi_close_handle_scope(self.env, self.raw) };
+    }
+}
+
 /// A JavaScript-callable Rust function.
 pub type Callback = fn(Env, &CallInfo) -> Result<Value>;
 
@@ -449,6 +484,59 @@ impl Env {
         // SAFETY: env is live; `argv` holds `argv.len()` handles of it.
         self.out(|r| unsafe {
             sys::napi_call_function(self.raw, recv.0, func.0, argv.len(), argv.as_ptr(), r)
+        })
+    }
+
+    /// The libuv loop of this environment (`napi_get_uv_event_loop`).
+    pub fn uv_loop(self) -> Result<*mut crate::uv::uv_loop_t> {
+        let mut l: *mut crate::uv::uv_loop_t = ptr::null_mut();
+        // SAFETY: env is live; `l` is an out-pointer.
+        self.check(unsafe { sys::napi_get_uv_event_loop(self.raw, &mut l) })?;
+        Ok(l)
+    }
+
+    /// A new async context named `name` (resource: a fresh object).
+    pub fn async_init(self, name: &str) -> Result<AsyncContext> {
+        let resource = self.object()?;
+        let name = self.string(name)?;
+        let mut raw: sys::napi_async_context = ptr::null_mut();
+        // SAFETY: env is live; both values are its handles; `raw` is an out-pointer.
+        self.check(unsafe { sys::napi_async_init(self.raw, resource.0, name.0, &mut raw) })?;
+        Ok(AsyncContext(raw))
+    }
+
+    /// Destroys a context made by [`Env::async_init`].
+    ///
+    /// # Safety
+    /// `ctx` belongs to this env, is destroyed once and not used afterwards.
+    pub unsafe fn async_destroy(self, ctx: AsyncContext) {
+        // SAFETY: the caller's contract.
+        unsafe { sys::napi_async_destroy(self.raw, ctx.0) };
+    }
+
+    /// `func.apply(recv, args)` as a top-level callback of `ctx` (`napi_make_callback`):
+    /// runs the microtask queue and `nextTick` callbacks afterwards when it is the
+    /// outermost JavaScript on the stack. A throw gives `ErrorKind::Pending`.
+    pub fn make_callback(
+        self,
+        ctx: AsyncContext,
+        recv: Value,
+        func: Value,
+        args: &[Value],
+    ) -> Result<Value> {
+        let argv: Vec<sys::napi_value> = args.iter().map(|a| a.0).collect();
+        // SAFETY: env is live; `ctx` is a live context of it (AsyncContext is only made
+        // by async_init); `argv` holds `argv.len()` handles.
+        self.out(|r| unsafe {
+            sys::napi_make_callback(
+                self.raw,
+                ctx.0,
+                recv.0,
+                func.0,
+                argv.len(),
+                argv.as_ptr(),
+                r,
+            )
         })
     }
 

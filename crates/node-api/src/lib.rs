@@ -8,6 +8,8 @@
 //!   JavaScript exception (`Error`, `TypeError` or `RangeError` with `.code`/`.errno`).
 //! - [`Reference`]: a strong reference that deletes itself on drop (JS thread only).
 //! - [`ThreadsafeFunction`]: the handle other threads use to call into JavaScript.
+//! - [`uv`]: the libuv calls that watch an fd on the environment's loop, and
+//!   [`AsyncContext`] / [`HandleScope`] to call JavaScript from such a callback.
 //!
 //! Functions are exposed through [`register_module`], whose trampoline turns `Err` and
 //! Rust panics into exceptions (a panic must never unwind into Node).
@@ -16,13 +18,16 @@
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub mod sys;
+pub mod uv;
 
 mod env;
 mod error;
 mod reference;
 mod tsfn;
 
-pub use env::{CallInfo, Callback, Env, TypeTag, TypedArrayInfo, Value, ValueType};
+pub use env::{
+    AsyncContext, CallInfo, Callback, Env, HandleScope, TypeTag, TypedArrayInfo, Value, ValueType,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use reference::Reference;
 pub use tsfn::{CallError, CallJs, ThreadsafeFunction};
@@ -82,4 +87,36 @@ pub unsafe fn remove_env_cleanup_hook(
     // SAFETY: env is live; the pair is registered (caller's contract).
     let status = unsafe { sys::napi_remove_env_cleanup_hook(env.raw(), Some(hook), arg) };
     env.check(status)
+}
+
+/// Adds an asynchronous cleanup hook (N-API 8): Node runs `hook(handle, arg)` when the
+/// environment is torn down and keeps its event loop running until
+/// [`remove_async_cleanup_hook`] is called with that handle — the way to close libuv
+/// handles at teardown. Returns the handle (the same one the hook receives), which also
+/// removes the hook before it ran.
+///
+/// # Safety
+/// `arg` must stay valid until the hook has been removed.
+pub unsafe fn add_async_cleanup_hook(
+    env: Env,
+    hook: unsafe extern "C" fn(sys::napi_async_cleanup_hook_handle, *mut c_void),
+    arg: *mut c_void,
+) -> Result<sys::napi_async_cleanup_hook_handle> {
+    let mut handle: sys::napi_async_cleanup_hook_handle = std::ptr::null_mut();
+    // SAFETY: env is live; `handle` is an out-pointer; arg validity is the caller's.
+    let status =
+        unsafe { sys::napi_add_async_cleanup_hook(env.raw(), Some(hook), arg, &mut handle) };
+    env.check(status)?;
+    Ok(handle)
+}
+
+/// Removes an asynchronous cleanup hook (before it ran, or once its asynchronous work
+/// is done). No environment needed: this may run from a libuv close callback.
+///
+/// # Safety
+/// `handle` came from [`add_async_cleanup_hook`] (or was passed to the hook) and is
+/// removed exactly once.
+pub unsafe fn remove_async_cleanup_hook(handle: sys::napi_async_cleanup_hook_handle) {
+    // SAFETY: the caller's contract.
+    unsafe { sys::napi_remove_async_cleanup_hook(handle) };
 }

@@ -29,6 +29,8 @@ opaque! {
     napi_handle_scope__ => napi_handle_scope,
     napi_callback_info__ => napi_callback_info,
     napi_threadsafe_function__ => napi_threadsafe_function,
+    napi_async_context__ => napi_async_context,
+    napi_async_cleanup_hook_handle__ => napi_async_cleanup_hook_handle,
 }
 
 /// `node_api_basic_env` is `napi_env` unless NAPI_EXPERIMENTAL is defined.
@@ -100,6 +102,8 @@ pub type napi_finalize = Option<
 >;
 pub type node_api_basic_finalize = napi_finalize;
 pub type napi_cleanup_hook = Option<unsafe extern "C" fn(arg: *mut c_void)>;
+pub type napi_async_cleanup_hook =
+    Option<unsafe extern "C" fn(handle: napi_async_cleanup_hook_handle, data: *mut c_void)>;
 pub type napi_threadsafe_function_call_js = Option<
     unsafe extern "C" fn(
         env: napi_env,
@@ -315,6 +319,35 @@ extern "C" {
 
     // node_api.h
     pub fn napi_fatal_exception(env: napi_env, err: napi_value) -> napi_status;
+    pub fn napi_get_uv_event_loop(
+        env: node_api_basic_env,
+        loop_: *mut *mut crate::uv::uv_loop_t,
+    ) -> napi_status;
+    pub fn napi_async_init(
+        env: napi_env,
+        async_resource: napi_value,
+        async_resource_name: napi_value,
+        result: *mut napi_async_context,
+    ) -> napi_status;
+    pub fn napi_async_destroy(env: napi_env, async_context: napi_async_context) -> napi_status;
+    pub fn napi_make_callback(
+        env: napi_env,
+        async_context: napi_async_context,
+        recv: napi_value,
+        func: napi_value,
+        argc: usize,
+        argv: *const napi_value,
+        result: *mut napi_value,
+    ) -> napi_status;
+    pub fn napi_add_async_cleanup_hook(
+        env: node_api_basic_env,
+        hook: napi_async_cleanup_hook,
+        arg: *mut c_void,
+        remove_handle: *mut napi_async_cleanup_hook_handle,
+    ) -> napi_status;
+    pub fn napi_remove_async_cleanup_hook(
+        remove_handle: napi_async_cleanup_hook_handle,
+    ) -> napi_status;
     pub fn napi_add_env_cleanup_hook(
         env: node_api_basic_env,
         fun: napi_cleanup_hook,

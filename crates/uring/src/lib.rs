@@ -1,5 +1,8 @@
 //! The io_uring engine of @streamline/io: std only, no Node types.
 //!
+//! Two ways to drive a ring, over one op state machine (`engine`): a [`Worker`] owns
+//! one ring on its own thread; an [`InlineEngine`] is driven by its creating thread
+//! (submit and reap there, the ring fd watched by the caller's event loop).
 //! A [`Worker`] owns one ring on its own thread. Callers hand it batches of [`Request`]s
 //! ([`Worker::submit`]); the ring thread turns them into SQEs, continues short reads
 //! and writes, retries EAGAIN/EINTR, and hands [`Completion`]s to a sink in batches.
@@ -14,9 +17,11 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod crc32c;
+mod engine;
 mod fd;
 mod fileops;
 mod files;
+mod inline;
 mod mmap;
 mod probe;
 mod ring;
@@ -25,6 +30,7 @@ mod worker;
 
 pub use crc32c::crc32c;
 pub use fileops::{fadvise_dontneed, flock, LockMode};
+pub use inline::InlineEngine;
 pub use probe::{kernel_release, probe, ProbeReport};
 pub use worker::{RingInfo, Worker};
 
@@ -119,6 +125,31 @@ unsafe impl Send for Op {}
 pub struct Request {
     pub user_data: u64,
     pub op: Op,
+    /// IOSQE_IO_LINK: the next request of the same submit starts only after this one
+    /// succeeded; when this one fails, the rest of the chain completes with -ECANCELED.
+    /// Short transfers and retries are continued without breaking the chain. Ignored on
+    /// the last request of a submit.
+    pub link: bool,
+}
+
+impl Request {
+    /// An unlinked request.
+    pub fn new(user_data: u64, op: Op) -> Request {
+        Request {
+            user_data,
+            op,
+            link: false,
+        }
+    }
+
+    /// A request linked to the next one of its submit.
+    pub fn linked(user_data: u64, op: Op) -> Request {
+        Request {
+            user_data,
+            op,
+            link: true,
+        }
+    }
 }
 
 /// The outcome of one request: `result >= 0` is success (bytes, fd, size or 0),

@@ -93,6 +93,7 @@ fn ring_failure_reaps_what_was_submitted() {
             len: 4,
             offset: 0,
         },
+        link: false,
     }];
     // SAFETY: buf outlives the worker (shut down below).
     unsafe { h.w().submit(&mut first).unwrap() };
@@ -101,6 +102,7 @@ fn ring_failure_reaps_what_was_submitted() {
         .map(|user_data| Request {
             user_data,
             op: Op::Nop,
+            link: false,
         })
         .collect();
     // SAFETY: NOPs carry no buffers.

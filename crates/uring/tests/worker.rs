@@ -283,6 +283,7 @@ fn queue_full_is_eagain_with_nothing_queued() {
         ids.map(|user_data| Request {
             user_data,
             op: Op::Nop,
+            link: false,
         })
         .collect()
     };
@@ -357,6 +358,7 @@ fn shutdown_with_ops_in_flight_delivers_everything() {
             reqs.push(uring::Request {
                 user_data: 1000 + i,
                 op,
+                link: false,
             });
         }
         // SAFETY: data and bufs outlive the worker, which is shut down below.

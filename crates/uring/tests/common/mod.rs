@@ -89,6 +89,7 @@ impl Harness {
                 let r = Request {
                     user_data: self.next_id,
                     op,
+                    link: false,
                 };
                 self.next_id += 1;
                 r
