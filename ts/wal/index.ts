@@ -10,7 +10,7 @@ import { invalidArgType, outOfRange } from '../errors'
 import type { Io } from '../types'
 import { checkPath } from '../validate'
 import { recordTooLarge, walClosed, walFailed, walReadOnly } from './errors'
-import { HEADER_BYTES, PREPARED_NAME, frameBytes } from './format'
+import { FREE_SUFFIX, HEADER_BYTES, PREPARED_NAME, frameBytes } from './format'
 import { type DirLock, acquireLock } from './lock'
 import { type WalSettings, resolveOptions } from './options'
 import { replayFiles } from './reader'
@@ -174,10 +174,17 @@ export async function openWalWith(io: Io, dir: string, opts: WalOptions | undefi
   const lock = acquireLock(dir)
   let segments: Segments | null = null
   try {
-    // A prepared file from before is not part of the log; it is made anew when needed.
-    await fs.promises.rm(path.join(dir, PREPARED_NAME), { force: true })
+    // A prepared file from before is not part of the log: kept for recycling (its
+    // blocks are written) or deleted; the next one is made when needed.
+    const strategy = internals.prealloc ?? DEFAULT_PREALLOC
+    const prepared = path.join(dir, PREPARED_NAME)
+    if (settings.preallocate && strategy === 'recycle' && fs.existsSync(prepared)) {
+      await fs.promises.rename(prepared, path.join(dir, `prepared-${Date.now()}${FREE_SUFFIX}`))
+    } else {
+      await fs.promises.rm(prepared, { force: true })
+    }
     const log = await recover(io, dir, { strict, repair: true })
-    segments = await Segments.open(io, dir, { segmentBytes: settings.segmentBytes, preallocate: settings.preallocate, strategy: internals.prealloc ?? DEFAULT_PREALLOC }, log.files, log.free, log.lastLsn + 1)
+    segments = await Segments.open(io, dir, { segmentBytes: settings.segmentBytes, preallocate: settings.preallocate, strategy }, log.files, log.free, log.lastLsn + 1)
     // What recovery read may sit in the page cache only (a crashed process, a live
     // kernel): sync it so durableLsn starts out true.
     await segments.active.syncData()

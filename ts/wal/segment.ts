@@ -68,7 +68,10 @@ export class Segments {
    * `nextLsn` (1 for a new log).
    */
   static async open(io: Io, dir: string, cfg: SegmentConfig, files: LogFile[], free: string[], nextLsn: number): Promise<Segments> {
-    const s = new Segments(io, dir, cfg, [...files], [...free])
+    const keep = cfg.preallocate && cfg.strategy === 'recycle' ? MAX_FREE_FILES : 0
+    // Beyond what recycling uses, free files only take space.
+    for (const extra of free.slice(keep)) await fs.promises.rm(extra, { force: true })
+    const s = new Segments(io, dir, cfg, [...files], free.slice(0, keep))
     if (files.length === 0) {
       const first = await s.install(await s.prepare(), nextLsn)
       s.files.push({ path: first.path, firstLsn: nextLsn })
