@@ -97,11 +97,9 @@ interface Examined {
 /**
  * Walks a file's records. After a bad end it looks for valid records further on (LSN >
  * the one expected there): that tells a torn tail from corruption. After a clean end in
- * the last file it looks for records with LSN >= the next expected one: writes that
- * outlived an earlier write which never reached the disk (unsynced, so never
- * acknowledged as durable); they are dropped with the tail — and zeroed, so that their
- * LSNs, which will be given out again, cannot resurface. For other files the next
- * file's first LSN is the check.
+ * the last file it looks for records with LSN >= the next expected one: zeros or a
+ * stale record in the middle of the log (a lost or zeroed page), not its end. For other
+ * files the next file's first LSN is the check.
  */
 async function examine(io: Io, file: LogFile, last: boolean): Promise<Examined> {
   return withFile(io, file.path, async (f, size) => {
@@ -195,10 +193,10 @@ export async function recover(io: Io, dir: string, opts: RecoverOptions): Promis
     reason = `${walk.end.what} at position ${walk.pos}`
     zeroTo = Math.min(size, Math.max(scan!.nonZeroEnd, walk.pos + 16))
   } else if (scan?.found) {
-    const what = `record LSN ${scan.found.lsn} at position ${scan.found.pos} lies beyond the end of the log (${describeEnd(walk.end)} at position ${walk.pos}): a later write survived an earlier unsynced one`
-    if (opts.strict) throw walCorrupt(lastFile.path, walk.pos, `strict recovery refuses a tail that is not clean preallocated space: ${what}`)
-    reason = what
-    zeroTo = size
+    // Zeros (or a stale record) where a record should be, valid records after them: a
+    // lost write or a zeroed page in the middle of the log. Ending the log there would
+    // drop acknowledged records, so refuse in both modes.
+    throw walCorrupt(lastFile.path, walk.pos, `the log ends here (${describeEnd(walk.end)}) but record LSN ${scan.found.lsn} at position ${scan.found.pos} follows, so this is not the end of the log`)
   } else if (opts.strict && walk.end.kind === 'zero' && scan !== null && scan.nonZeroEnd > walk.pos + 8) {
     // Preallocated space is zeros (recycled files end at a stale record instead).
     throw walCorrupt(lastFile.path, walk.pos, `strict recovery refuses a tail that is not clean preallocated space: non-zero bytes before position ${scan.nonZeroEnd}`)
