@@ -507,12 +507,17 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<Option<Value>> {
             e.inflight.remove(&op.id);
         }
     };
+    // Inline engines reference buffers only after the submit, and only those of
+    // operations still in flight: most cached reads and writes complete inside it, and
+    // until this call returns the `extras` handles keep every buffer alive anyway.
+    let defer_refs = e.inline.is_some();
     for (i, (op, buffer)) in ops.iter().zip(&buffers).enumerate() {
         let entry = match e.inflight.contains_key(&op.id) {
             true => Err(Error::with_code(
                 "ERR_INVALID_ARG_VALUE",
                 format!("desc op {i}: id {} is already in flight", op.id),
             )),
+            false if defer_refs => Ok(None),
             false => buffer.map(|b| Reference::new(env, b)).transpose(),
         };
         match entry {
@@ -544,7 +549,25 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<Option<Value>> {
             idle_unref(e, env);
             return Err(errno::error(errno, "io_uring_submit"));
         }
-        let results = settle_done(e, env, done);
+        let mut results = settle_done(e, env, done);
+        for (op, buffer) in ops.iter().zip(&buffers) {
+            let (Some(b), Some(slot)) = (buffer, e.inflight.get_mut(&op.id)) else {
+                continue;
+            };
+            match Reference::new(env, *b) {
+                Ok(r) => *slot = Some(r),
+                Err(_) => {
+                    // Cannot pin the buffer beyond this call: wait here until the kernel
+                    // is done with it (and everything else in flight).
+                    let mut late = mem::take(&mut e.done);
+                    if let Some(inl) = e.inline.as_mut() {
+                        inl.ring.wait_all(&mut late);
+                    }
+                    results.extend(settle_done(e, env, late));
+                    break;
+                }
+            }
+        }
         return if results.is_empty() {
             Ok(None)
         } else {

@@ -261,58 +261,71 @@ fn ten_thousand_concurrent_ops() {
 
 #[test]
 fn queue_full_is_eagain_with_nothing_queued() {
+    use std::io::Write;
     use std::sync::mpsc;
     use uring::{Completion, Request};
-    let (gate_tx, gate_rx) = mpsc::channel::<()>();
     let (tx, rx) = mpsc::channel::<Completion>();
-    // The sink holds the first batch until released, so capacity stays taken.
     let w = Worker::start(
         &EngineConfig {
             queue_capacity: 4,
             ..EngineConfig::default()
         },
         Box::new(move |batch: &mut Vec<Completion>| {
-            let _ = gate_rx.recv();
             for c in batch.drain(..) {
                 let _ = tx.send(c);
             }
         }),
     )
     .unwrap();
-    let nops = |ids: std::ops::Range<u64>| -> Vec<Request> {
-        ids.map(|user_data| Request {
-            user_data,
-            op: Op::Nop,
-            link: false,
+    // Reads from an empty pipe stay in flight until it is written, so the capacity
+    // stays taken for as long as the test needs (NOPs would complete, and release it,
+    // at any moment).
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    let mut bufs = vec![[0u8; 1]; 4];
+    let reads: Vec<Request> = bufs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, b)| {
+            Request::new(
+                i as u64,
+                Op::Read {
+                    fd: reader.as_raw_fd(),
+                    buf: b.as_mut_ptr(),
+                    len: 1,
+                    offset: 0,
+                },
+            )
         })
-        .collect()
+        .collect();
+    let nops = |ids: std::ops::Range<u64>| -> Vec<Request> {
+        ids.map(|user_data| Request::new(user_data, Op::Nop))
+            .collect()
     };
-    // SAFETY: NOPs carry no buffers.
+    // SAFETY: `bufs` outlives the reads (they complete before it is dropped); NOPs
+    // carry no buffers.
     unsafe {
         let mut five = nops(0..5);
         assert_eq!(w.submit(&mut five), Err(EAGAIN));
         assert_eq!(five.len(), 5, "nothing taken");
-        let mut four = nops(0..4);
+        let mut four = reads;
         assert_eq!(w.submit(&mut four), Ok(()));
         assert!(four.is_empty());
         let mut one = nops(4..5);
         assert_eq!(w.submit(&mut one), Err(EAGAIN));
         assert_eq!(one.len(), 1);
         assert_eq!(w.outstanding(), 4);
-        // Release the sink; once the completions are delivered capacity returns.
-        for _ in 0..4 {
-            gate_tx.send(()).unwrap();
-        }
+        // Feed the reads; once their completions are delivered capacity returns.
+        writer.write_all(b"abcd").unwrap();
         let mut got = 0;
         while got < 4 {
-            rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let c = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+            assert_eq!(c.result, 1);
             got += 1;
         }
         while w.outstanding() != 0 {
             std::thread::yield_now();
         }
         assert_eq!(w.submit(&mut one), Ok(()));
-        gate_tx.send(()).unwrap();
         assert_eq!(
             rx.recv_timeout(std::time::Duration::from_secs(10))
                 .unwrap()
@@ -320,8 +333,8 @@ fn queue_full_is_eagain_with_nothing_queued() {
             4
         );
     }
-    drop(gate_tx);
     w.shutdown();
+    drop(bufs);
 }
 
 /// shutdown() with thousands of reads and writes in flight delivers every completion,
