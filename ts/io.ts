@@ -6,7 +6,7 @@ import { detect, explainSetupFailure, hookedErrno } from './detect'
 import { directUnavailable, invalidArgType, ioClosed, withPath } from './errors'
 import { type Backend, type BatchOp, type BatchResult, type OpenKind } from './backends/backend'
 import { Batch, type BatchOwner } from './batch'
-import { NativeBackend } from './backends/native'
+import { NativeBackend, engineModeFromEnv } from './backends/native'
 import { StandardBackend } from './backends/standard'
 import { File, type FileOwner } from './file'
 import { Limiter } from './limiter'
@@ -179,8 +179,11 @@ export async function openIo(overrides: Partial<IoConfig> = {}): Promise<Io> {
   let backend: Backend = new StandardBackend()
   let reason = detection.reason
   if (detection.backend === 'io_uring' && detection.addon !== null) {
+    // A bad STREAMLINE_IO_ENGINE is the user's mistake: say so, rather than fall back.
+    const engineMode = engineModeFromEnv()
     try {
       backend = new NativeBackend(detection.addon, config, {
+        engineMode,
         testSetupErrno: hookedErrno(),
         testFailAfter: testRingFailAfter(),
       })
