@@ -84,17 +84,8 @@ export function tmpDir(t: ExecutionContext, label = 'streamline-io-test-'): stri
   return dir
 }
 
-/** A small deterministic PRNG (mulberry32) so failures reproduce. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { prng } from './prng'
+export { prng }
 
 /** Bytes whose value depends on their absolute file position and a tag. */
 export function pattern(length: number, position: number, tag = 0): Buffer {
