@@ -3,6 +3,8 @@
 import path from 'node:path'
 import test from 'ava'
 
+import fs from 'node:fs'
+import { openWal } from '../ts/index'
 import { Histogram } from '../ts/metrics'
 import { backends, openBackend, tmpDir } from './helpers/backends'
 
@@ -98,5 +100,31 @@ for (const backend of backends) {
     t.true(buckets[buckets.length - 1][1] <= 20)
     t.true((samples.get(`streamline_io_op_duration_seconds_sum{${label}}`) ?? -1) > 0)
     t.is(samples.get(`streamline_io_in_flight{backend="${io.backend}"}`), 0)
+  })
+}
+
+for (const backend of backends) {
+  test(`${backend}: a WAL recovery that truncates a torn tail is counted in metrics() and prometheus()`, async (t) => {
+    const io = await openBackend(t, backend)
+    const dir = tmpDir(t)
+    const wal = await openWal(io, dir, { segmentBytes: 1 << 20 })
+    for (let i = 0; i < 3; i++) await wal.append(Buffer.alloc(100, i + 1))
+    await wal.close()
+    // Three 100-byte records after the 4096-byte header: 16-byte frame headers, 8-byte padding.
+    const file = path.join(dir, '00000000000000000001.wal')
+    const end = 4096 + 3 * (16 + 104)
+    const fd = fs.openSync(file, 'r+')
+    fs.writeSync(fd, Buffer.alloc(40, 0xab), 0, 40, end)
+    fs.closeSync(fd)
+    const before = io.metrics().wal
+    const again = await openWal(io, dir, { segmentBytes: 1 << 20 })
+    t.not(again.recovery.reason, null)
+    t.true(again.recovery.truncatedBytes >= 40, JSON.stringify(again.recovery))
+    t.is(again.lastLsn, 3)
+    const after = io.metrics().wal
+    t.is(after.recoveries, before.recoveries + 1)
+    t.is(after.truncatedBytes, before.truncatedBytes + again.recovery.truncatedBytes)
+    t.regex(io.prometheus(), new RegExp(`^streamline_wal_recoveries_total ${after.recoveries}$`, 'm'))
+    await again.close()
   })
 }

@@ -64,6 +64,18 @@ function upperBoundUs(bucket: number): number {
   return 2 ** e * (1 + (sub + 1) / SUB_BUCKETS)
 }
 
+/**
+ * Events of the storage structures built on an Io (the WAL's recovery), counted per
+ * process: a WAL is handed an Io that may be a caller's wrapper, so these live here
+ * rather than on one Io, and every Io's snapshot reports them.
+ */
+export const storageEvents = {
+  /** WAL opens whose recovery truncated a torn tail or removed an unfinished roll. */
+  walRecoveries: 0,
+  /** Bytes of torn tail those recoveries zeroed. */
+  walTruncatedBytes: 0,
+}
+
 export interface OpMetrics {
   count: number
   errors: number
@@ -83,6 +95,8 @@ export interface IoMetrics {
   batches: number
   batchOperations: number
   averageBatchSize: number
+  /** Process-wide: WAL recoveries that truncated something, and the bytes they zeroed. */
+  wal: { recoveries: number; truncatedBytes: number }
 }
 
 class OpStats {
@@ -152,6 +166,7 @@ export class Metrics {
       batches: this.batches,
       batchOperations: this.batchOperations,
       averageBatchSize: this.batches === 0 ? 0 : this.batchOperations / this.batches,
+      wal: { recoveries: storageEvents.walRecoveries, truncatedBytes: storageEvents.walTruncatedBytes },
     }
   }
 
@@ -189,6 +204,10 @@ export class Metrics {
     single('streamline_io_registered_buffer_hits_total', 'counter', 'Reads and writes that used a registered buffer.', src.registeredBufferHits)
     single('streamline_io_batches_total', 'counter', 'Batches submitted with io.batch().', this.batches)
     single('streamline_io_batch_operations_total', 'counter', 'Operations submitted in batches (divide by batches for the average size).', this.batchOperations)
+    family('streamline_wal_recoveries_total', 'counter', 'WAL opens (in this process) whose recovery truncated a torn tail or removed an unfinished roll.')
+    lines.push(`streamline_wal_recoveries_total ${storageEvents.walRecoveries}`)
+    family('streamline_wal_truncated_bytes_total', 'counter', 'Bytes of torn WAL tail zeroed by recovery (in this process).')
+    lines.push(`streamline_wal_truncated_bytes_total ${storageEvents.walTruncatedBytes}`)
     return lines.join('\n') + '\n'
   }
 }

@@ -14,6 +14,7 @@ import { FREE_SUFFIX, HEADER_BYTES, PREPARED_NAME, frameBytes } from './format'
 import { type DirLock, acquireLock } from './lock'
 import { type WalSettings, resolveOptions } from './options'
 import { replayFiles } from './reader'
+import { storageEvents } from '../metrics'
 import { type LogFile, type RecoveredLog, recover } from './recovery'
 import { DEFAULT_PREALLOC, type PreallocStrategy, Segments } from './segment'
 import type { Wal, WalOptions, WalRecord, WalRecovery } from './types'
@@ -184,6 +185,10 @@ export async function openWalWith(io: Io, dir: string, opts: WalOptions | undefi
       await fs.promises.rm(prepared, { force: true })
     }
     const log = await recover(io, dir, { strict, repair: true })
+    if (log.recovery.reason !== null) {
+      storageEvents.walRecoveries++
+      storageEvents.walTruncatedBytes += log.recovery.truncatedBytes
+    }
     segments = await Segments.open(io, dir, { segmentBytes: settings.segmentBytes, preallocate: settings.preallocate, strategy }, log.files, log.free, log.lastLsn + 1)
     // What recovery read may sit in the page cache only (a crashed process, a live
     // kernel): sync it so durableLsn starts out true.
