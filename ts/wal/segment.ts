@@ -43,11 +43,24 @@ export interface SegmentConfig {
   strategy: PreallocStrategy
 }
 
-async function zeroFill(f: AsyncFile, from: number, to: number): Promise<void> {
+/** Zero-fill writes back in pieces of this size (see zeroFill). */
+const ZERO_SYNC_BYTES = 4 * 1024 * 1024
+
+async function zeroFill(f: AsyncFile, from: number, to: number, sync: () => Promise<void>): Promise<void> {
   const zeros = Buffer.alloc(Math.min(ZERO_CHUNK_BYTES, to - from))
-  // One write at a time: this runs beside the foreground's fdatasyncs and should not
-  // crowd them out of the device queue.
-  for (let at = from; at < to; at += zeros.length) await f.writeAt(zeros.subarray(0, Math.min(zeros.length, to - at)), at)
+  // One write at a time, and a syncData every few MiB: this runs beside the foreground's
+  // fdatasyncs and should not crowd them out of the device queue — one sync of a whole
+  // 64 MiB file at the end stalled appends for milliseconds (W1 p999).
+  let unsynced = 0
+  for (let at = from; at < to; at += zeros.length) {
+    const n = Math.min(zeros.length, to - at)
+    await f.writeAt(zeros.subarray(0, n), at)
+    unsynced += n
+    if (unsynced >= ZERO_SYNC_BYTES) {
+      await sync()
+      unsynced = 0
+    }
+  }
 }
 
 export class Segments {
@@ -133,7 +146,17 @@ export class Segments {
       const size = await f.size()
       if (preallocate && size < segmentBytes) {
         if (strategy === 'fallocate') await f.allocate(segmentBytes - HEADER_BYTES, HEADER_BYTES)
-        else await zeroFill(f, Math.max(size, HEADER_BYTES), segmentBytes)
+        else {
+          const file = f
+          await zeroFill(file, Math.max(size, HEADER_BYTES), segmentBytes, async () => {
+            try {
+              await file.syncData()
+            } catch (err) {
+              this.onSyncFailure?.(err)
+              throw err
+            }
+          })
+        }
       }
       try {
         await f.syncAll()
