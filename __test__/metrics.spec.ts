@@ -104,7 +104,8 @@ for (const backend of backends) {
 }
 
 for (const backend of backends) {
-  test(`${backend}: a WAL recovery that truncates a torn tail is counted in metrics() and prometheus()`, async (t) => {
+  // Serial: the counters are process-wide, and the two backends' runs would count each other.
+  test.serial(`${backend}: a WAL recovery that truncates a torn tail is counted in metrics() and prometheus()`, async (t) => {
     const io = await openBackend(t, backend)
     const dir = tmpDir(t)
     const wal = await openWal(io, dir, { segmentBytes: 1 << 20 })
