@@ -18,82 +18,8 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { openIo, type Io } from '../ts/index'
-import { openWalWith, type PreallocStrategy } from '../ts/wal'
-
-const KiB = 1024
-const MiB = 1024 * KiB
-
-interface Result {
-  ops: number
-  seconds: number
-  latenciesUs: Float64Array
-}
-
-/** Something that appends a record durably and says when it is acknowledged. */
-interface Appender {
-  append(rec: Buffer): Promise<unknown>
-  close(): Promise<void>
-}
-
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-}
-
-/** `writers` loops appending `recordBytes` records for `seconds`; latency per append. */
-async function drive(a: Appender, writers: number, recordBytes: number, seconds: number): Promise<Result> {
-  const lat: number[] = []
-  const rec = Buffer.alloc(recordBytes, 0x5a)
-  const end = performance.now() + seconds * 1000
-  const start = performance.now()
-  await Promise.all(
-    Array.from({ length: writers }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now()
-        await a.append(rec)
-        lat.push((performance.now() - t0) * 1000)
-      }
-    }),
-  )
-  const elapsed = (performance.now() - start) / 1000
-  return { ops: lat.length, seconds: elapsed, latenciesUs: Float64Array.from(lat).sort() }
-}
-
-async function walAppender(io: Io, dir: string, prealloc?: PreallocStrategy, segmentBytes?: number, checkpoint = false): Promise<Appender> {
-  const wal = await openWalWith(io, dir, { sync: 'always', segmentBytes }, { prealloc })
-  // A checkpointer as a broker has one: files behind it are dropped (or recycled).
-  const timer = checkpoint ? setInterval(() => void wal.truncateBefore(Math.max(1, wal.durableLsn - 1000)).catch(() => {}), 100) : null
-  return {
-    append: (rec) => wal.append(rec),
-    close: async () => {
-      if (timer) clearInterval(timer)
-      await wal.close()
-    },
-  }
-}
-
-/** The naive WAL: a FileHandle, one write and one datasync per record, nothing shared. */
-async function nodeFsAppender(dir: string): Promise<Appender> {
-  const fh = await fs.promises.open(path.join(dir, 'naive.wal'), 'w+')
-  let pos = 0
-  return {
-    async append(rec) {
-      const at = pos
-      pos += rec.length
-      await fh.write(rec, 0, rec.length, at)
-      await fh.datasync()
-    },
-    close: () => fh.close(),
-  }
-}
-
-function fsTypeOf(dir: string): string {
-  try {
-    return fs.statfsSync(dir).type === 0x01021994 ? 'tmpfs' : 'disk'
-  } catch {
-    return 'unknown'
-  }
-}
+import { openIo } from '../ts/index'
+import { type Appender, KiB, MiB, type Result, drive, fsTypeOf, nodeFsAppender, percentile, walAppender } from './workloads'
 
 /** fio's W1 job (DESIGN.md §6) for `seconds`: write IOPS, or null without fio. */
 function fioW1(dir: string, seconds: number): number | null {
@@ -146,10 +72,10 @@ async function main(): Promise<void> {
   }
   // As a broker runs it: a checkpointer behind the writers, so rolled files are recycled
   // instead of zero-filled (which doubles the bytes written while throughput-bound).
-  cases.push({ workload: 'W2 64×1 KiB', name: `WAL ${uring.backend} +ckpt`, baseline: false, go: () => run(() => walAppender(uring, fresh(), undefined, undefined, true), 64, 1 * KiB) })
-  cases.push({ workload: 'W1 prealloc', name: 'none (file grows)', baseline: true, go: () => run(() => walAppender(noPrealloc, fresh(), undefined, segmentBytes, true), 1, 4 * KiB) })
+  cases.push({ workload: 'W2 64×1 KiB', name: `WAL ${uring.backend} +ckpt`, baseline: false, go: () => run(() => walAppender(uring, fresh(), { checkpoint: true }), 64, 1 * KiB) })
+  cases.push({ workload: 'W1 prealloc', name: 'none (file grows)', baseline: true, go: () => run(() => walAppender(noPrealloc, fresh(), { segmentBytes, checkpoint: true }), 1, 4 * KiB) })
   for (const s of ['fallocate', 'zero-fill', 'recycle'] as const) {
-    cases.push({ workload: 'W1 prealloc', name: s, baseline: false, go: () => run(() => walAppender(uring, fresh(), s, segmentBytes, true), 1, 4 * KiB) })
+    cases.push({ workload: 'W1 prealloc', name: s, baseline: false, go: () => run(() => walAppender(uring, fresh(), { prealloc: s, segmentBytes, checkpoint: true }), 1, 4 * KiB) })
   }
   const results = new Map<Case, Result[]>(cases.map((c) => [c, []]))
   const fio: number[] = []

@@ -16,6 +16,11 @@ export const CLI_FLAGS: ReadonlyMap<string, boolean> = new Map([
   ['--json', false],
   ['--strict', false],
   ['--from', true],
+  ['--workload', true],
+  ['--backend', true],
+  ['--dir', true],
+  ['--duration', true],
+  ['--quick', false],
 ])
 
 export interface ParsedArgs {

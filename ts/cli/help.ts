@@ -14,6 +14,7 @@ const TOP = `Usage: streamline-io <command> [options] [config flags]
 
 Commands:
   info                  kernel, io_uring support, backend and effective config
+  bench                 DESIGN.md §6 workloads: both backends side by side with node:fs
   wal dump DIR          list the records of a write-ahead log directory
   wal verify DIR        check a write-ahead log directory, report the first problem
 
@@ -30,6 +31,34 @@ where each value came from (default, env, flag).
 
 Options:
   --json                print as JSON
+  --help, -h            show this help`
+
+const BENCH = `Usage: streamline-io bench [--workload W1,W2,W3,W4,W6] [--backend LIST] [--dir DIR]
+                          [--duration S] [--quick] [--json] [config flags]
+
+Runs DESIGN.md §6's workloads side by side in one run on this machine:
+  W1  WAL 4 KiB append + fdatasync, 1 writer (library: openWal; node:fs: write + datasync)
+  W2  WAL group commit: 64 writers × 1 KiB, each acknowledgement durable
+  W3  random 4 KiB reads, page cache warm, 32 in flight, a promise each
+  W4  the same through io.batch() of 32 (node:fs: Promise.all of 32 reads)
+  W6  sequential 1 MiB reads, cold cache (evicted first: posix_fadvise DONTNEED after
+      fdatasync through the addon, or drop_caches when root)
+(W5 O_DIRECT and W7 partition log are not implemented in the library yet.)
+Backends: io_uring, standard (the library), node-fs (FileHandle as a Node user writes
+it), node-fs-uring (the same node:fs code in a child process with UV_USE_IO_URING=1).
+Progress goes to stderr; the table (ops/s or MB/s, p50/p99/p999, ratio vs node-fs) to
+stdout. Warns when DIR is on tmpfs.
+
+Options:
+  --workload LIST       comma-separated workloads (default all: W1,W2,W3,W4,W6)
+  --backend LIST        comma-separated backends (default all four)
+  --dir DIR             where the files go: a fresh directory inside DIR, removed
+                        afterwards (default: $BENCH_DIR, else the OS temp directory;
+                        use the disk you care about, not tmpfs)
+  --duration S          seconds per workload and backend (default 3; 1 with --quick)
+  --quick               short runs and small files: the whole default run in ~30 s
+  --json                print machine-readable results (machine, kernel, fs type, date,
+                        command, per workload × backend: ops/s, MB/s, latency percentiles)
   --help, -h            show this help`
 
 const WAL = `Usage: streamline-io wal <dump|verify> DIR [options] [config flags]
@@ -65,6 +94,7 @@ Options:
 export const HELP: Record<string, string> = {
   top: TOP,
   info: INFO,
+  bench: BENCH,
   wal: WAL,
   'wal dump': WAL_DUMP,
   'wal verify': WAL_VERIFY,

@@ -1,5 +1,5 @@
-// streamline-io: the command-line tool (bin/streamline-io). Commands: info, wal dump,
-// wal verify. Exit codes: 0 ok, 1 damaged log or a failure, 2 a usage mistake; user
+// streamline-io: the command-line tool (bin/streamline-io). Commands: info, bench,
+// wal dump, wal verify. Exit codes: 0 ok, 1 damaged log or a failure, 2 a usage mistake; user
 // mistakes are one line on stderr, never a stack trace.
 import { ConfigError, resolveConfig } from '../config'
 import type { ConfigSource, IoConfig } from '../types'
@@ -18,7 +18,7 @@ export interface CliContext {
 
 const sourceWord = (s: ConfigSource): 'default' | 'env' | 'flag' | 'override' => (s === 'argv' ? 'flag' : s)
 
-const COMMANDS = ['info', 'wal']
+const COMMANDS = ['info', 'bench', 'wal']
 const WAL_SUBCOMMANDS = ['dump', 'verify']
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -33,12 +33,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     const [command, sub, ...rest] = args.positionals
     // The help level is as deep as the command words are known.
     if (args.help) {
-      const level = command === 'info' ? 'info' : command === 'wal' ? (WAL_SUBCOMMANDS.includes(sub) ? `wal ${sub}` : 'wal') : 'top'
+      const level = command === 'info' || command === 'bench' ? command : command === 'wal' ? (WAL_SUBCOMMANDS.includes(sub) ? `wal ${sub}` : 'wal') : 'top'
       if (command !== undefined && !COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}' (commands: ${COMMANDS.join(', ')})`)
       out(helpText(level))
       return 0
     }
-    if (command === undefined) throw new UsageError('missing command (commands: info, wal; see --help)')
+    if (command === undefined) throw new UsageError('missing command (commands: info, bench, wal; see --help)')
     if (!COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}' (commands: ${COMMANDS.join(', ')})`)
     let run: (ctx: CliContext, dir: string) => Promise<number>
     let dir = ''
@@ -46,6 +46,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       allowFlags(args, 'info', ['--json'])
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'info'`)
       run = (ctx) => info(ctx)
+    } else if (command === 'bench') {
+      allowFlags(args, 'bench', ['--json', '--workload', '--backend', '--dir', '--duration', '--quick'])
+      if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'bench'`)
+      // Loaded only when asked for: the workloads (benches/) are not needed by the other commands.
+      run = async (ctx) => (await import('./bench')).bench(ctx)
     } else {
       if (sub === undefined) throw new UsageError("missing subcommand for 'wal' (dump or verify; see wal --help)")
       if (!WAL_SUBCOMMANDS.includes(sub)) throw new UsageError(`unknown subcommand 'wal ${sub}' (wal dump, wal verify)`)

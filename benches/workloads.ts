@@ -1,0 +1,335 @@
+// The workload loops of DESIGN.md §6, shared by `streamline-io bench` (ts/cli/bench.ts),
+// its node:fs child (benches/node-fs-child.ts) and benches/wal.ts:
+//   W1  WAL: 4 KiB append + fdatasync, 1 writer
+//   W2  WAL group commit: 64 writers × 1 KiB, each acknowledgement durable
+//   W3  random 4 KiB reads, page cache warm, 32 in flight, a promise each
+//   W4  the same through io.batch() of 32 (node:fs: Promise.all of 32 reads)
+//   W6  sequential 1 MiB reads over a file, cold cache (evicted before each pass)
+// Each loop runs against a Target: the library (an Io, either backend) or plain node:fs
+// written the way a Node user writes it (FileHandle).
+import fs from 'node:fs'
+import path from 'node:path'
+import type { Io } from '../ts/index'
+import { loadAddon } from '../ts/native'
+import { openWalWith, type PreallocStrategy } from '../ts/wal'
+
+export const KiB = 1024
+export const MiB = 1024 * KiB
+
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W6'] as const
+export type Workload = (typeof WORKLOADS)[number]
+
+export const WORKLOAD_TITLES: Record<Workload, string> = {
+  W1: 'WAL 4 KiB append+fdatasync, 1 writer',
+  W2: 'WAL 64 writers × 1 KiB, durable',
+  W3: 'random 4 KiB reads, warm, QD32',
+  W4: 'random 4 KiB reads, batches of 32',
+  W6: 'sequential 1 MiB reads, cold cache',
+}
+
+const TMPFS_MAGIC = 0x01021994
+const FS_TYPES: Record<number, string> = {
+  0xef53: 'ext4',
+  0x58465342: 'xfs',
+  0x9123683e: 'btrfs',
+  [TMPFS_MAGIC]: 'tmpfs',
+  0x794c7630: 'overlayfs',
+  0xf2f52010: 'f2fs',
+  0x2fc12fc1: 'zfs',
+  0x6969: 'nfs',
+}
+
+/** The file system type of `dir` by its statfs magic (tmpfs: fdatasync is free there). */
+export function fsTypeOf(dir: string): string {
+  try {
+    const t = fs.statfsSync(dir).type
+    return FS_TYPES[t] ?? `0x${t.toString(16)}`
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** Raw measurement: operations, bytes moved, wall time, one latency per operation (or batch). */
+export interface Result {
+  ops: number
+  bytes: number
+  seconds: number
+  latenciesUs: Float64Array
+}
+
+/** What a run reports (and what the node:fs child sends back as JSON). */
+export interface Summary {
+  ops: number
+  bytes: number
+  seconds: number
+  opsPerSec: number
+  mbPerSec: number
+  latencyUs: { p50: number; p99: number; p999: number }
+}
+
+export function percentile(sorted: Float64Array, p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+export function summarize(r: Result): Summary {
+  const round = (x: number) => Math.round(x * 10) / 10
+  return {
+    ops: r.ops,
+    bytes: r.bytes,
+    seconds: r.seconds,
+    opsPerSec: r.ops / r.seconds,
+    mbPerSec: r.bytes / r.seconds / 1e6,
+    latencyUs: { p50: round(percentile(r.latenciesUs, 50)), p99: round(percentile(r.latenciesUs, 99)), p999: round(percentile(r.latenciesUs, 99.9)) },
+  }
+}
+
+const sorted = (lat: number[]): Float64Array => Float64Array.from(lat).sort()
+
+/** Something that appends a record durably and says when it is acknowledged. */
+export interface Appender {
+  append(rec: Buffer): Promise<unknown>
+  close(): Promise<void>
+}
+
+/** `writers` loops appending `recordBytes` records for `seconds`; latency per append. */
+export async function drive(a: Appender, writers: number, recordBytes: number, seconds: number): Promise<Result> {
+  const lat: number[] = []
+  const rec = Buffer.alloc(recordBytes, 0x5a)
+  const end = performance.now() + seconds * 1000
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      while (performance.now() < end) {
+        const t0 = performance.now()
+        await a.append(rec)
+        lat.push((performance.now() - t0) * 1000)
+      }
+    }),
+  )
+  const elapsed = (performance.now() - start) / 1000
+  return { ops: lat.length, bytes: lat.length * recordBytes, seconds: elapsed, latenciesUs: sorted(lat) }
+}
+
+/** The library's WAL (sync 'always'); optionally a checkpointer behind it as a broker has. */
+export async function walAppender(io: Io, dir: string, opts: { prealloc?: PreallocStrategy; segmentBytes?: number; checkpoint?: boolean } = {}): Promise<Appender> {
+  const wal = await openWalWith(io, dir, { sync: 'always', segmentBytes: opts.segmentBytes }, { prealloc: opts.prealloc })
+  // Files behind the checkpointer are dropped (or recycled).
+  const timer = opts.checkpoint ? setInterval(() => void wal.truncateBefore(Math.max(1, wal.durableLsn - 1000)).catch(() => {}), 100) : null
+  return {
+    append: (rec) => wal.append(rec),
+    close: async () => {
+      if (timer) clearInterval(timer)
+      await wal.close()
+    },
+  }
+}
+
+/** The naive WAL: a FileHandle, one write and one datasync per record, nothing shared. */
+export async function nodeFsAppender(dir: string): Promise<Appender> {
+  const fh = await fs.promises.open(path.join(dir, 'naive.wal'), 'w+')
+  let pos = 0
+  return {
+    async append(rec) {
+      const at = pos
+      pos += rec.length
+      await fh.write(rec, 0, rec.length, at)
+      await fh.datasync()
+    },
+    close: () => fh.close(),
+  }
+}
+
+/** A file to read from: positional reads, and a batch of them. */
+export interface Reader {
+  readAt(buf: Buffer, pos: number): Promise<unknown>
+  /** Reads every (buf, pos) pair; resolves when all are done. */
+  readMany(bufs: Buffer[], positions: number[]): Promise<unknown>
+  close(): Promise<void>
+}
+
+/** The library: per-op readAt; readMany is one io.batch(). */
+export async function ioReader(io: Io, file: string): Promise<Reader> {
+  const f = await io.open(file)
+  return {
+    readAt: (buf, pos) => f.readAt(buf, pos),
+    async readMany(bufs, positions) {
+      const b = io.batch()
+      for (let i = 0; i < bufs.length; i++) b.readAt(f, bufs[i], positions[i])
+      for (const r of await b.submit()) if (!r.ok) throw r.error
+    },
+    close: () => f.close(),
+  }
+}
+
+/** node:fs as a Node user writes it: FileHandle.read; readMany is Promise.all. */
+export async function nodeFsReader(file: string): Promise<Reader> {
+  const fh = await fs.promises.open(file, 'r')
+  return {
+    readAt: (buf, pos) => fh.read(buf, 0, buf.length, pos),
+    readMany: (bufs, positions) => Promise.all(bufs.map((buf, i) => fh.read(buf, 0, buf.length, positions[i]))),
+    close: () => fh.close(),
+  }
+}
+
+/** Writes a data file of `bytes` (not all zeros, so nothing can be sparse). */
+export function makeDataFile(file: string, bytes: number): void {
+  const fd = fs.openSync(file, 'w')
+  try {
+    const chunk = Buffer.alloc(4 * MiB, 0xa5)
+    for (let pos = 0; pos < bytes; pos += chunk.length) fs.writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - pos), pos)
+    fs.fdatasyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Reads the whole file once so that W3/W4 find it in the page cache. */
+export function warm(file: string): void {
+  const fd = fs.openSync(file, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(4 * MiB)
+    while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+export type EvictMethod = 'fadvise' | 'drop_caches' | 'none'
+
+/**
+ * Evicts `file` from the page cache (DESIGN.md §6): fdatasync, then
+ * posix_fadvise(DONTNEED) through the addon; else drop_caches when root; else nothing.
+ */
+export function evict(file: string): EvictMethod {
+  const fd = fs.openSync(file, 'r+')
+  try {
+    fs.fdatasyncSync(fd)
+    const load = loadAddon()
+    if (load.addon?.fadviseDontNeed && load.addon.fadviseDontNeed(fd, 0, 0) === 0) return 'fadvise'
+  } finally {
+    fs.closeSync(fd)
+  }
+  try {
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '1')
+    return 'drop_caches'
+  } catch {
+    return 'none'
+  }
+}
+
+/** W3: `depth` loops, each awaiting one random 4 KiB read at a time. */
+export async function randomReads(r: Reader, fileBytes: number, seconds: number, depth = 32): Promise<Result> {
+  const blocks = Math.floor(fileBytes / (4 * KiB))
+  const lat: number[] = []
+  const end = performance.now() + seconds * 1000
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: depth }, async () => {
+      const buf = Buffer.alloc(4 * KiB)
+      while (performance.now() < end) {
+        const t0 = performance.now()
+        await r.readAt(buf, Math.floor(Math.random() * blocks) * 4 * KiB)
+        lat.push((performance.now() - t0) * 1000)
+      }
+    }),
+  )
+  const elapsed = (performance.now() - start) / 1000
+  return { ops: lat.length, bytes: lat.length * 4 * KiB, seconds: elapsed, latenciesUs: sorted(lat) }
+}
+
+/** W4: batches of `size` random 4 KiB reads, one after another; latency per batch. */
+export async function batchedReads(r: Reader, fileBytes: number, seconds: number, size = 32): Promise<Result> {
+  const blocks = Math.floor(fileBytes / (4 * KiB))
+  const bufs = Array.from({ length: size }, () => Buffer.alloc(4 * KiB))
+  const positions = new Array<number>(size).fill(0)
+  const lat: number[] = []
+  const end = performance.now() + seconds * 1000
+  const start = performance.now()
+  while (performance.now() < end) {
+    for (let i = 0; i < size; i++) positions[i] = Math.floor(Math.random() * blocks) * 4 * KiB
+    const t0 = performance.now()
+    await r.readMany(bufs, positions)
+    lat.push((performance.now() - t0) * 1000)
+  }
+  const elapsed = (performance.now() - start) / 1000
+  return { ops: lat.length * size, bytes: lat.length * size * 4 * KiB, seconds: elapsed, latenciesUs: sorted(lat) }
+}
+
+/**
+ * W6: passes over the file in 1 MiB reads, `depth` in flight, each pass after evicting
+ * the file; at least one pass, more while `seconds` last. Eviction time is not counted.
+ */
+export async function coldScan(r: Reader, file: string, fileBytes: number, seconds: number, onEvict: (m: EvictMethod) => void, depth = 8): Promise<Result> {
+  const lat: number[] = []
+  let bytes = 0
+  let busy = 0
+  do {
+    onEvict(evict(file))
+    let next = 0
+    const t = performance.now()
+    await Promise.all(
+      Array.from({ length: depth }, async () => {
+        const buf = Buffer.allocUnsafe(MiB)
+        while (next < fileBytes) {
+          const pos = next
+          next += MiB
+          const t0 = performance.now()
+          await r.readAt(buf, pos)
+          lat.push((performance.now() - t0) * 1000)
+          bytes += Math.min(MiB, fileBytes - pos)
+        }
+      }),
+    )
+    busy += performance.now() - t
+  } while (busy < seconds * 1000)
+  return { ops: lat.length, bytes, seconds: busy / 1000, latenciesUs: sorted(lat) }
+}
+
+/** Where a run's files are: the data file for W3/W4/W6 and a fresh directory for W1/W2. */
+export interface RunFiles {
+  dataFile: string
+  dataBytes: number
+  walDir: string
+}
+
+/** One workload on plain node:fs (also what the UV_USE_IO_URING=1 child runs). */
+export async function runNodeFs(workload: Workload, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
+  if (workload === 'W1' || workload === 'W2') {
+    const a = await nodeFsAppender(files.walDir)
+    try {
+      return workload === 'W1' ? await drive(a, 1, 4 * KiB, seconds) : await drive(a, 64, KiB, seconds)
+    } finally {
+      await a.close()
+    }
+  }
+  const r = await nodeFsReader(files.dataFile)
+  try {
+    return await readWorkload(workload, r, files, seconds, onEvict)
+  } finally {
+    await r.close()
+  }
+}
+
+/** One workload on the library through `io`. */
+export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
+  if (workload === 'W1' || workload === 'W2') {
+    const a = await walAppender(io, files.walDir)
+    try {
+      return workload === 'W1' ? await drive(a, 1, 4 * KiB, seconds) : await drive(a, 64, KiB, seconds)
+    } finally {
+      await a.close()
+    }
+  }
+  const r = await ioReader(io, files.dataFile)
+  try {
+    return await readWorkload(workload, r, files, seconds, onEvict)
+  } finally {
+    await r.close()
+  }
+}
+
+function readWorkload(workload: 'W3' | 'W4' | 'W6', r: Reader, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
+  if (workload === 'W6') return coldScan(r, files.dataFile, files.dataBytes, seconds, onEvict)
+  warm(files.dataFile)
+  return workload === 'W3' ? randomReads(r, files.dataBytes, seconds) : batchedReads(r, files.dataBytes, seconds)
+}
