@@ -1,40 +1,15 @@
 // ENOSPC on a small tmpfs the test mounts (root only): a node:fs-shaped error, the same
 // on both backends, and everything acknowledged before it still readable.
 
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import test from 'ava'
 
-import { assertSystemError, backends, openBackend, pattern, tmpDir } from './helpers/backends'
-
-function mountTmpfs(dir: string, size: string): string | null {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' })
-    return null
-  } catch (e) {
-    return String((e as Error).message).split('\n')[0]
-  }
-}
+import { assertSystemError, backends, openBackend, pattern } from './helpers/backends'
+import { mountTmpfs, rootTest } from './helpers/tmpfs'
 
 for (const backend of backends) {
-  test(`${backend}: writing past a full file system rejects ENOSPC; earlier writes stay readable`, async (t) => {
-    const dir = tmpDir(t)
-    const mnt = path.join(dir, 'mnt')
-    fs.mkdirSync(mnt)
-    const err = mountTmpfs(mnt, '1m')
-    if (err !== null) {
-      t.log(`cannot mount a tmpfs here (${err}): ENOSPC not tested`)
-      t.pass()
-      return
-    }
-    t.teardown(() => {
-      try {
-        execFileSync('umount', ['-l', mnt], { stdio: 'pipe' })
-      } catch {
-        // Already unmounted.
-      }
-    })
+  rootTest(`${backend}: writing past a full file system rejects ENOSPC; earlier writes stay readable`, async (t) => {
+    const mnt = mountTmpfs(t, '1m')
     const io = await openBackend(t, backend)
     const file = path.join(mnt, 'full')
     const f = await io.create(file)

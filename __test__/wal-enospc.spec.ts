@@ -3,23 +3,13 @@
 // crash — and everything acknowledged before is replayable after reopen; once space is
 // freed the reopened WAL appends again.
 
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import test from 'ava'
 
-import { backends, describeError, negErrno, openBackend, settleWithin, tmpDir } from './helpers/backends'
+import { backends, describeError, negErrno, openBackend, settleWithin } from './helpers/backends'
+import { mountTmpfs, rootTest } from './helpers/tmpfs'
 import { collect, openWal, recordFor, type WalSpec } from './fixtures/wal-lib'
 import { SaltMap, verifyWal } from './fixtures/wal-verify'
-
-function mountTmpfs(dir: string, size: string): string | null {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir], { stdio: 'pipe' })
-    return null
-  } catch (e) {
-    return String((e as Error).message).split('\n')[0]
-  }
-}
 
 function isEnospc(e: unknown): boolean {
   const d = e as { code?: string; errno?: number; cause?: { code?: string; errno?: number } }
@@ -29,23 +19,8 @@ function isEnospc(e: unknown): boolean {
 
 for (const backend of backends) {
   for (const preallocateWal of [true, false]) {
-    test(`${backend}: a WAL filling its file system (preallocateWal ${preallocateWal}): ENOSPC, acknowledged records replayable after reopen`, async (t) => {
-      const root = tmpDir(t, 'wal-enospc-')
-      const mnt = path.join(root, 'mnt')
-      fs.mkdirSync(mnt)
-      const err = mountTmpfs(mnt, '2m')
-      if (err !== null) {
-        t.log(`cannot mount a tmpfs here (${err}): WAL ENOSPC not tested`)
-        t.pass()
-        return
-      }
-      t.teardown(() => {
-        try {
-          execFileSync('umount', ['-l', mnt], { stdio: 'pipe' })
-        } catch {
-          // Already unmounted.
-        }
-      })
+    rootTest(`${backend}: a WAL filling its file system (preallocateWal ${preallocateWal}): ENOSPC, acknowledged records replayable after reopen`, async (t) => {
+      const mnt = mountTmpfs(t, '2m', 'wal-enospc-')
       const dir = path.join(mnt, 'wal')
       fs.mkdirSync(dir)
       // Space to give back later.

@@ -1,0 +1,29 @@
+// A private, size-limited tmpfs for ENOSPC tests. Mounting needs root: where the suite
+// is not root these tests are declared skipped (ava reports them as skipped, never as
+// passed); as root a failed mount fails the test.
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import test, { type ExecutionContext } from 'ava'
+
+import { tmpDir } from './backends'
+
+export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0
+
+/** `test` as root, `test.skip` otherwise. */
+export const rootTest = isRoot ? test : test.skip
+
+/** Mounts a tmpfs of `size` (e.g. '2m') in a fresh directory; unmounted at teardown. */
+export function mountTmpfs(t: ExecutionContext, size: string, label?: string): string {
+  const mnt = path.join(tmpDir(t, label), 'mnt')
+  fs.mkdirSync(mnt)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { stdio: 'pipe' })
+  t.teardown(() => {
+    try {
+      execFileSync('umount', ['-l', mnt], { stdio: 'pipe' })
+    } catch {
+      // Already unmounted.
+    }
+  })
+  return mnt
+}
