@@ -2,7 +2,7 @@
 // operations of one chain run one after another; the first failure cancels the rest
 // of its chain with ECANCELED; separate chains run concurrently.
 import { systemError } from '../errors'
-import type { BatchOp, BatchResult } from './backend'
+import type { Backend, BatchOp, BatchResult } from './backend'
 
 const ECANCELED = 125
 const SYSCALL: Record<BatchOp['kind'], string> = { read: 'read', write: 'write', syncData: 'fdatasync' }
@@ -43,4 +43,13 @@ export async function runChains(ops: readonly BatchOp[], run: (op: BatchOp) => P
     }),
   )
   return results
+}
+
+/** One batch operation through a backend's ordinary methods (no links of its own). */
+export function runOnBackend(backend: Backend, op: BatchOp): Promise<number> {
+  switch (op.kind) {
+    case 'read': return backend.read(op.file, op.buf!, op.offset)
+    case 'write': return backend.write(op.file, op.buf!, op.offset).then(() => op.buf!.byteLength)
+    case 'syncData': return backend.sync(op.file, true).then(() => 0)
+  }
 }

@@ -10,7 +10,7 @@ import { systemError, withPath } from '../errors'
 import { DESC_FLAG_LINK, DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type EngineMode, type NativeAddon } from '../native'
 import type { IoConfig } from '../types'
 import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
-import { runChains } from './chains'
+import { runChains, runOnBackend } from './chains'
 import { fdOps } from './fd-ops'
 
 /**
@@ -185,7 +185,7 @@ export class NativeBackend implements Backend {
     const ringIndex = (ops[0].file as NativeFile).ring
     const ring = this.rings[ringIndex]
     if (ring.failed || ops.some((op) => (op.file as NativeFile).ring !== ringIndex)) {
-      return runChains(ops, (op) => this.runOne(op))
+      return runChains(ops, (op) => runOnBackend(this, op))
     }
     const raw = await Promise.all(
       ops.map((op, i) => {
@@ -223,14 +223,6 @@ export class NativeBackend implements Backend {
       i = end + 1
     }
     return results
-  }
-
-  private runOne(op: BatchOp): Promise<number> {
-    switch (op.kind) {
-      case 'read': return this.read(op.file, op.buf!, op.offset)
-      case 'write': return this.write(op.file, op.buf!, op.offset).then(() => op.buf!.byteLength)
-      case 'syncData': return this.sync(op.file, true).then(() => 0)
-    }
   }
 
   private runFd(op: BatchOp): Promise<number> {

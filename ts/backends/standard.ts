@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import { systemError, withPath } from '../errors'
 import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
-import { runChains } from './chains'
+import { runChains, runOnBackend } from './chains'
 import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
 class StandardFile implements BackendFile {
@@ -74,13 +74,7 @@ export class StandardBackend implements Backend {
   }
 
   batch(ops: BatchOp[]): Promise<BatchResult[]> {
-    return runChains(ops, async (op) => {
-      switch (op.kind) {
-        case 'read': return this.read(op.file, op.buf!, op.offset)
-        case 'write': return this.write(op.file, op.buf!, op.offset).then(() => op.buf!.byteLength)
-        case 'syncData': return this.sync(op.file, true).then(() => 0)
-      }
-    })
+    return runChains(ops, (op) => runOnBackend(this, op))
   }
 
   async shutdown(): Promise<void> {}
