@@ -30,6 +30,7 @@
 //! [`Worker`]: crate::Worker
 //! [`InlineEngine`]: crate::InlineEngine
 
+use crate::buffers::FixedBuffers;
 use crate::files::FixedFiles;
 use crate::probe;
 use crate::ring::{self, Ring};
@@ -37,7 +38,7 @@ use crate::sys::{self, io_uring_cqe, io_uring_sqe};
 use crate::worker::RingInfo;
 use crate::{Completion, EngineConfig, Op, Request, RESULT_RING_FAILED};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The most one SQE transfers: Linux caps a single read/write at 0x7ffff000 bytes
@@ -79,6 +80,9 @@ pub(crate) struct RingStatus {
     pub(crate) failed: AtomicBool,
     /// errno of a real fatal io_uring_enter failure (0 = none or the test hook).
     pub(crate) failed_errno: AtomicI32,
+    /// Reads and writes that went to the kernel as READ_FIXED/WRITE_FIXED (first SQE of
+    /// each request), for the registered-buffer hit counter.
+    pub(crate) fixed_ops: AtomicU64,
 }
 
 impl RingStatus {
@@ -91,6 +95,10 @@ impl RingStatus {
             0 => None,
             e => Some(e),
         }
+    }
+
+    pub(crate) fn fixed_ops(&self) -> u64 {
+        self.fixed_ops.load(Ordering::Relaxed)
     }
 }
 
@@ -133,6 +141,8 @@ pub(crate) struct Engine {
     /// Dropped only after every in-flight request has been reaped (see `Ring`).
     pub(crate) ring: Ring,
     pub(crate) files: FixedFiles,
+    /// Registered buffers; `build_sqe` turns reads/writes inside them into *_FIXED.
+    bufs: FixedBuffers,
     pub(crate) info: RingInfo,
     pub(crate) status: Arc<RingStatus>,
     /// Preallocated: one entry per request that may be outstanding.
@@ -180,7 +190,13 @@ impl Engine {
         attempts: &[u32],
         wake_fd: Option<i32>,
     ) -> Result<Engine, i32> {
-        let ring = Ring::with_attempts(cfg.sq_entries, cq_entries, attempts)?;
+        // SQPOLL is a preference: a kernel that refuses it (EPERM for unprivileged
+        // users before 5.11, EINVAL for flag combinations) gets an ordinary ring.
+        let ring = match cfg.sqpoll {
+            true => Ring::with_attempts(cfg.sq_entries, cq_entries, &ring::with_sqpoll(attempts))
+                .or_else(|_| Ring::with_attempts(cfg.sq_entries, cq_entries, attempts))?,
+            false => Ring::with_attempts(cfg.sq_entries, cq_entries, attempts)?,
+        };
         let supported = probe::supported_opcodes(&ring)?;
         if probe::REQUIRED_OPCODES
             .iter()
@@ -190,6 +206,7 @@ impl Engine {
         }
         let has_ftruncate = supported[sys::IORING_OP_FTRUNCATE as usize];
         let (files, files_errno) = FixedFiles::register(&ring, cfg.fixed_file_slots);
+        let (bufs, bufs_errno) = FixedBuffers::register(&ring, cfg.fixed_buffer_slots);
         let info = RingInfo {
             sq_entries: ring.sq_entries(),
             cq_entries: ring.cq_entries(),
@@ -199,12 +216,15 @@ impl Engine {
             feature_names: ring::feature_names(ring.features()),
             fixed_file_slots: files.slots(),
             fixed_files_errno: files_errno,
+            fixed_buffer_slots: bufs.slots(),
+            fixed_buffers_errno: bufs_errno,
             ftruncate_op: has_ftruncate,
         };
         let cap = cfg.queue_capacity;
         Ok(Engine {
             ring,
             files,
+            bufs,
             info,
             status: Arc::new(RingStatus::default()),
             slots: (0..cap).map(|_| None).collect(),
@@ -286,6 +306,22 @@ impl Engine {
     /// Starts a request: completes it on the spot when no SQE is needed (outside
     /// chains), else gives it a slot, joins it to its chain and queues chain heads.
     fn start(&mut self, req: Request) {
+        // Buffer-table updates need no SQE: done here, in submission order, so every
+        // later read or write of the same submit already sees them. They stand outside
+        // chains (the binding refuses a link on them); `link_from` passes over them.
+        match req.op {
+            Op::RegisterBuffer { buf, len } => {
+                // SAFETY: `Op::RegisterBuffer`'s contract (the submitter keeps the
+                // memory allocated until the slot is emptied or the engine dropped).
+                let r = unsafe { self.bufs.insert(&self.ring, buf as usize, len) };
+                return self.complete(req.user_data, r.map_or_else(|e| -i64::from(e), i64::from));
+            }
+            Op::UnregisterBuffer { slot } => {
+                let r = self.bufs.remove(&self.ring, slot);
+                return self.complete(req.user_data, r.map_or_else(|e| -i64::from(e), |()| 0));
+            }
+            _ => {}
+        }
         let chained = req.link || self.link_from.is_some();
         if !chained {
             match req.op {
@@ -542,6 +578,7 @@ impl Engine {
                 sqe.addr = buf.wrapping_add(done) as u64;
                 sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
                 sqe.off = offset.wrapping_add(st.done_bytes);
+                self.use_fixed_buffer(&mut sqe, sys::IORING_OP_READ_FIXED, done == 0);
             }
             Op::Write {
                 fd,
@@ -557,6 +594,7 @@ impl Engine {
                 sqe.addr = buf.wrapping_add(done) as u64;
                 sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
                 sqe.off = offset.wrapping_add(st.done_bytes);
+                self.use_fixed_buffer(&mut sqe, sys::IORING_OP_WRITE_FIXED, done == 0);
             }
             Op::Fsync { fd, datasync } => {
                 let (f, flags) = self.target(*fd);
@@ -616,8 +654,23 @@ impl Engine {
                 sqe.fd = *fd;
             }
             Op::Nop => sqe.opcode = sys::IORING_OP_NOP,
+            Op::RegisterBuffer { .. } | Op::UnregisterBuffer { .. } => {
+                unreachable!("buffer-table updates complete in `start`")
+            }
         }
         sqe
+    }
+
+    /// Switches a READ/WRITE SQE to its *_FIXED opcode when its whole range lies inside
+    /// a registered buffer (looked up now, so an emptied slot is never named).
+    fn use_fixed_buffer(&self, sqe: &mut io_uring_sqe, fixed_opcode: u8, first: bool) {
+        if let Some(slot) = self.bufs.lookup(sqe.addr as usize, sqe.len as usize) {
+            sqe.opcode = fixed_opcode;
+            sqe.buf_index = slot as u16;
+            if first {
+                self.status.fixed_ops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// One io_uring_enter: submit everything in the SQ, wait for one CQE if `block`.
@@ -768,6 +821,12 @@ impl Engine {
         let retryable = res == -sys::EAGAIN || res == -sys::EINTR;
         let next = match st.op {
             Op::Read { .. } | Op::Write { .. } | Op::Size { .. } if retryable => Next::Retry,
+            // O_DIRECT at end of file: the first read stopped short at EOF, and reading
+            // on from that (unaligned) position is EINVAL. A read that already got
+            // bytes is done with them, as at an ordinary end of file.
+            Op::Read { .. } if res == -sys::EINVAL && st.done_bytes > 0 => {
+                Next::Finish(st.done_bytes as i64)
+            }
             Op::Read { .. } | Op::Write { .. } | Op::Size { .. } if res < 0 => Next::Finish(err),
             // A zero-length member of a chain.
             Op::Read { len: 0, .. } | Op::Write { len: 0, .. } => Next::Finish(0),
@@ -791,7 +850,12 @@ impl Engine {
             // Never retried: Linux frees the fd even when close reports an error, and a
             // second close could hit a reused fd number.
             Op::Close { .. } => Next::Finish(err),
-            Op::Fsync { .. } | Op::Fallocate { .. } | Op::Ftruncate { .. } | Op::Nop => {
+            Op::Fsync { .. }
+            | Op::Fallocate { .. }
+            | Op::Ftruncate { .. }
+            | Op::Nop
+            | Op::RegisterBuffer { .. }
+            | Op::UnregisterBuffer { .. } => {
                 if retryable {
                     Next::Retry
                 } else {

@@ -53,6 +53,29 @@ pub fn fadvise_dontneed(fd: i32, offset: u64, len: u64) -> Result<(), i32> {
     }
 }
 
+/// Direct-I/O alignment of an open file, from statx(2) STATX_DIOALIGN (Linux 6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DioAlignment {
+    /// Required alignment of buffer addresses (bytes).
+    pub mem: u32,
+    /// Required alignment of file offsets and lengths (bytes).
+    pub offset: u32,
+}
+
+/// The direct-I/O alignment the file system reports for `fd`: Ok(None) when it reports
+/// none (a kernel before 6.1, or a file system that does not fill it in), Ok(Some) with
+/// zeros when the file does not support O_DIRECT. Err(errno).
+pub fn dio_alignment(fd: i32) -> Result<Option<DioAlignment>, i32> {
+    let st = sys::statx_fd(fd, sys::STATX_DIOALIGN)?;
+    if st.stx_mask & sys::STATX_DIOALIGN == 0 {
+        return Ok(None);
+    }
+    Ok(Some(DioAlignment {
+        mem: st.stx_dio_mem_align,
+        offset: st.stx_dio_offset_align,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +117,20 @@ mod tests {
             fadvise_dontneed(f.as_raw_fd(), u64::MAX, 0),
             Err(sys::EINVAL)
         );
+        drop(f);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn dio_alignment_of_a_regular_file() {
+        let path = temp("dioalign");
+        let f = std::fs::File::create(&path).unwrap();
+        // ext4 and tmpfs on 6.x report it; whatever is reported is a power of two.
+        if let Some(a) = dio_alignment(f.as_raw_fd()).unwrap() {
+            assert!(a.mem == 0 || a.mem.is_power_of_two(), "{a:?}");
+            assert!(a.offset == 0 || a.offset.is_power_of_two(), "{a:?}");
+        }
+        assert_eq!(dio_alignment(-1), Err(sys::EBADF));
         drop(f);
         std::fs::remove_file(&path).unwrap();
     }

@@ -69,7 +69,9 @@ impl InlineEngine {
         if reqs.is_empty() {
             return Ok(());
         }
-        if self.e.in_flight() + reqs.len() > self.capacity {
+        // Buffer-table updates take no request slot.
+        let slotted = reqs.iter().filter(|r| !r.op.is_table_update()).count();
+        if self.e.in_flight() + slotted > self.capacity {
             return Err(crate::sys::EAGAIN);
         }
         // A chain never extends past its submit.
@@ -129,6 +131,11 @@ impl InlineEngine {
     /// True once the ring has failed (or the failure test hook fired).
     pub fn ring_failed(&self) -> bool {
         self.e.status.ring_failed()
+    }
+
+    /// Reads and writes that used a registered buffer (READ_FIXED/WRITE_FIXED).
+    pub fn fixed_ops(&self) -> u64 {
+        self.e.status.fixed_ops()
     }
 
     /// The errno of the io_uring_enter failure that made the ring fail, if a real one.

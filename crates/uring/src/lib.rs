@@ -16,6 +16,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod buffers;
 pub mod crc32c;
 mod engine;
 mod fd;
@@ -23,13 +24,14 @@ mod fileops;
 mod files;
 mod inline;
 mod mmap;
+pub mod pool;
 mod probe;
 mod ring;
 mod sys;
 mod worker;
 
 pub use crc32c::crc32c;
-pub use fileops::{fadvise_dontneed, flock, LockMode};
+pub use fileops::{dio_alignment, fadvise_dontneed, flock, DioAlignment, LockMode};
 pub use inline::InlineEngine;
 pub use probe::{kernel_release, probe, ProbeReport};
 pub use worker::{RingInfo, Worker};
@@ -48,6 +50,12 @@ pub struct EngineConfig {
     pub queue_capacity: usize,
     /// Size of the sparse registered file table; 0 = plain fds only.
     pub fixed_file_slots: u32,
+    /// Size of the sparse registered buffer table (Linux 5.19); 0 = none.
+    pub fixed_buffer_slots: u32,
+    /// IORING_SETUP_SQPOLL: a kernel thread polls the SQ, so submitting needs no
+    /// syscall while it is awake (it sleeps after `SQPOLL_IDLE_MS` idle). Where the
+    /// kernel refuses it (EPERM/EINVAL) the ring is set up without it.
+    pub sqpoll: bool,
     /// Test hook: `Worker::start` fails with this errno without creating a ring.
     pub test_setup_errno: Option<i32>,
     /// Test hook: after this many requests were accepted the ring behaves as if
@@ -62,6 +70,8 @@ impl Default for EngineConfig {
             cq_entries: 2048,
             queue_capacity: 1024,
             fixed_file_slots: 1024,
+            fixed_buffer_slots: 0,
+            sqpoll: false,
             test_setup_errno: None,
             test_fail_after_submits: None,
         }
@@ -113,6 +123,26 @@ pub enum Op {
     Close { fd: i32 },
     /// Does nothing in the kernel; result 0.
     Nop,
+    /// Registers `buf[..len]` in the ring's buffer table (no SQE: done when accepted);
+    /// result = the slot, or -errno (ENOMEM over RLIMIT_MEMLOCK, ENOBUFS when the table
+    /// is full, EOPNOTSUPP without one). From then on every read or write whose buffer
+    /// lies inside it goes to the kernel as READ_FIXED/WRITE_FIXED. Never linked.
+    /// The memory must stay allocated until an `UnregisterBuffer` of the slot has
+    /// completed or the engine is dropped (the table maps addresses).
+    RegisterBuffer { buf: *mut u8, len: usize },
+    /// Empties a slot of the buffer table; result 0, or -EINVAL when it is not
+    /// registered. Never linked.
+    UnregisterBuffer { slot: u32 },
+}
+
+impl Op {
+    /// Buffer-table updates: done when accepted, no SQE, no request slot.
+    pub fn is_table_update(&self) -> bool {
+        matches!(
+            self,
+            Op::RegisterBuffer { .. } | Op::UnregisterBuffer { .. }
+        )
+    }
 }
 
 // SAFETY: the raw pointers in `Read`/`Write` are only dereferenced by the kernel on

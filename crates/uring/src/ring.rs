@@ -4,8 +4,9 @@
 //! Memory ordering follows io_uring(7) and liburing's barrier rules: the kernel's side
 //! of each index is read with Acquire (it publishes CQEs / consumes SQEs before moving
 //! it), and our side is written with Release (our SQE writes / CQE reads must happen
-//! before the kernel sees the new index). No SQPOLL: the kernel reads the SQ only inside
-//! io_uring_enter, which is what lets `rollback_unsubmitted` take entries back.
+//! before the kernel sees the new index). Without SQPOLL the kernel reads the SQ only
+//! inside io_uring_enter, which is what lets `rollback_unsubmitted` take entries back;
+//! with SQPOLL (opt-in) a kernel thread reads it at any time, so nothing is taken back.
 
 use crate::fd::Fd;
 use crate::mmap::Mmap;
@@ -51,6 +52,22 @@ pub(crate) const INLINE_SETUP_ATTEMPTS: &[u32] = &[
     sys::IORING_SETUP_CQSIZE | sys::IORING_SETUP_SUBMIT_ALL,
     sys::IORING_SETUP_CQSIZE,
 ];
+
+/// How long an idle SQPOLL thread spins before it sleeps (and the next submit needs an
+/// io_uring_enter with IORING_ENTER_SQ_WAKEUP). Short, because the polling thread
+/// occupies a core while it spins.
+pub(crate) const SQPOLL_IDLE_MS: u32 = 50;
+
+/// `attempts` with IORING_SETUP_SQPOLL added, minus DEFER_TASKRUN (which the kernel
+/// refuses together with SQPOLL).
+pub(crate) fn with_sqpoll(attempts: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = attempts
+        .iter()
+        .map(|f| (f | sys::IORING_SETUP_SQPOLL) & !sys::IORING_SETUP_DEFER_TASKRUN)
+        .collect();
+    out.dedup();
+    out
+}
 
 /// Names of the setup flags this crate may use, for reports.
 pub(crate) fn setup_flag_names(flags: u32) -> Vec<&'static str> {
@@ -147,6 +164,11 @@ impl Ring {
         let mut p = io_uring_params {
             flags,
             cq_entries,
+            sq_thread_idle: if flags & sys::IORING_SETUP_SQPOLL != 0 {
+                SQPOLL_IDLE_MS
+            } else {
+                0
+            },
             ..Default::default()
         };
         // SAFETY: `p` is a valid io_uring_params the kernel fills in.
@@ -229,6 +251,10 @@ impl Ring {
     pub(crate) fn flags(&self) -> u32 {
         self.params.flags
     }
+    /// Whether a kernel thread polls the SQ (IORING_SETUP_SQPOLL).
+    pub(crate) fn sqpoll(&self) -> bool {
+        self.params.flags & sys::IORING_SETUP_SQPOLL != 0
+    }
     pub(crate) fn features(&self) -> u32 {
         self.params.features
     }
@@ -301,16 +327,23 @@ impl Ring {
     pub(crate) fn enter(&mut self, min_complete: u32) -> Result<u32, i32> {
         self.flush();
         let to_submit = self.sq_pending();
+        let mut flags = sys::IORING_ENTER_GETEVENTS;
+        if self.sqpoll() {
+            // The polling thread takes the SQ by itself; it needs a syscall only to be
+            // woken, or for us to wait or flush overflowed CQEs. The fence orders our
+            // tail store before the flags load, pairing with the kernel's barrier
+            // between setting NEED_WAKEUP and re-checking the tail (io_uring(7)).
+            std::sync::atomic::fence(Ordering::SeqCst);
+            let sq_flags = self.sq_flags();
+            if sq_flags & sys::IORING_SQ_NEED_WAKEUP != 0 {
+                flags |= sys::IORING_ENTER_SQ_WAKEUP;
+            } else if min_complete == 0 && sq_flags & sys::IORING_SQ_CQ_OVERFLOW == 0 {
+                return Ok(to_submit);
+            }
+        }
         // SAFETY: every SQE pushed was pushed through `push`, whose contract keeps its
         // memory valid until reaped.
-        let r = unsafe {
-            sys::io_uring_enter(
-                self.fd(),
-                to_submit,
-                min_complete,
-                sys::IORING_ENTER_GETEVENTS,
-            )
-        };
+        let r = unsafe { sys::io_uring_enter(self.fd(), to_submit, min_complete, flags) };
         if r < 0 {
             Err(-r)
         } else {
@@ -348,6 +381,11 @@ impl Ring {
     /// io_uring_enter error), calling `f` for each. Sound because without SQPOLL the
     /// kernel reads the SQ only inside io_uring_enter, which only we call.
     pub(crate) fn rollback_unsubmitted(&mut self, mut f: impl FnMut(&io_uring_sqe)) {
+        if self.sqpoll() {
+            // The polling thread may be reading these entries right now: they stay,
+            // and their CQEs will come.
+            return;
+        }
         let head = self.khead_sq();
         let mut pos = head;
         while pos != self.sq.tail {

@@ -106,6 +106,9 @@ pub const IORING_OP_NOP: u8 = 0;
 pub const IORING_OP_READV: u8 = 1;
 pub const IORING_OP_WRITEV: u8 = 2;
 pub const IORING_OP_FSYNC: u8 = 3;
+/// READ/WRITE into a registered buffer: `buf_index` names it (Linux 5.1).
+pub const IORING_OP_READ_FIXED: u8 = 4;
+pub const IORING_OP_WRITE_FIXED: u8 = 5;
 pub const IORING_OP_FALLOCATE: u8 = 17;
 pub const IORING_OP_OPENAT: u8 = 18;
 pub const IORING_OP_CLOSE: u8 = 19;
@@ -315,6 +318,51 @@ pub const IORING_REGISTER_FILES: c_uint = 2;
 pub const IORING_UNREGISTER_FILES: c_uint = 3;
 pub const IORING_REGISTER_FILES_UPDATE: c_uint = 6;
 pub const IORING_REGISTER_PROBE: c_uint = 8;
+/// Buffer registration with tags and sparse tables (Linux 5.13; sparse 5.19).
+pub const IORING_REGISTER_BUFFERS2: c_uint = 15;
+pub const IORING_REGISTER_BUFFERS_UPDATE: c_uint = 16;
+/// `io_uring_rsrc_register.flags`: register `nr` empty slots (Linux 5.19).
+pub const IORING_RSRC_REGISTER_SPARSE: u32 = 1 << 0;
+
+/// Argument of IORING_REGISTER_BUFFERS2 (`nr_args` = its size).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct io_uring_rsrc_register {
+    pub nr: u32,
+    pub flags: u32,
+    pub resv2: u64,
+    /// `struct iovec *` (unused with IORING_RSRC_REGISTER_SPARSE).
+    pub data: u64,
+    /// `__u64 *` tags, or 0.
+    pub tags: u64,
+}
+const _: () = assert!(size_of::<io_uring_rsrc_register>() == 32);
+
+/// Argument of IORING_REGISTER_BUFFERS_UPDATE (`nr_args` = its size).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct io_uring_rsrc_update2 {
+    /// First slot to replace.
+    pub offset: u32,
+    pub resv: u32,
+    /// `struct iovec *`: the new buffers; an iovec with a null base empties a slot.
+    pub data: u64,
+    /// `__u64 *` tags, or 0.
+    pub tags: u64,
+    pub nr: u32,
+    pub resv2: u32,
+}
+const _: () = assert!(size_of::<io_uring_rsrc_update2>() == 32);
+const _: () = assert!(offset_of!(io_uring_rsrc_update2, nr) == 24);
+
+/// struct iovec.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct iovec {
+    pub iov_base: *mut c_void,
+    pub iov_len: usize,
+}
+const _: () = assert!(size_of::<iovec>() == 16);
 
 /// Argument of IORING_REGISTER_FILES_UPDATE (Linux 5.5).
 #[repr(C)]
@@ -369,6 +417,7 @@ pub const ENFILE: i32 = 23;
 pub const EMFILE: i32 = 24;
 pub const ENOSYS: i32 = 38;
 pub const EOPNOTSUPP: i32 = 95;
+pub const ENOBUFS: i32 = 105;
 pub const ESHUTDOWN: i32 = 108;
 pub const ECANCELED: i32 = 125;
 
@@ -445,11 +494,26 @@ pub struct statx {
     pub stx_size: u64,
     pub stx_blocks: u64,
     pub stx_attributes_mask: u64,
-    /// Timestamps, device numbers, mount id, direct-I/O alignment, spare space.
-    pub __rest: [u64; 24],
+    /// stx_atime, stx_btime, stx_ctime, stx_mtime (16 bytes each).
+    pub __times: [u64; 8],
+    /// stx_rdev_major/minor, stx_dev_major/minor.
+    pub __devs: [u32; 4],
+    pub stx_mnt_id: u64,
+    /// Direct-I/O alignment of user memory and of file offsets/lengths; valid when
+    /// `stx_mask` has STATX_DIOALIGN (Linux 6.1), 0 when the file does not support it.
+    pub stx_dio_mem_align: u32,
+    pub stx_dio_offset_align: u32,
+    pub __spare3: [u64; 12],
 }
 const _: () = assert!(size_of::<statx>() == 256);
 const _: () = assert!(offset_of!(statx, stx_size) == 40);
+const _: () = assert!(offset_of!(statx, stx_mnt_id) == 144);
+const _: () = assert!(offset_of!(statx, stx_dio_mem_align) == 152);
+const _: () = assert!(offset_of!(statx, stx_dio_offset_align) == 156);
+
+/// statx(2) mask bit: direct-I/O alignment (Linux 6.1).
+pub const STATX_DIOALIGN: u32 = 0x2000;
+pub const SYS_statx: c_long = 332;
 
 impl Default for statx {
     fn default() -> Self {
@@ -563,6 +627,28 @@ pub fn fstat_fd(fd: i32) -> Result<stat, i32> {
     let mut st = stat::default();
     // SAFETY: `st` is a valid, writable struct stat of the size the kernel writes.
     let r = unsafe { fstat(fd, &mut st) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(st)
+    }
+}
+
+/// statx(2) of an open fd (AT_EMPTY_PATH) asking for `mask`; Err(errno).
+pub fn statx_fd(fd: i32, mask: u32) -> Result<statx, i32> {
+    let mut st = statx::default();
+    // SAFETY: `st` is a valid, writable struct statx of the size the kernel writes; the
+    // path is an empty C string that outlives the call.
+    let r = unsafe {
+        syscall(
+            SYS_statx,
+            fd as c_long,
+            c"".as_ptr(),
+            AT_EMPTY_PATH as c_long,
+            mask as c_long,
+            &mut st as *mut statx,
+        )
+    };
     if r < 0 {
         Err(errno())
     } else {

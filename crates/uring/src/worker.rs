@@ -34,6 +34,10 @@ pub struct RingInfo {
     pub fixed_file_slots: u32,
     /// Why fixed-file registration failed (errno), if it did.
     pub fixed_files_errno: Option<i32>,
+    /// Registered buffer slots (0 when disabled or registration failed).
+    pub fixed_buffer_slots: u32,
+    /// Why buffer-table registration failed (errno), if it did.
+    pub fixed_buffers_errno: Option<i32>,
     /// Whether `Op::Ftruncate` goes through IORING_OP_FTRUNCATE (Linux 6.9).
     pub ftruncate_op: bool,
 }
@@ -192,6 +196,11 @@ impl Worker {
     /// new requests complete with RESULT_RING_FAILED.
     pub fn ring_failed(&self) -> bool {
         self.shared.status.ring_failed()
+    }
+
+    /// Reads and writes that used a registered buffer (READ_FIXED/WRITE_FIXED).
+    pub fn fixed_ops(&self) -> u64 {
+        self.shared.status.fixed_ops()
     }
 
     /// The errno of the io_uring_enter failure that made the ring fail, if a real one

@@ -1,118 +1,15 @@
 //! Linked chains (IOSQE_IO_LINK) and the inline engine, on both engine modes.
 mod common;
 
+use common::driver::{readable, Driver, MODES};
 use common::{pattern, TempDir};
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use uring::{Completion, EngineConfig, InlineEngine, Op, Request, Worker};
+use uring::{Completion, EngineConfig, InlineEngine, Op, Request};
 
 const ECANCELED: i64 = -125;
 const EBADF: i64 = -9;
-
-#[repr(C)]
-struct PollFd {
-    fd: i32,
-    events: i16,
-    revents: i16,
-}
-extern "C" {
-    fn poll(fds: *mut PollFd, nfds: u64, timeout: i32) -> i32;
-}
-
-/// Waits until `fd` is readable (or the timeout); true when it is.
-fn readable(fd: i32, timeout_ms: i32) -> bool {
-    let mut p = PollFd {
-        fd,
-        events: 1, // POLLIN
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the call.
-    unsafe { poll(&mut p, 1, timeout_ms) > 0 }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Mode {
-    Thread,
-    Inline,
-}
-const MODES: [Mode; 2] = [Mode::Thread, Mode::Inline];
-
-enum Driver {
-    Thread(Worker, mpsc::Receiver<Completion>),
-    Inline(Box<InlineEngine>),
-}
-
-impl Driver {
-    fn new(mode: Mode, cfg: EngineConfig) -> Driver {
-        match mode {
-            Mode::Thread => {
-                let (tx, rx) = mpsc::channel();
-                let w = Worker::start(
-                    &cfg,
-                    Box::new(move |b: &mut Vec<Completion>| {
-                        for c in b.drain(..) {
-                            let _ = tx.send(c);
-                        }
-                    }),
-                )
-                .unwrap();
-                Driver::Thread(w, rx)
-            }
-            Mode::Inline => Driver::Inline(Box::new(InlineEngine::new(&cfg).unwrap())),
-        }
-    }
-
-    /// Submits `reqs` as one submit and returns every result by user_data.
-    ///
-    /// # Safety
-    /// The requests' buffers outlive the call (it waits for all).
-    unsafe fn run(&mut self, mut reqs: Vec<Request>) -> HashMap<u64, i64> {
-        let n = reqs.len();
-        let mut got = HashMap::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        match self {
-            Driver::Thread(w, rx) => {
-                // SAFETY: forwarded to the caller.
-                unsafe { w.submit(&mut reqs) }.unwrap();
-                while got.len() < n {
-                    let c = rx
-                        .recv_timeout(Duration::from_secs(20))
-                        .expect("completion");
-                    assert!(got.insert(c.user_data, c.result).is_none());
-                }
-            }
-            Driver::Inline(e) => {
-                let mut out = Vec::new();
-                // SAFETY: forwarded to the caller.
-                unsafe { e.submit(&mut reqs, &mut out) }.unwrap();
-                loop {
-                    for c in out.drain(..) {
-                        assert!(got.insert(c.user_data, c.result).is_none());
-                    }
-                    if got.len() == n {
-                        break;
-                    }
-                    assert!(Instant::now() < deadline, "completions missing: {got:?}");
-                    // The ring fd becomes readable when a completion waits.
-                    assert!(readable(e.poll_fd(), 20_000), "ring fd never readable");
-                    e.reap(&mut out);
-                }
-                assert_eq!(e.outstanding(), 0);
-            }
-        }
-        got
-    }
-
-    unsafe fn results(&mut self, reqs: Vec<Request>) -> Vec<i64> {
-        let ids: Vec<u64> = reqs.iter().map(|r| r.user_data).collect();
-        // SAFETY: forwarded.
-        let got = unsafe { self.run(reqs) };
-        ids.iter().map(|id| got[id]).collect()
-    }
-}
 
 fn create(dir: &TempDir, name: &str) -> std::fs::File {
     std::fs::OpenOptions::new()

@@ -9,6 +9,8 @@ use std::time::Duration;
 use uring::{Completion, EngineConfig, Op, Request, Worker};
 
 /// A temp directory with a unique name, removed on drop.
+pub mod driver;
+
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
