@@ -92,6 +92,12 @@ pub struct Engine {
     /// Every request accepted and not yet delivered, by id, with the reference that
     /// keeps its buffer alive (read/write only). Its length is the in-flight count.
     inflight: IdMap<Option<Reference>>,
+    /// Buffer-table updates among `inflight`, by id: what their completion changes.
+    table_ops: IdMap<TableOp>,
+    /// The registered buffers, by slot, each pinned by a reference until its
+    /// unregistration completed or the ring is gone: the ring's table maps addresses,
+    /// so the memory must not be collected and reused while registered.
+    registered: HashMap<u32, Reference>,
     /// The cleanup hook's strong count (`Rc::into_raw`), while the hook is registered.
     hook_arg: Option<*const RefCell<Engine>>,
     /// Inline mode: the ring on this thread and its poll handle.
@@ -102,6 +108,43 @@ pub struct Engine {
     /// Completions taken from the inline ring, reused between calls.
     done: Vec<Completion>,
     closed: bool,
+}
+
+/// A buffer-table update in flight.
+#[derive(Clone, Copy, Debug)]
+enum TableOp {
+    /// On success (result = slot) its buffer's reference moves to `registered`.
+    Register,
+    /// On completion the slot's reference is deleted.
+    Unregister(u32),
+}
+
+impl Engine {
+    /// Bookkeeping of one completion: deletes its buffer's reference (or moves it to the
+    /// registered-buffer table).
+    fn settle(&mut self, c: &Completion) {
+        let pin = self.inflight.remove(&c.user_data).flatten();
+        match self.table_ops.remove(&c.user_data) {
+            Some(TableOp::Register) if c.result >= 0 => {
+                if let Some(r) = pin {
+                    self.registered.insert(c.result as u32, r);
+                }
+            }
+            Some(TableOp::Unregister(slot)) if c.result >= 0 => {
+                self.registered.remove(&slot);
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads and writes that used a registered buffer, on this engine's ring.
+    pub fn fixed_ops(&self) -> u64 {
+        match (&self.worker, &self.inline) {
+            (Some(w), _) => w.fixed_ops(),
+            (_, Some(i)) => i.ring.fixed_ops(),
+            _ => 0,
+        }
+    }
 }
 
 /// The inline-mode half of an engine.
@@ -151,6 +194,8 @@ pub fn create(env: Env, cfg: EngineConfig, mode: Mode, on_complete: Value) -> Re
         inbox: Arc::clone(&inbox),
         spare: Vec::new(),
         inflight: IdMap::default(),
+        table_ops: IdMap::default(),
+        registered: HashMap::new(),
         hook_arg: None,
         inline: None,
         async_hook: None,
@@ -252,6 +297,15 @@ fn engine_arg(env: Env, v: Value) -> Result<EngineRc> {
     }
 }
 
+/// `fixedOps(engine)`: reads and writes that used a registered buffer (0 once closed).
+pub fn fixed_ops(env: Env, engine: Value) -> Result<u64> {
+    let rc = engine_arg(env, engine)?;
+    let e = rc
+        .try_borrow()
+        .map_err(|_| Error::with_code("ERR_INTERNAL", "engine busy (re-entrant call)"))?;
+    Ok(e.fixed_ops())
+}
+
 /// `destroy(engine)`: idempotent.
 pub fn destroy(env: Env, engine: Value) -> Result<()> {
     let rc = engine_arg(env, engine)?;
@@ -264,7 +318,7 @@ pub fn destroy(env: Env, engine: Value) -> Result<()> {
 /// hook. Idempotent. JavaScript thread only, with the environment alive: called from
 /// `destroy`, the external's finalizer, the cleanup hook, or a failed `create`.
 fn close(rc: &EngineRc, from_hook: bool) {
-    let (worker, tsfn, refd, refs, hook_arg, raw_env, inbox, inline) = {
+    let (worker, tsfn, refd, refs, registered, hook_arg, raw_env, inbox, inline) = {
         // Never borrowed while JavaScript runs, so this cannot fail in practice; if it
         // did, closing later (finalizer, hook) is still possible.
         let Ok(mut e) = rc.try_borrow_mut() else {
@@ -279,6 +333,10 @@ fn close(rc: &EngineRc, from_hook: bool) {
             e.tsfn.take(),
             mem::replace(&mut e.tsfn_refd, false),
             mem::take(&mut e.inflight),
+            {
+                e.table_ops.clear();
+                mem::take(&mut e.registered)
+            },
             e.hook_arg.take(),
             e.env,
             Arc::clone(&e.inbox),
@@ -308,11 +366,15 @@ fn close(rc: &EngineRc, from_hook: bool) {
         // SAFETY: created in `create_inline` on this env, destroyed once, here.
         unsafe { env.async_destroy(inl.ctx) };
         drop(inl.on_complete);
+        // The ring (and its buffer table) goes before the registered buffers may.
         drop(inl.ring);
+        drop(registered);
         return;
     }
     lock(&inbox).clear();
     drop(refs);
+    // The worker's ring was dropped on its thread, joined by `shutdown` above.
+    drop(registered);
     if let Some(t) = tsfn {
         if refd {
             let _ = t.unref(env);
@@ -396,13 +458,15 @@ fn take_results(env: Env, cell: &RefCell<Engine>) -> Option<Vec<f64>> {
         return None; // An earlier call took these completions already.
     }
     let mut results = Vec::with_capacity(e.spare.len() * 2);
-    for c in e.spare.drain(..) {
-        e.inflight.remove(&c.user_data); // Deletes the buffer's reference, if any.
-                                         // Ids are safe integers (validated) and results are byte counts, fds, sizes or
-                                         // -errno / RESULT_RING_FAILED: all exact in an f64.
+    let mut spare = mem::take(&mut e.spare);
+    for c in spare.drain(..) {
+        e.settle(&c);
+        // Ids are safe integers (validated) and results are byte counts, fds, sizes,
+        // slots or -errno / RESULT_RING_FAILED: all exact in an f64.
         results.push(c.user_data as f64);
         results.push(c.result as f64);
     }
+    e.spare = spare;
     if e.inflight.is_empty() && e.tsfn_refd {
         if let Some(t) = e.tsfn {
             let _ = t.unref(env);
@@ -505,6 +569,7 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<Option<Value>> {
     let rollback = |e: &mut Engine, done: usize| {
         for op in &ops[..done] {
             e.inflight.remove(&op.id);
+            e.table_ops.remove(&op.id);
         }
     };
     // Inline engines reference buffers only after the submit, and only those of
@@ -517,12 +582,24 @@ pub fn submit(env: Env, info: &CallInfo) -> Result<Option<Value>> {
                 "ERR_INVALID_ARG_VALUE",
                 format!("desc op {i}: id {} is already in flight", op.id),
             )),
-            false if defer_refs => Ok(None),
+            // A registration's reference is taken now in every mode: it outlives the
+            // operation (moved to `registered` on success).
+            false if defer_refs && op.kind != Kind::RegisterBuffer => Ok(None),
             false => buffer.map(|b| Reference::new(env, b)).transpose(),
         };
         match entry {
             Ok(r) => {
                 e.inflight.insert(op.id, r);
+                match op.kind {
+                    Kind::RegisterBuffer => {
+                        e.table_ops.insert(op.id, TableOp::Register);
+                    }
+                    Kind::UnregisterBuffer => {
+                        e.table_ops
+                            .insert(op.id, TableOp::Unregister(op.arg as u32));
+                    }
+                    _ => {}
+                }
             }
             Err(err) => {
                 rollback(e, i);
@@ -628,7 +705,7 @@ fn range_error(e: OutOfRange) -> Error {
 fn build_op(env: Env, i: usize, op: &OpDesc, extra: Option<Value>) -> Result<(Op, Option<Value>)> {
     let fd = op.fd;
     Ok(match op.kind {
-        Kind::Read | Kind::Write => {
+        Kind::Read | Kind::Write | Kind::RegisterBuffer => {
             let v = extra.expect("fetched for buffer kinds");
             let info = env
                 .typedarray_info(v)?
@@ -658,7 +735,11 @@ fn build_op(env: Env, i: usize, op: &OpDesc, extra: Option<Value>) -> Result<(Op
                 info.data
             };
             let len = op.len as usize;
-            let req = if op.kind == Kind::Read {
+            let req = if op.kind == Kind::RegisterBuffer {
+                // The engine refuses an empty range (EINVAL); the reference taken for
+                // this op keeps the memory alive while registered (`registered`).
+                Op::RegisterBuffer { buf: data, len }
+            } else if op.kind == Kind::Read {
                 Op::Read {
                     fd,
                     buf: data,
@@ -722,6 +803,12 @@ fn build_op(env: Env, i: usize, op: &OpDesc, extra: Option<Value>) -> Result<(Op
         Kind::Size => (Op::Size { fd }, None),
         Kind::Close => (Op::Close { fd }, None),
         Kind::Nop => (Op::Nop, None),
+        Kind::UnregisterBuffer => (
+            Op::UnregisterBuffer {
+                slot: op.arg as u32,
+            },
+            None,
+        ),
     })
 }
 
@@ -744,9 +831,9 @@ fn describe(env: Env, v: Value) -> String {
 fn settle_done(e: &mut Engine, env: Env, mut done: Vec<Completion>) -> Vec<f64> {
     let mut results = Vec::with_capacity(done.len() * 2);
     for c in done.drain(..) {
-        e.inflight.remove(&c.user_data); // Deletes the buffer's reference, if any.
-                                         // Ids are safe integers (validated); results are byte counts, fds, sizes or
-                                         // -errno / RESULT_RING_FAILED: all exact in an f64.
+        e.settle(&c);
+        // Ids are safe integers (validated); results are byte counts, fds, sizes, slots
+        // or -errno / RESULT_RING_FAILED: all exact in an f64.
         results.push(c.user_data as f64);
         results.push(c.result as f64);
     }
@@ -813,6 +900,8 @@ fn create_inline(env: Env, cfg: EngineConfig, on_complete: Value) -> Result<Valu
         inbox: Arc::new(Mutex::new(Vec::new())),
         spare: Vec::new(),
         inflight: IdMap::default(),
+        table_ops: IdMap::default(),
+        registered: HashMap::new(),
         hook_arg: None,
         inline: Some(Inline {
             ring,

@@ -18,7 +18,13 @@
 //! flock(fd, exclusive: boolean, nonBlocking: boolean): number  // 0 or -errno
 //! funlock(fd): number                                          // 0 or -errno (LOCK_UN)
 //! fadviseDontNeed(fd, offset, len /* 0 = to EOF */): number     // 0 or -errno
+//! fixedOps(engine): number        // reads/writes that used a registered buffer
+//! allocAligned(size): Buffer      // zeroed, 4096-aligned native memory (pool buffers)
+//! bufferAddress(buf): number      // the address of buf's first byte (alignment checks)
+//! dioAlignment(fd): [memAlign, offsetAlign] | null | number  // statx DIOALIGN; -errno
 //! ```
+//! `createEngine` also takes `fixedBufferSlots` (0..16384, default 0) and `sqpoll`
+//! (boolean, default false); `submit` kinds 11/12 register/unregister a buffer.
 //!
 //! Bad arguments throw `TypeError [ERR_INVALID_ARG_TYPE]` / `RangeError
 //! [ERR_OUT_OF_RANGE]`; system failures throw an `Error` with `.code` and a positive
@@ -150,11 +156,25 @@ fn engine_config(env: Env, opts: Value) -> Result<(EngineConfig, engine::Mode)> 
             ))
         }
     };
+    let fixed_buffer_slots = match env.type_of(env.get_named(opts, "fixedBufferSlots")?)? {
+        ValueType::Undefined => 0,
+        _ => {
+            let (what, x) = field("fixedBufferSlots")?;
+            integer_in(&what, x, 0.0, validate::MAX_BUFFER_SLOTS).map_err(range)? as u32
+        }
+    };
+    let sqpoll_v = env.get_named(opts, "sqpoll")?;
+    let sqpoll = match env.type_of(sqpoll_v)? {
+        ValueType::Undefined => false,
+        _ => boolean(env, sqpoll_v, "options.sqpoll")?,
+    };
     let cfg = EngineConfig {
         sq_entries,
         cq_entries,
         queue_capacity,
         fixed_file_slots,
+        fixed_buffer_slots,
+        sqpoll,
         test_setup_errno: (test_setup_errno != 0).then_some(test_setup_errno as i32),
         test_fail_after_submits: (test_fail_after != 0).then_some(test_fail_after),
     };
@@ -273,6 +293,57 @@ fn fadvise_dont_need(env: Env, info: &CallInfo) -> Result<Value> {
     status(env, uring::fadvise_dontneed(fd, offset, len))
 }
 
+/// `fixedOps(engine)`.
+fn fixed_ops(env: Env, info: &CallInfo) -> Result<Value> {
+    env.double(engine::fixed_ops(env, info.arg(0))? as f64)
+}
+
+/// A Uint8Array argument, or a TypeError naming `what`.
+fn uint8_array(env: Env, v: Value, what: &str) -> Result<node_api::TypedArrayInfo> {
+    env.typedarray_info(v)?
+        .filter(|t| t.kind == sys::napi_uint8_array)
+        .ok_or_else(|| {
+            Error::type_error(
+                "ERR_INVALID_ARG_TYPE",
+                format!("{what} must be a Uint8Array (Buffer)"),
+            )
+        })
+}
+
+/// `allocAligned(size)`: a Buffer over zeroed, page-aligned native memory, freed when
+/// the Buffer is collected. Throws ERR_OUT_OF_RANGE for sizes outside 1..=1 GiB, an
+/// ENOMEM error when the allocator has no memory, and whatever the runtime says where
+/// external buffers are not allowed (the caller then aligns an ordinary Buffer).
+fn alloc_aligned(env: Env, info: &CallInfo) -> Result<Value> {
+    let x = number(env, info.arg(0), "The \"size\" argument")?;
+    let max = uring::pool::POOL_MAX_BYTES as f64;
+    let size = integer_in("The \"size\" argument", x, 1.0, max).map_err(range)? as usize;
+    let buf = uring::pool::AlignedBuf::new(size).ok_or_else(|| errno::error(12, "malloc"))?;
+    let data = buf.as_mut_ptr();
+    // SAFETY: `data..data + size` is the allocation `buf` owns; the Buffer's finalizer
+    // drops `buf` (freeing it) only once the Buffer is unreachable, and every in-flight
+    // request or registration holds a reference to the Buffer until it is done.
+    unsafe { env.external_buffer(buf, data, size) }
+}
+
+/// `bufferAddress(buf)`: the address of the view's first byte. User-space addresses on
+/// x86_64 are below 2^47, exact in an f64.
+fn buffer_address(env: Env, info: &CallInfo) -> Result<Value> {
+    let t = uint8_array(env, info.arg(0), "The \"buf\" argument")?;
+    env.double(t.data as usize as f64)
+}
+
+/// `dioAlignment(fd)`: `[memAlign, offsetAlign]` from statx STATX_DIOALIGN, null when
+/// the kernel or file system does not report it, -errno when statx fails.
+fn dio_alignment(env: Env, info: &CallInfo) -> Result<Value> {
+    let fd = fd_arg(env, info.arg(0))?;
+    match uring::dio_alignment(fd) {
+        Ok(Some(a)) => env.float64_array(&[f64::from(a.mem), f64::from(a.offset)]),
+        Ok(None) => env.null(),
+        Err(e) => env.double(-f64::from(e)),
+    }
+}
+
 /// `descStride()`: numbers per operation in a `submit` descriptor, so the TypeScript
 /// layer can refuse a build with another descriptor layout.
 fn desc_stride(env: Env, _info: &CallInfo) -> Result<Value> {
@@ -312,6 +383,10 @@ pub unsafe extern "C" fn napi_register_module_v1(
                 ("flock", flock),
                 ("funlock", funlock),
                 ("fadviseDontNeed", fadvise_dont_need),
+                ("fixedOps", fixed_ops),
+                ("allocAligned", alloc_aligned),
+                ("bufferAddress", buffer_address),
+                ("dioAlignment", dio_alignment),
             ],
         )
     }

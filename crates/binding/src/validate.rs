@@ -31,7 +31,18 @@ pub enum Kind {
     Open = 8,
     Close = 9,
     Nop = 10,
+    /// Registers the whole of `extras[i]` (a pool buffer) in the ring's buffer table;
+    /// result = the slot. Never linked.
+    RegisterBuffer = 11,
+    /// Empties slot `arg` of the buffer table. Never linked.
+    UnregisterBuffer = 12,
 }
+
+/// The highest kind number (for messages).
+const MAX_KIND: u32 = 12;
+
+/// Slots of a registered-buffer table (IORING_MAX_REG_BUFFERS).
+pub const MAX_BUFFER_SLOTS: f64 = 16_384.0;
 
 impl Kind {
     fn from_number(k: f64) -> Option<Kind> {
@@ -46,6 +57,8 @@ impl Kind {
             8.0 => Kind::Open,
             9.0 => Kind::Close,
             10.0 => Kind::Nop,
+            11.0 => Kind::RegisterBuffer,
+            12.0 => Kind::UnregisterBuffer,
             _ => return None,
         })
     }
@@ -63,13 +76,15 @@ impl Kind {
             Kind::Open => "open",
             Kind::Close => "close",
             Kind::Nop => "nop",
+            Kind::RegisterBuffer => "buffer registration",
+            Kind::UnregisterBuffer => "buffer unregistration",
         }
     }
 
     /// What `extras[i]` must be for this kind.
     pub fn extra(self) -> Extra {
         match self {
-            Kind::Read | Kind::Write => Extra::Buffer,
+            Kind::Read | Kind::Write | Kind::RegisterBuffer => Extra::Buffer,
             Kind::Open => Extra::Path,
             _ => Extra::None,
         }
@@ -96,7 +111,7 @@ pub struct OpDesc {
     pub offset: u64,
     /// Bytes for read/write/fallocate, the new size for ftruncate, the mode for open.
     pub len: u64,
-    /// Mode for fallocate, flags for open.
+    /// Mode for fallocate, flags for open, the slot to unregister.
     pub arg: i32,
     /// Linked to the next operation (flags bit 0).
     pub link: bool,
@@ -171,7 +186,7 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
     let id = integer_in(&field("id"), id, 0.0, MAX_SAFE_INTEGER)?;
     let kind = Kind::from_number(kind).ok_or_else(|| {
         OutOfRange(format!(
-            "{}: unknown operation kind {} (expected 1..10)",
+            "{}: unknown operation kind {} (expected 1..{MAX_KIND})",
             field("kind"),
             js_number(kind)
         ))
@@ -210,6 +225,23 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
             op.arg = int("arg (open flags)", arg)?;
         }
         Kind::Nop => {}
+        Kind::RegisterBuffer | Kind::UnregisterBuffer if op.link => {
+            return Err(OutOfRange(format!(
+                "{}: a {} cannot be linked",
+                field("flags"),
+                kind.name()
+            )))
+        }
+        // The registered range is the buffer's first `len` bytes.
+        Kind::RegisterBuffer => op.len = safe("len", len)?,
+        Kind::UnregisterBuffer => {
+            op.arg = integer_in(
+                &field("arg (buffer slot)"),
+                arg,
+                0.0,
+                MAX_BUFFER_SLOTS - 1.0,
+            )? as i32
+        }
     }
     Ok(op)
 }
@@ -317,7 +349,10 @@ mod tests {
         assert!(bad([1.0, 1.0, -3.0, 0.0, 1.0, 0.0, 0.0]).contains("fd"));
         assert!(bad([1.0, 1.0, 2f64.powi(31), 0.0, 1.0, 0.0, 0.0]).contains("fd"));
         assert!(bad([f64::NAN, 1.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("id must be"));
-        assert!(bad([1.0, 11.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 11"));
+        assert!(bad([1.0, 13.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 13"));
+        assert!(bad([1.0, 11.0, 0.0, 0.0, 4096.0, 0.0, 1.0]).contains("cannot be linked"));
+        assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, 16384.0, 0.0]).contains("buffer slot"));
+        assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, -1.0, 0.0]).contains("buffer slot"));
         assert!(bad([1.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 0"));
         assert!(bad([1.0, 1.5, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 1.5"));
         assert!(bad([1.0, 2.0, 3.0, 0.0, f64::INFINITY, 0.0, 0.0]).contains("received Infinity"));

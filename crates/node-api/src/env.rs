@@ -644,6 +644,42 @@ impl Env {
         Ok(Value(out))
     }
 
+    /// A Buffer over `len` bytes at `data` without copying, owned by `owner`: `owner`
+    /// is dropped by the Buffer's finalizer (on this thread, when the Buffer is collected
+    /// or the env torn down). Fails where the runtime forbids external buffers (the V8
+    /// sandbox); `owner` is then dropped here.
+    ///
+    /// # Safety
+    /// `data..data + len` must be memory owned by `owner`, valid and not otherwise
+    /// accessed for as long as `owner` lives.
+    pub unsafe fn external_buffer<T: 'static>(
+        self,
+        owner: T,
+        data: *mut u8,
+        len: usize,
+    ) -> Result<Value> {
+        let hint = Box::into_raw(Box::new(owner));
+        let mut out: sys::napi_value = ptr::null_mut();
+        // SAFETY: env is live; `data`/`len` are valid per the caller; `hint` is a leaked
+        // Box<T> that `finalize_hint_box::<T>` reclaims exactly once.
+        let status = unsafe {
+            sys::napi_create_external_buffer(
+                self.raw,
+                len,
+                data.cast(),
+                Some(finalize_hint_box::<T>),
+                hint.cast(),
+                &mut out,
+            )
+        };
+        if let Err(e) = self.check(status) {
+            // SAFETY: the buffer was not created, so nothing else owns `hint`.
+            drop(unsafe { Box::from_raw(hint) });
+            return Err(e);
+        }
+        Ok(Value(out))
+    }
+
     /// The value inside an external made by [`Env::create_external`] with the same `tag`
     /// and `T`; `None` for anything else. The reference is valid while `v` is reachable,
     /// which holds for the rest of the callback that received `v`.
@@ -685,6 +721,21 @@ unsafe extern "C" fn finalize_box<T>(_env: sys::napi_env, data: *mut c_void, _hi
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: per this function's contract.
         drop(unsafe { Box::from_raw(data.cast::<T>()) });
+    }));
+}
+
+/// Finalizer of [`Env::external_buffer`]: drops the owner passed as the hint.
+///
+/// # Safety
+/// `hint` must be the `Box<T>` leaked by `external_buffer::<T>`, finalized once.
+unsafe extern "C" fn finalize_hint_box<T>(
+    _env: sys::napi_env,
+    _data: *mut c_void,
+    hint: *mut c_void,
+) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: per this function's contract.
+        drop(unsafe { Box::from_raw(hint.cast::<T>()) });
     }));
 }
 
