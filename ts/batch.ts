@@ -39,6 +39,7 @@ export class Batch implements IoBatch {
     const file = checkFile(f)
     checkBuffer('buffer', buf)
     checkOffset('offset', offset)
+    file.checkDirect(buf, offset)
     return this.add(file, { kind: 'read', file: file.handle, buf, offset, link: checkLinkOption(opts) })
   }
 
@@ -47,6 +48,7 @@ export class Batch implements IoBatch {
     checkBuffer('buffer', buf)
     checkOffset('offset', offset)
     checkOffset('offset + buffer.length', offset + buf.byteLength)
+    file.checkDirect(buf, offset)
     return this.add(file, { kind: 'write', file: file.handle, buf, offset, link: checkLinkOption(opts) })
   }
 

@@ -117,6 +117,23 @@ export function directUnavailable(reason: string): CodedError<Error> {
   return coded(new Error(`O_DIRECT is not available: ${reason}`), 'ERR_IO_DIRECT_UNAVAILABLE')
 }
 
+/** An O_DIRECT operation whose buffer address, length or file offset is misaligned. */
+export function misaligned(what: 'buffer address' | 'buffer length' | 'offset', value: number, alignment: number, path: string): CodedError<RangeError> {
+  const shown = what === 'buffer address' ? `0x${value.toString(16)}` : String(value)
+  return coded(
+    new RangeError(`O_DIRECT on '${path}' needs the ${what} aligned to ${alignment} bytes; received ${shown}. Use buffers from io.pool, and offsets and lengths in multiples of ${alignment}`),
+    'ERR_IO_ALIGNMENT',
+  )
+}
+
+export function poolForeignBuffer(detail: string): CodedError<Error> {
+  return coded(new Error(`io.pool.release() got a buffer the pool did not give out: ${detail}`), 'ERR_POOL_FOREIGN_BUFFER')
+}
+
+export function poolDoubleRelease(size: number): CodedError<Error> {
+  return coded(new Error(`io.pool.release() got a ${size}-byte buffer that was already released; a buffer is released once per acquire()`), 'ERR_POOL_DOUBLE_RELEASE')
+}
+
 function describeValue(value: unknown): string {
   if (value === null) return 'null'
   if (value === undefined) return 'undefined'

@@ -1,6 +1,7 @@
 // AsyncFile: the same class over either backend. It validates arguments, keeps the
 // closed state, reserves append positions and routes every operation through the Io's
 // limiter; the backend does the I/O.
+import { checkAligned, type DirectAlignment } from './direct'
 import { ioClosed, withPath } from './errors'
 import type { Backend, BackendFile } from './backends/backend'
 import type { Limiter } from './limiter'
@@ -35,12 +36,20 @@ export class File implements AsyncFile {
     /** The backend's file; used by io.batch(). */
     readonly handle: BackendFile,
     readonly path: string,
+    /** Set for O_DIRECT files: every transfer is checked against it first. */
+    readonly direct: DirectAlignment | null = null,
   ) {}
+
+  /** O_DIRECT files: throws ERR_IO_ALIGNMENT for a misaligned buffer or offset. */
+  checkDirect(buf: Uint8Array, offset: number): void {
+    if (this.direct !== null) checkAligned(this.direct, buf, offset, this.path)
+  }
 
   readAt(buf: Buffer, offset: number): Promise<ReadResult> {
     return this.op(() => {
       checkBuffer('buffer', buf)
       checkOffset('offset', offset)
+      this.checkDirect(buf, offset)
     }, async (run) => ({ bytesRead: await run('read', (b) => b.read(this.handle, buf, offset), (n) => n), buffer: buf }))
   }
 
@@ -49,6 +58,7 @@ export class File implements AsyncFile {
       checkBuffer('buffer', buf)
       checkOffset('offset', offset)
       checkOffset('offset + buffer.length', offset + buf.byteLength)
+      this.checkDirect(buf, offset)
     }, async (run) => {
       await run('write', (b) => b.write(this.handle, buf, offset), () => buf.byteLength)
       return { bytesWritten: buf.byteLength, buffer: buf }
@@ -59,6 +69,8 @@ export class File implements AsyncFile {
     let relative = 0
     return this.op(() => {
       checkBuffer('buffer', buf)
+      // The position is known later; whatever it is, the buffer must qualify.
+      this.checkDirect(buf, 0)
       // Reserve synchronously, in call order, so concurrent appends never overlap.
       relative = this.appendReserved
       this.appendReserved += buf.byteLength
@@ -68,6 +80,7 @@ export class File implements AsyncFile {
       // size query (itself limited) could deadlock at queueDepth 1.
       const position = (await this.appendBase!) + relative
       checkOffset('append position', position + buf.byteLength)
+      this.checkDirect(buf, position)
       await run('write', (b) => b.write(this.handle, buf, position), () => buf.byteLength)
       return { bytesWritten: buf.byteLength, buffer: buf, position }
     })

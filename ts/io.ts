@@ -4,6 +4,10 @@ import { resolveConfig } from './config'
 import { debug } from './debug'
 import { detect, explainSetupFailure, hookedErrno } from './detect'
 import { directUnavailable, invalidArgType, ioClosed, withPath } from './errors'
+import { openDirect, type DirectAlignment } from './direct'
+import type { NativeAddon } from './native'
+import { BufferPool, type IoBufferPool } from './pool'
+import { alignedMemory, plainMemory } from './pool-memory'
 import { type Backend, type BatchOp, type BatchResult, type OpenKind } from './backends/backend'
 import { Batch, type BatchOwner } from './batch'
 import { NativeBackend, engineModeFromEnv } from './backends/native'
@@ -16,6 +20,7 @@ import { checkOpenOptions, checkPath } from './validate'
 
 class IoImpl implements Io, FileOwner, BatchOwner {
   readonly limiter: Limiter
+  readonly pool: IoBufferPool
   private readonly stats: Metrics
   private readonly files = new Set<File>()
   private closing: Promise<void> | null = null
@@ -25,8 +30,18 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     readonly fallbackReason: string | null,
     readonly kernel: KernelInfo,
     readonly config: Readonly<IoConfig>,
+    /** The native addon when loaded (aligned pool memory, O_DIRECT checks); either backend. */
+    private readonly addon: NativeAddon | null,
   ) {
     this.limiter = new Limiter(config.queueDepth)
+    const native = impl instanceof NativeBackend ? impl : null
+    const memory = addon === null
+      ? plainMemory()
+      : alignedMemory(addon, native === null ? {} : {
+        register: (buf) => native.registerBuffer(buf),
+        unregister: (slots) => native.unregisterBuffer(slots as number[]),
+      })
+    this.pool = new BufferPool(config.sizeClasses, config.bufferPoolSize, memory)
     const io = this
     this.stats = new Metrics({
       get backend() {
@@ -41,7 +56,9 @@ class IoImpl implements Io, FileOwner, BatchOwner {
       get fallbacks() {
         return io.impl.degradedOps
       },
-      registeredBufferHits: 0,
+      get registeredBufferHits() {
+        return io.impl.registeredBufferHits()
+      },
     })
   }
 
@@ -156,9 +173,27 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     this.checkOpen()
     checkPath('path', path)
     const { direct, mode } = checkOpenOptions(opts)
-    if (direct === true) throw directUnavailable('O_DIRECT support arrives with the fast path; open without { direct: true } or use direct: \'prefer\'')
-    const handle = await this.limiter.run(() => this.timed('open', () => this.impl.open(path, kind, mode)))
-    const file = new File(this, handle, path)
+    const open = (withDirect: boolean) => this.limiter.run(() => this.timed('open', () => this.impl.open(path, kind, mode, withDirect)))
+    let handle
+    let alignment: DirectAlignment | null = null
+    if (direct === false) {
+      handle = await open(false)
+    } else if (this.addon === null) {
+      if (direct === true) throw directUnavailable(`the native addon is not loaded, so buffers cannot be checked or aligned (${this.fallbackReason ?? 'no addon'}); open '${path}' without { direct: true }`)
+      handle = await open(false)
+    } else {
+      const opened = await openDirect(this.addon, () => open(true), (h) => this.impl.close(h))
+      if (opened.ok) {
+        handle = opened.handle
+        alignment = opened.alignment
+      } else if (direct === true) {
+        throw directUnavailable(`the file system of '${path}' refuses it (${opened.why}); open it without { direct: true }, or with direct: 'prefer'`)
+      } else {
+        debug("O_DIRECT refused for '%s' (%s): opened without it", path, opened.why)
+        handle = await open(false)
+      }
+    }
+    const file = new File(this, handle, path, alignment)
     if (this.closing !== null) {
       // The Io began closing while this open was in flight: do not leak the descriptor.
       await file.close().catch(() => {})
@@ -193,7 +228,7 @@ export async function openIo(overrides: Partial<IoConfig> = {}): Promise<Io> {
     }
   }
   debug('kernel %s, backend %s%s', detection.kernel.release, backend.name, reason === null ? '' : ` (${reason})`)
-  return new IoImpl(backend, reason, detection.kernel, Object.freeze({ ...config, sizeClasses: [...config.sizeClasses] }))
+  return new IoImpl(backend, reason, detection.kernel, Object.freeze({ ...config, sizeClasses: [...config.sizeClasses] }), detection.addon)
 }
 
 /** Test hook STREAMLINE_IO_TEST_RING_FAIL_AFTER=N: the ring fails after N requests. */

@@ -12,6 +12,10 @@ export interface EngineOptions {
   cqDepth: number
   queueCapacity: number
   fixedFileSlots: number
+  /** Registered-buffer table size (0 = none); pool buffers are registered into it. */
+  fixedBufferSlots?: number
+  /** IORING_SETUP_SQPOLL where the kernel allows it. */
+  sqpoll?: boolean
   /** Test hook: ring setup fails with this errno (0 = off). */
   testSetupErrno: number
   /** Test hook: the ring fails after this many requests (0 = off). */
@@ -60,6 +64,14 @@ export interface NativeAddon {
   funlock?(fd: number): number
   /** posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED); len 0 = to end of file. 0 or a negative errno. */
   fadviseDontNeed?(fd: number, offset: number, len: number): number
+  /** Reads and writes of this engine that used a registered buffer (READ_FIXED/WRITE_FIXED). */
+  fixedOps?(engine: EngineHandle): number
+  /** Zeroed, 4096-aligned native memory as a Buffer (throws where external buffers are forbidden). */
+  allocAligned?(size: number): Buffer
+  /** The address of the view's first byte (for O_DIRECT alignment checks). */
+  bufferAddress?(buf: Uint8Array): number
+  /** statx STATX_DIOALIGN of an fd: [memAlign, offsetAlign], null when not reported, or -errno. */
+  dioAlignment?(fd: number): Float64Array | null | number
 }
 
 /** Operation kinds in a submission descriptor (stride DESC_STRIDE: id, kind, fd, offset, len, arg, flags). */
@@ -74,6 +86,10 @@ export const enum OpKind {
   Open = 8,
   Close = 9,
   Nop = 10,
+  /** Registers extras[i] (len bytes) in the ring's buffer table; result = the slot. */
+  RegisterBuffer = 11,
+  /** Empties buffer-table slot `arg`. */
+  UnregisterBuffer = 12,
 }
 export const DESC_STRIDE = 7
 /** A completion result meaning "not executed: the ring failed" — run it elsewhere. */

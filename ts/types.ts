@@ -34,6 +34,9 @@ export interface KernelInfo {
   features: string[]
 }
 
+import type { IoBufferPool } from './pool'
+export type { IoBufferPool, PoolStats } from './pool'
+
 export interface OpenOptions {
   /** O_DIRECT; 'prefer' opens without it where unsupported. */
   direct?: boolean | 'prefer'
@@ -84,6 +87,8 @@ export interface Io {
   readonly fallbackReason: string | null
   readonly kernel: KernelInfo
   readonly config: Readonly<IoConfig>
+  /** Reusable I/O buffers: aligned (O_DIRECT-ready) and, on io_uring, registered. */
+  readonly pool: IoBufferPool
   open(path: string, opts?: OpenOptions): Promise<AsyncFile>
   openRw(path: string, opts?: OpenOptions): Promise<AsyncFile>
   create(path: string, opts?: OpenOptions): Promise<AsyncFile>

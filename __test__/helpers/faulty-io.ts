@@ -195,6 +195,9 @@ export class FaultyIo implements Io {
   get config(): Io['config'] {
     return this.inner.config
   }
+  get pool(): Io['pool'] {
+    return this.inner.pool
+  }
   get degradedOps(): number {
     return this.inner.degradedOps
   }

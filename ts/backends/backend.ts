@@ -5,14 +5,21 @@ import fs from 'node:fs'
 
 export type OpenKind = 'read' | 'readWrite' | 'create' | 'append'
 
-/** open(2) flags per kind. `append` does not use O_APPEND: positions are reserved in-process. */
-export function openFlags(kind: OpenKind): number {
+/** O_DIRECT on Linux x86_64 (fs.constants has it only on Linux). */
+export const O_DIRECT = fs.constants.O_DIRECT ?? 0o40000
+
+/**
+ * open(2) flags per kind, plus O_DIRECT when `direct`. `append` does not use O_APPEND:
+ * positions are reserved in-process.
+ */
+export function openFlags(kind: OpenKind, direct = false): number {
   const { O_RDONLY, O_RDWR, O_CREAT, O_TRUNC } = fs.constants
+  const d = direct ? O_DIRECT : 0
   switch (kind) {
-    case 'read': return O_RDONLY
-    case 'readWrite': return O_RDWR
-    case 'create': return O_RDWR | O_CREAT | O_TRUNC
-    case 'append': return O_RDWR | O_CREAT
+    case 'read': return O_RDONLY | d
+    case 'readWrite': return O_RDWR | d
+    case 'create': return O_RDWR | O_CREAT | O_TRUNC | d
+    case 'append': return O_RDWR | O_CREAT | d
   }
 }
 
@@ -36,7 +43,8 @@ export type BatchResult = { ok: true; bytes: number } | { ok: false; error: Erro
 
 export interface Backend {
   readonly name: 'io_uring' | 'standard'
-  open(path: string, kind: OpenKind, mode: number): Promise<BackendFile>
+  /** Opens `path`; with `direct`, O_DIRECT (EINVAL where the file system refuses it). */
+  open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile>
   /** Fills `buf` from `offset` unless end-of-file comes first; resolves the bytes read. */
   read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number>
   /** Writes `buf` whole at `offset` or rejects. */
@@ -54,6 +62,8 @@ export interface Backend {
   batch(ops: BatchOp[]): Promise<BatchResult[]>
   /** Operations run on the standard path because a ring failed (0 on the standard backend). */
   readonly degradedOps: number
+  /** Reads and writes that used a registered buffer (0 on the standard backend). */
+  registeredBufferHits(): number
   /** Releases the backend's own resources; every operation has settled before this is called. */
   shutdown(): Promise<void>
 }

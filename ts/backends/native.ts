@@ -62,6 +62,8 @@ interface Ring {
   failed: boolean
   /** Operations of the current tick, submitted together at the microtask checkpoint. */
   batch: Array<{ id: number; op: Op }>
+  /** Whether `batch` holds buffer-table updates (sent in a native call of their own). */
+  tableOps: boolean
 }
 
 const SYSCALL: Record<OpKind, string> = {
@@ -75,10 +77,22 @@ const SYSCALL: Record<OpKind, string> = {
   [OpKind.Open]: 'open',
   [OpKind.Close]: 'close',
   [OpKind.Nop]: 'nop',
+  [OpKind.RegisterBuffer]: 'io_uring_register',
+  [OpKind.UnregisterBuffer]: 'io_uring_register',
 }
 
 /** Registered-file slots per ring; files beyond them use their plain fd. */
 const FIXED_FILE_SLOTS = 4096
+/** The kernel's limit on registered buffers per ring (IORING_MAX_REG_BUFFERS). */
+const MAX_FIXED_BUFFER_SLOTS = 16_384
+
+/**
+ * Registered-buffer slots per ring: room for every buffer the pool keeps plus as many
+ * again in use. Buffers beyond it stay plain (counted by the pool).
+ */
+export function fixedBufferSlots(config: IoConfig): number {
+  return Math.min(MAX_FIXED_BUFFER_SLOTS, Math.max(64, 2 * config.bufferPoolSize * config.sizeClasses.length))
+}
 
 function nextPow2(n: number): number {
   let p = 1
@@ -104,6 +118,8 @@ export class NativeBackend implements Backend {
   private readonly ops: Array<Op | undefined> = []
   private readonly freeIds: number[] = []
   private flushScheduled = false
+  /** fixedOps of the rings, kept when they are destroyed. */
+  private fixedOpsAtShutdown: number | null = null
 
   /** Starts `ioWorkers` rings; throws (with .errno) when a ring cannot be set up. */
   constructor(
@@ -120,6 +136,8 @@ export class NativeBackend implements Backend {
       cqDepth: Math.max(2 * config.sqDepth, nextPow2(config.queueDepth + 1)),
       queueCapacity: config.queueDepth,
       fixedFileSlots: FIXED_FILE_SLOTS,
+      fixedBufferSlots: fixedBufferSlots(config),
+      sqpoll: config.sqpoll,
       testSetupErrno: hooks.testSetupErrno,
       testFailAfter: hooks.testFailAfter,
     }
@@ -128,7 +146,7 @@ export class NativeBackend implements Backend {
     const rings = this.mode === 'inline' ? 1 : config.ioWorkers
     try {
       for (let i = 0; i < rings; i++) {
-        const ring: Ring = { engine: undefined as unknown as EngineHandle, failed: false, batch: [] }
+        const ring: Ring = { engine: undefined as unknown as EngineHandle, failed: false, batch: [], tableOps: false }
         ring.engine = addon.createEngine(options, (results) => this.complete(ring, results))
         this.rings.push(ring)
       }
@@ -138,12 +156,49 @@ export class NativeBackend implements Backend {
     }
   }
 
-  async open(path: string, kind: OpenKind, mode: number): Promise<BackendFile> {
+  async open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile> {
     const ring = this.nextRing
     this.nextRing = (this.nextRing + 1) % this.rings.length
     // fd is unused by open; 0 keeps the descriptor within the binding's checked range.
-    const fd = await this.submit(ring, OpKind.Open, 0, path, 0, mode, openFlags(kind), path)
+    const fd = await this.submit(ring, OpKind.Open, 0, path, 0, mode, openFlags(kind, direct), path)
     return new NativeFile(path, fd, ring)
+  }
+
+  /**
+   * Registers `buf` with every ring (the pool's buffers may be used on files of any
+   * ring); resolves the slots, or rejects with the io_uring_register error (ENOMEM:
+   * RLIMIT_MEMLOCK) after undoing the registrations that succeeded.
+   */
+  async registerBuffer(buf: Buffer): Promise<number[]> {
+    const results = await Promise.all(
+      this.rings.map((_, i) => this.submit(i, OpKind.RegisterBuffer, 0, buf, 0, buf.byteLength, 0, '', true)),
+    )
+    const failed = results.find((r) => r < 0)
+    if (failed === undefined) return results
+    results.forEach((slot, i) => slot >= 0 && void this.unregisterOn(i, slot))
+    if (failed === RESULT_RING_FAILED) throw new Error('the ring failed')
+    const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
+    if (-failed === 12) err.message += ' (registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK)'
+    if (-failed === 105) err.message += ' (the ring\'s registered-buffer table is full)'
+    throw err
+  }
+
+  /** Empties the slots `registerBuffer` returned; the buffer is then a plain one. */
+  unregisterBuffer(slots: number[]): void {
+    slots.forEach((slot, i) => void this.unregisterOn(i, slot))
+  }
+
+  private unregisterOn(ring: number, slot: number): Promise<number> {
+    return this.submit(ring, OpKind.UnregisterBuffer, 0, undefined, 0, 0, slot, '', true)
+  }
+
+  registeredBufferHits(): number {
+    if (this.fixedOpsAtShutdown !== null) return this.fixedOpsAtShutdown
+    const fixedOps = this.addon.fixedOps
+    if (fixedOps === undefined) return 0
+    let n = 0
+    for (const ring of this.rings) n += fixedOps.call(this.addon, ring.engine)
+    return n
   }
 
   read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number> {
@@ -239,7 +294,9 @@ export class NativeBackend implements Backend {
 
   async shutdown(): Promise<void> {
     // Every operation has settled (the Io drains first), so destroy() joins idle threads.
+    const hits = this.registeredBufferHits()
     for (const ring of this.rings) this.addon.destroy(ring.engine)
+    this.fixedOpsAtShutdown = hits
   }
 
   private on(file: BackendFile, kind: OpKind, offset: number, len: number, arg: number, buf?: Uint8Array): Promise<number> {
@@ -258,6 +315,7 @@ export class NativeBackend implements Backend {
       const id = this.freeIds.pop() ?? this.ops.length
       this.ops[id] = op
       ring.batch.push({ id, op })
+      if (kind >= OpKind.RegisterBuffer) ring.tableOps = true
       if (!this.flushScheduled) {
         this.flushScheduled = true
         queueMicrotask(() => this.flush())
@@ -269,37 +327,51 @@ export class NativeBackend implements Backend {
   private flush(): void {
     this.flushScheduled = false
     for (const ring of this.rings) {
-      const batch = ring.batch
+      let batch = ring.batch
       if (batch.length === 0) continue
       ring.batch = []
-      const desc = new Float64Array(batch.length * DESC_STRIDE)
-      const extras: Array<Uint8Array | string | undefined> = new Array(batch.length)
-      for (let i = 0; i < batch.length; i++) {
-        const { id, op } = batch[i]
-        const at = i * DESC_STRIDE
-        desc[at] = id
-        desc[at + 1] = op.kind
-        desc[at + 2] = op.fd
-        desc[at + 3] = op.offset
-        desc[at + 4] = op.len
-        desc[at + 5] = op.arg
-        desc[at + 6] = op.link ? DESC_FLAG_LINK : 0
-        extras[i] = op.extra
+      if (ring.tableOps) {
+        // Buffer-table updates go first and alone: the engine applies them in order
+        // before the reads and writes after them, and if the ring refuses the call
+        // (EAGAIN at capacity in thread mode) only they fail — the buffer stays plain.
+        ring.tableOps = false
+        this.send(ring, batch.filter((b) => b.op.kind >= OpKind.RegisterBuffer))
+        batch = batch.filter((b) => b.op.kind < OpKind.RegisterBuffer)
       }
-      let done: Float64Array | undefined
-      try {
-        done = this.addon.submit(ring.engine, desc, extras)
-      } catch (err) {
-        // Nothing of this batch was submitted; settle every operation of it.
-        for (const { id, op } of batch) {
-          this.release(id)
-          op.reject(err)
-        }
-        continue
-      }
-      // Inline mode: what completed inside the submit, handled as onComplete's are.
-      if (done !== undefined) this.complete(ring, done)
+      this.send(ring, batch)
     }
+  }
+
+  /** One native submit of `batch` on `ring`. */
+  private send(ring: Ring, batch: Array<{ id: number; op: Op }>): void {
+    if (batch.length === 0) return
+    const desc = new Float64Array(batch.length * DESC_STRIDE)
+    const extras: Array<Uint8Array | string | undefined> = new Array(batch.length)
+    for (let i = 0; i < batch.length; i++) {
+      const { id, op } = batch[i]
+      const at = i * DESC_STRIDE
+      desc[at] = id
+      desc[at + 1] = op.kind
+      desc[at + 2] = op.fd
+      desc[at + 3] = op.offset
+      desc[at + 4] = op.len
+      desc[at + 5] = op.arg
+      desc[at + 6] = op.link ? DESC_FLAG_LINK : 0
+      extras[i] = op.extra
+    }
+    let done: Float64Array | undefined
+    try {
+      done = this.addon.submit(ring.engine, desc, extras)
+    } catch (err) {
+      // Nothing of this batch was submitted; settle every operation of it.
+      for (const { id, op } of batch) {
+        this.release(id)
+        op.reject(err)
+      }
+      return
+    }
+    // Inline mode: what completed inside the submit, handled as onComplete's are.
+    if (done !== undefined) this.complete(ring, done)
   }
 
   /** Called by the ring with [id, result] pairs; runs on the JavaScript thread. */
@@ -344,6 +416,9 @@ export class NativeBackend implements Backend {
         case OpKind.Open: return fdOps.open(op.path, op.arg, op.len)
         case OpKind.Close: return fdOps.close(op.fd).then(() => 0)
         case OpKind.Nop: return 0
+        case OpKind.RegisterBuffer:
+        case OpKind.UnregisterBuffer:
+          return 0 // never degraded: buffer-table updates are raw
       }
     }
     run().then(op.resolve, (err: unknown) => op.reject(withPath(err, op.path)))

@@ -22,8 +22,12 @@ export class StandardBackend implements Backend {
   readonly name = 'standard' as const
   readonly degradedOps = 0
 
-  async open(path: string, kind: OpenKind, mode: number): Promise<BackendFile> {
-    const handle = await fs.promises.open(path, openFlags(kind), mode)
+  registeredBufferHits(): number {
+    return 0
+  }
+
+  async open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile> {
+    const handle = await fs.promises.open(path, openFlags(kind, direct), mode)
     // open(2) lets O_RDONLY open a directory; the contract says EISDIR for every open*.
     let isDir: boolean
     try {

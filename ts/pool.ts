@@ -1,0 +1,201 @@
+// io.pool: reusable I/O buffers in size classes (DESIGN.md §3, issue 3).
+//
+// Memory comes from the native addon when it is loaded: zeroed, page-aligned (so every
+// pool buffer qualifies for O_DIRECT), one allocation per buffer, freed when the Buffer
+// is collected. On the io_uring backend each new buffer is also registered with the
+// ring(s) (IORING_REGISTER_BUFFERS_UPDATE), and the engine then sends reads and writes
+// on it — or on any subarray of it — as READ_FIXED/WRITE_FIXED by itself. Registration
+// that fails (RLIMIT_MEMLOCK for unprivileged users, a full table) leaves that buffer a
+// plain one: counted, never an error. Without the addon the pool hands out ordinary
+// zeroed Buffers (no alignment, hence no O_DIRECT).
+//
+// At most `bufferPoolSize` free buffers are kept per class; a buffer released beyond
+// that is dropped (unregistered first, then left to the garbage collector).
+import { outOfRange, poolDoubleRelease, poolForeignBuffer } from './errors'
+import { invalidArgType } from './errors'
+
+/** Where pool memory comes from and how it is registered; one per backend. */
+export interface PoolMemory {
+  /** Whether `allocate` returns page-aligned memory. */
+  readonly aligned: boolean
+  /** Zeroed memory of exactly `size` bytes. */
+  allocate(size: number): Buffer
+  /**
+   * Registers `buf` for fixed-buffer I/O; resolves a handle for `unregister`, or an
+   * Error saying why it stays a plain buffer. Absent: no registration (standard backend).
+   */
+  register?(buf: Buffer): Promise<unknown>
+  unregister?(handle: unknown): void
+}
+
+/** `io.pool.stats()`. */
+export interface PoolStats {
+  /** Pool memory is page-aligned native memory (O_DIRECT-ready). */
+  aligned: boolean
+  /** acquire() served from a kept buffer / by allocating a new one. */
+  hits: number
+  misses: number
+  /** Bytes of pool buffers alive (in use or kept), by class size. */
+  allocatedBytes: number
+  /** Buffers acquired and not released, and their bytes. */
+  inUse: number
+  inUseBytes: number
+  /** Free buffers kept for reuse. */
+  kept: number
+  /** Buffers dropped because their class already kept `bufferPoolSize`. */
+  dropped: number
+  /** Buffers registered with the ring (io_uring backend); registrations that failed. */
+  registered: number
+  registrationFailures: number
+  /** Why the last registration failed (e.g. "ENOMEM: … RLIMIT_MEMLOCK"), or null. */
+  lastRegistrationError: string | null
+  classes: Array<{ size: number; inUse: number; kept: number; allocated: number }>
+}
+
+export interface IoBufferPool {
+  /** A buffer of the smallest class ≥ `minSize` (its length is the class size). */
+  acquire(minSize: number): Buffer
+  /** Gives back a buffer `acquire` returned (the same object, not a subarray). */
+  release(buf: Buffer): void
+  stats(): PoolStats
+}
+
+interface Entry {
+  cls: SizeClass
+  free: boolean
+  /** Registration in progress or done: resolves the handle, or null when it failed. */
+  registration: Promise<unknown> | null
+}
+
+interface SizeClass {
+  size: number
+  keep: Buffer[]
+  inUse: number
+  allocated: number
+}
+
+export class BufferPool implements IoBufferPool {
+  private readonly classes: SizeClass[]
+  /** Every buffer the pool gave out and has not dropped, by identity. */
+  private readonly entries = new WeakMap<Buffer, Entry>()
+  /** Buffers the pool dropped: a release of one is still a double release. */
+  private readonly gone = new WeakSet<Buffer>()
+  /** The memory of every pool buffer, to name a released subarray for what it is. */
+  private readonly memories = new WeakSet<ArrayBufferLike>()
+  private hits = 0
+  private misses = 0
+  private dropped = 0
+  private registered = 0
+  private registrationFailures = 0
+  private lastRegistrationError: string | null = null
+
+  constructor(
+    sizes: readonly number[],
+    private readonly keepPerClass: number,
+    private readonly memory: PoolMemory,
+  ) {
+    this.classes = sizes.map((size) => ({ size, keep: [], inUse: 0, allocated: 0 }))
+  }
+
+  acquire(minSize: number): Buffer {
+    if (typeof minSize !== 'number') throw invalidArgType('minSize', 'of type number', minSize)
+    const largest = this.classes[this.classes.length - 1].size
+    if (!Number.isSafeInteger(minSize) || minSize < 0 || minSize > largest) {
+      throw outOfRange('minSize', `an integer from 0 to the largest size class (${largest})`, minSize)
+    }
+    const cls = this.classes.find((c) => c.size >= minSize)!
+    cls.inUse++
+    const kept = cls.keep.pop()
+    if (kept !== undefined) {
+      this.hits++
+      this.entries.get(kept)!.free = false
+      return kept
+    }
+    this.misses++
+    const buf = this.memory.allocate(cls.size)
+    cls.allocated++
+    const entry: Entry = { cls, free: false, registration: null }
+    this.entries.set(buf, entry)
+    this.memories.add(buf.buffer)
+    if (this.memory.register) entry.registration = this.register(buf)
+    return buf
+  }
+
+  release(buf: Buffer): void {
+    if (!(buf instanceof Uint8Array)) throw invalidArgType('buf', 'a Buffer from io.pool.acquire()', buf)
+    const entry = this.entries.get(buf)
+    if (entry === undefined) {
+      if (this.gone.has(buf)) throw poolDoubleRelease(buf.byteLength)
+      throw poolForeignBuffer(
+        this.memories.has(buf.buffer)
+          ? `a ${buf.byteLength}-byte view into a pool buffer; release the object acquire() returned`
+          : `a ${buf.byteLength}-byte buffer allocated elsewhere`,
+      )
+    }
+    if (entry.free) throw poolDoubleRelease(buf.byteLength)
+    const cls = entry.cls
+    cls.inUse--
+    if (cls.keep.length < this.keepPerClass) {
+      entry.free = true
+      cls.keep.push(buf)
+      return
+    }
+    this.drop(buf, entry)
+  }
+
+  stats(): PoolStats {
+    let allocatedBytes = 0
+    let inUse = 0
+    let inUseBytes = 0
+    let kept = 0
+    for (const c of this.classes) {
+      allocatedBytes += c.allocated * c.size
+      inUse += c.inUse
+      inUseBytes += c.inUse * c.size
+      kept += c.keep.length
+    }
+    return {
+      aligned: this.memory.aligned,
+      hits: this.hits,
+      misses: this.misses,
+      allocatedBytes,
+      inUse,
+      inUseBytes,
+      kept,
+      dropped: this.dropped,
+      registered: this.registered,
+      registrationFailures: this.registrationFailures,
+      lastRegistrationError: this.lastRegistrationError,
+      classes: this.classes.map((c) => ({ size: c.size, inUse: c.inUse, kept: c.keep.length, allocated: c.allocated })),
+    }
+  }
+
+  private register(buf: Buffer): Promise<unknown> {
+    return this.memory.register!(buf).then(
+      (handle) => {
+        this.registered++
+        return handle
+      },
+      (err: unknown) => {
+        this.registrationFailures++
+        this.lastRegistrationError = (err as Error).message
+        return null
+      },
+    )
+  }
+
+  private drop(buf: Buffer, entry: Entry): void {
+    this.entries.delete(buf)
+    this.gone.add(buf)
+    entry.cls.allocated--
+    this.dropped++
+    const reg = entry.registration
+    if (reg !== null) {
+      void reg.then((handle) => {
+        if (handle === null) return
+        this.registered--
+        this.memory.unregister!(handle)
+      })
+    }
+  }
+}
