@@ -19,7 +19,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { openIo } from '../ts/index'
-import { type Appender, KiB, MiB, type Result, drive, fsTypeOf, nodeFsAppender, percentile, walAppender } from './workloads'
+import { type Appender, KiB, MiB, type Summary, drive, fsTypeOf, nodeFsAppender, summarize, walAppender } from './workloads'
 
 /** fio's W1 job (DESIGN.md §6) for `seconds`: write IOPS, or null without fio. */
 function fioW1(dir: string, seconds: number): number | null {
@@ -50,17 +50,17 @@ async function main(): Promise<void> {
     fs.mkdirSync(d)
     return d
   }
-  const run = async (make: () => Promise<Appender>, writers: number, bytes: number): Promise<Result> => {
+  const run = async (make: () => Promise<Appender>, writers: number, bytes: number): Promise<Summary> => {
     const a = await make()
     try {
-      return await drive(a, writers, bytes, seconds)
+      return summarize(await drive(a, writers, bytes, seconds))
     } finally {
       await a.close()
     }
   }
   // Preallocation variants: 16 MiB files so a run rolls several times, a checkpointer behind.
   const segmentBytes = 16 * MiB
-  interface Case { workload: string; name: string; baseline: boolean; go: () => Promise<Result> }
+  interface Case { workload: string; name: string; baseline: boolean; go: () => Promise<Summary> }
   const cases: Case[] = []
   for (const [workload, writers, bytes] of [
     ['W1 1×4 KiB', 1, 4 * KiB],
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   for (const s of ['fallocate', 'zero-fill', 'recycle'] as const) {
     cases.push({ workload: 'W1 prealloc', name: s, baseline: false, go: () => run(() => walAppender(uring, fresh(), { prealloc: s, segmentBytes, checkpoint: true }), 1, 4 * KiB) })
   }
-  const results = new Map<Case, Result[]>(cases.map((c) => [c, []]))
+  const results = new Map<Case, Summary[]>(cases.map((c) => [c, []]))
   const fio: number[] = []
   try {
     for (let r = 1; r <= rounds; r++) {
@@ -92,8 +92,8 @@ async function main(): Promise<void> {
     await noPrealloc.close()
     fs.rmSync(root, { recursive: true, force: true })
   }
-  const rate = (x: Result): number => x.ops / x.seconds
-  const median = (xs: Result[]): Result => [...xs].sort((a, b) => rate(a) - rate(b))[Math.floor(xs.length / 2)]
+  const rate = (x: Summary): number => x.opsPerSec
+  const median = (xs: Summary[]): Summary => [...xs].sort((a, b) => rate(a) - rate(b))[Math.floor(xs.length / 2)]
   const rows: string[][] = [['workload', 'target', 'rec/s', 'p50 µs', 'p99 µs', 'p999 µs', 'vs base', 'rounds (rec/s)']]
   let base = 0
   for (const c of cases) {
@@ -104,9 +104,9 @@ async function main(): Promise<void> {
       c.workload,
       c.name,
       Math.round(rate(m)).toLocaleString('en-US'),
-      percentile(m.latenciesUs, 50).toFixed(0),
-      percentile(m.latenciesUs, 99).toFixed(0),
-      percentile(m.latenciesUs, 99.9).toFixed(0),
+      m.latencyUs.p50.toFixed(0),
+      m.latencyUs.p99.toFixed(0),
+      m.latencyUs.p999.toFixed(0),
       `${(rate(m) / base).toFixed(2)}x`,
       all.map((x) => Math.round(rate(x))).join(' / '),
     ])

@@ -6,12 +6,17 @@
 //   W4  the same through io.batch() of 32 (node:fs: Promise.all of 32 reads)
 //   W6  sequential 1 MiB reads over a file, cold cache (evicted before each pass)
 // Each loop runs against a Target: the library (an Io, either backend) or plain node:fs
-// written the way a Node user writes it (FileHandle).
+// written the way a Node user writes it (FileHandle). Every loop records one latency per
+// operation (per batch for W4) into an HDR histogram (benches/latency.ts: recordSince)
+// and returns a Result; `summarize` turns it into the figures the CLI reports.
+// A new workload: add its id to WORKLOADS, WORKLOAD_TITLES and WORKLOAD_UNITS, and a case
+// in runIo/runNodeFs.
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Io } from '../ts/index'
 import { loadAddon } from '../ts/native'
 import { openWalWith, type PreallocStrategy } from '../ts/wal'
+import { type LatencyHistogram, type LatencyUs, newHistogram, recordSince, summarizeLatency } from './latency'
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
@@ -26,6 +31,9 @@ export const WORKLOAD_TITLES: Record<Workload, string> = {
   W4: 'random 4 KiB reads, batches of 32',
   W6: 'sequential 1 MiB reads, cold cache',
 }
+
+/** What each workload's throughput is counted in (a sequential scan in MB/s, the rest in operations). */
+export const WORKLOAD_UNITS: Record<Workload, 'ops/s' | 'MB/s'> = { W1: 'ops/s', W2: 'ops/s', W3: 'ops/s', W4: 'ops/s', W6: 'MB/s' }
 
 const TMPFS_MAGIC = 0x01021994
 const FS_TYPES: Record<number, string> = {
@@ -49,12 +57,15 @@ export function fsTypeOf(dir: string): string {
   }
 }
 
-/** Raw measurement: operations, bytes moved, wall time, one latency per operation (or batch). */
+/**
+ * Raw measurement: operations, bytes moved, wall time, and an HDR histogram with one
+ * latency per operation (or per batch: W4) in nanoseconds (benches/latency.ts).
+ */
 export interface Result {
   ops: number
   bytes: number
   seconds: number
-  latenciesUs: Float64Array
+  latency: LatencyHistogram
 }
 
 /** What a run reports (and what the node:fs child sends back as JSON). */
@@ -64,26 +75,22 @@ export interface Summary {
   seconds: number
   opsPerSec: number
   mbPerSec: number
-  latencyUs: { p50: number; p99: number; p999: number }
+  latencyUs: LatencyUs
+  /** The run's HDR histogram (ns), compressed base64: plots and reports are drawn from it. */
+  histogram: string
 }
 
-export function percentile(sorted: Float64Array, p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
-}
-
+/** The figures of a run; its histogram is encoded and released (call once per Result). */
 export function summarize(r: Result): Summary {
-  const round = (x: number) => Math.round(x * 10) / 10
   return {
     ops: r.ops,
     bytes: r.bytes,
     seconds: r.seconds,
     opsPerSec: r.ops / r.seconds,
     mbPerSec: r.bytes / r.seconds / 1e6,
-    latencyUs: { p50: round(percentile(r.latenciesUs, 50)), p99: round(percentile(r.latenciesUs, 99)), p999: round(percentile(r.latenciesUs, 99.9)) },
+    ...summarizeLatency(r.latency),
   }
 }
-
-const sorted = (lat: number[]): Float64Array => Float64Array.from(lat).sort()
 
 /** Something that appends a record durably and says when it is acknowledged. */
 export interface Appender {
@@ -93,7 +100,7 @@ export interface Appender {
 
 /** `writers` loops appending `recordBytes` records for `seconds`; latency per append. */
 export async function drive(a: Appender, writers: number, recordBytes: number, seconds: number): Promise<Result> {
-  const lat: number[] = []
+  const lat = newHistogram()
   const rec = Buffer.alloc(recordBytes, 0x5a)
   const end = performance.now() + seconds * 1000
   const start = performance.now()
@@ -102,12 +109,12 @@ export async function drive(a: Appender, writers: number, recordBytes: number, s
       while (performance.now() < end) {
         const t0 = performance.now()
         await a.append(rec)
-        lat.push((performance.now() - t0) * 1000)
+        recordSince(lat, t0)
       }
     }),
   )
   const elapsed = (performance.now() - start) / 1000
-  return { ops: lat.length, bytes: lat.length * recordBytes, seconds: elapsed, latenciesUs: sorted(lat) }
+  return { ops: lat.totalCount, bytes: lat.totalCount * recordBytes, seconds: elapsed, latency: lat }
 }
 
 /** The library's WAL (sync 'always'); optionally a checkpointer behind it as a broker has. */
@@ -220,7 +227,7 @@ export function evict(file: string): EvictMethod {
 /** W3: `depth` loops, each awaiting one random 4 KiB read at a time. */
 export async function randomReads(r: Reader, fileBytes: number, seconds: number, depth = 32): Promise<Result> {
   const blocks = Math.floor(fileBytes / (4 * KiB))
-  const lat: number[] = []
+  const lat = newHistogram()
   const end = performance.now() + seconds * 1000
   const start = performance.now()
   await Promise.all(
@@ -229,12 +236,12 @@ export async function randomReads(r: Reader, fileBytes: number, seconds: number,
       while (performance.now() < end) {
         const t0 = performance.now()
         await r.readAt(buf, Math.floor(Math.random() * blocks) * 4 * KiB)
-        lat.push((performance.now() - t0) * 1000)
+        recordSince(lat, t0)
       }
     }),
   )
   const elapsed = (performance.now() - start) / 1000
-  return { ops: lat.length, bytes: lat.length * 4 * KiB, seconds: elapsed, latenciesUs: sorted(lat) }
+  return { ops: lat.totalCount, bytes: lat.totalCount * 4 * KiB, seconds: elapsed, latency: lat }
 }
 
 /** W4: batches of `size` random 4 KiB reads, one after another; latency per batch. */
@@ -242,17 +249,17 @@ export async function batchedReads(r: Reader, fileBytes: number, seconds: number
   const blocks = Math.floor(fileBytes / (4 * KiB))
   const bufs = Array.from({ length: size }, () => Buffer.alloc(4 * KiB))
   const positions = new Array<number>(size).fill(0)
-  const lat: number[] = []
+  const lat = newHistogram()
   const end = performance.now() + seconds * 1000
   const start = performance.now()
   while (performance.now() < end) {
     for (let i = 0; i < size; i++) positions[i] = Math.floor(Math.random() * blocks) * 4 * KiB
     const t0 = performance.now()
     await r.readMany(bufs, positions)
-    lat.push((performance.now() - t0) * 1000)
+    recordSince(lat, t0)
   }
   const elapsed = (performance.now() - start) / 1000
-  return { ops: lat.length * size, bytes: lat.length * size * 4 * KiB, seconds: elapsed, latenciesUs: sorted(lat) }
+  return { ops: lat.totalCount * size, bytes: lat.totalCount * size * 4 * KiB, seconds: elapsed, latency: lat }
 }
 
 /**
@@ -260,7 +267,7 @@ export async function batchedReads(r: Reader, fileBytes: number, seconds: number
  * the file; at least one pass, more while `seconds` last. Eviction time is not counted.
  */
 export async function coldScan(r: Reader, file: string, fileBytes: number, seconds: number, onEvict: (m: EvictMethod) => void, depth = 8): Promise<Result> {
-  const lat: number[] = []
+  const lat = newHistogram()
   let bytes = 0
   let busy = 0
   do {
@@ -275,14 +282,14 @@ export async function coldScan(r: Reader, file: string, fileBytes: number, secon
           next += MiB
           const t0 = performance.now()
           await r.readAt(buf, pos)
-          lat.push((performance.now() - t0) * 1000)
+          recordSince(lat, t0)
           bytes += Math.min(MiB, fileBytes - pos)
         }
       }),
     )
     busy += performance.now() - t
   } while (busy < seconds * 1000)
-  return { ops: lat.length, bytes, seconds: busy / 1000, latenciesUs: sorted(lat) }
+  return { ops: lat.totalCount, bytes, seconds: busy / 1000, latency: lat }
 }
 
 /** Where a run's files are: the data file for W3/W4/W6 and a fresh directory for W1/W2. */
