@@ -1,13 +1,19 @@
 // `streamline-io bench` as a user runs it (child processes of `node bin/streamline-io`):
 // --quick --json produces every requested workload for every requested backend with
-// positive numbers; workloads the library does not have yet and unknown backends are
-// one-line usage errors (exit 2); --help lists the options. Short durations keep it fast.
+// positive numbers, the facts of the machine and an HDR histogram per run; --plot writes
+// a well-formed SVG with a line per backend; workloads the library does not have yet,
+// unknown backends and unwritable plot paths are one-line usage errors (exit 2); --help
+// lists the options. Short durations keep it fast.
 
+import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import test from 'ava'
 
+import { decodeHistogram } from '../benches/latency'
 import { ioUringExpected, tmpDir } from './helpers/backends'
 import { cleanEnv, runNode, type ChildResult } from './helpers/child'
+import { type XmlElement, checkXml } from './helpers/xml'
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'streamline-io')
 
@@ -21,44 +27,105 @@ function isUsageError(r: ChildResult): boolean {
 }
 
 interface BenchJson {
-  machine: { cpus: number }
+  schema: string
+  machine: { cpus: number; cpuModel: string; memoryBytes: number; node: string }
   kernel: string
   fsType: string
+  fs: { type: string; source: string; mountPoint: string }
+  dir: string
   date: string
   command: string
-  results: Array<{ workload: string; backend: string; opsPerSec?: number; mbPerSec?: number; latencyUs?: { p50: number; p99: number; p999: number }; skipped?: string }>
+  results: Array<{ workload: string; backend: string; unit?: string; ops?: number; opsPerSec?: number; mbPerSec?: number; latencyUs?: { p50: number; p90: number; p99: number; p999: number; max: number }; histogram?: string; skipped?: string }>
 }
 
-test('bench --quick --json: every requested workload on every requested backend, positive numbers', async (t) => {
+/** The plot's panels: each panel's title and the backends of its lines and legend. */
+function plotPanels(svg: string): Array<{ title: string; lines: string[]; legend: string[] }> {
+  const els = checkXml(svg)
+  const panels: Array<{ title: string; lines: string[]; legend: string[] }> = []
+  let inLegend: XmlElement | null = null
+  for (const el of els) {
+    if (el.name === 'g' && el.attrs.class === 'panel') panels.push({ title: '', lines: [], legend: [] })
+    const p = panels[panels.length - 1]
+    if (p === undefined) continue
+    if (el.name === 'text' && p.title === '' && el.attrs['font-weight'] === 'bold') p.title = el.text
+    if (el.name === 'polyline' && el.attrs.class === 'series') p.lines.push(el.attrs['data-backend'])
+    if (el.name === 'g') inLegend = el.attrs.class === 'legend-entry' ? el : null
+    if (el.name === 'text' && inLegend !== null && el.depth === inLegend.depth + 1 && !inLegend.attrs['data-seen']) {
+      inLegend.attrs['data-seen'] = '1'
+      p.legend.push(el.text.replace(/: skipped$/, ''))
+    }
+  }
+  return panels
+}
+
+test('bench --quick --json --plot: every requested workload on every requested backend, the machine facts, histograms and an SVG', async (t) => {
   const dir = tmpDir(t)
-  const r = await cli(['bench', '--quick', '--json', '--workload', 'W1,W3,W4', '--backend', 'io_uring,standard,node-fs', '--duration', '0.3', '--dir', dir])
+  const svgFile = path.join(dir, 'latency.svg')
+  const r = await cli(['bench', '--quick', '--json', '--workload', 'W1,W3,W4', '--backend', 'io_uring,standard,node-fs', '--duration', '0.3', '--dir', dir, '--plot', svgFile])
   t.is(r.code, 0, r.stderr)
   const report = JSON.parse(r.stdout) as BenchJson
+  t.is(report.schema, 'streamline-io-bench/1')
   t.true(report.machine.cpus > 0)
-  t.truthy(report.kernel)
+  t.is(report.machine.cpuModel, os.cpus()[0].model.trim())
+  t.is(report.machine.memoryBytes, os.totalmem())
+  t.is(report.machine.node, process.version)
+  t.is(report.kernel, os.release())
   t.truthy(report.fsType)
+  t.is(report.fs.type, report.fsType)
+  t.true(report.fs.mountPoint.startsWith('/'), JSON.stringify(report.fs))
+  t.true(dir === report.fs.mountPoint || fs.realpathSync(dir).startsWith(report.fs.mountPoint), JSON.stringify(report.fs))
+  t.is(report.dir, dir)
   t.false(Number.isNaN(Date.parse(report.date)))
-  t.regex(report.command, /^streamline-io bench --quick --json/)
+  t.is(report.command, `streamline-io bench --quick --json --workload W1,W3,W4 --backend io_uring,standard,node-fs --duration 0.3 --dir ${dir} --plot ${svgFile}`)
   t.regex(r.stderr, /bench: \[1\/9\] W1/, 'progress on stderr')
+  t.regex(r.stderr, /latency plot written to /)
+  const ran: Array<[string, string]> = []
   for (const workload of ['W1', 'W3', 'W4']) {
     for (const backend of ['io_uring', 'standard', 'node-fs']) {
       const row = report.results.find((x) => x.workload === workload && x.backend === backend)
       t.truthy(row, `${workload} ${backend}`)
       if (backend === 'io_uring' && !ioUringExpected() && row?.skipped) continue
+      ran.push([workload, backend])
       t.true(row!.opsPerSec! > 0 && row!.mbPerSec! > 0, `${workload} ${backend}: ${JSON.stringify(row)}`)
-      t.true(row!.latencyUs!.p50 > 0 && row!.latencyUs!.p99 >= row!.latencyUs!.p50 && row!.latencyUs!.p999 >= row!.latencyUs!.p99, `${workload} ${backend}`)
+      t.is(row!.unit, 'ops/s')
+      const l = row!.latencyUs!
+      t.true(l.p50 > 0 && l.p90 >= l.p50 && l.p99 >= l.p90 && l.p999 >= l.p99 && l.max >= l.p999, `${workload} ${backend}: ${JSON.stringify(l)}`)
+      // The percentiles come from the HDR histogram the report carries.
+      const h = decodeHistogram(row!.histogram!)
+      t.is(h.totalCount, workload === 'W4' ? row!.ops! / 32 : row!.ops!, `${workload} ${backend} samples`)
+      t.is(Math.round(Math.min(h.getValueAtPercentile(99), h.maxValue) / 100) / 10, l.p99, `${workload} ${backend} p99`)
     }
   }
   t.is(report.results.length, 9)
+
+  const svg = fs.readFileSync(svgFile, 'utf8')
+  t.true(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'))
+  t.true(svg.trimEnd().endsWith('</svg>'))
+  const panels = plotPanels(svg)
+  t.is(panels.length, 3, 'a panel per workload')
+  for (const [i, workload] of ['W1', 'W3', 'W4'].entries()) {
+    t.true(panels[i].title.startsWith(`${workload} `), panels[i].title)
+    t.true(panels[i].title.includes(report.machine.cpuModel), 'the machine is in the title')
+    const backends = ran.filter(([w]) => w === workload).map(([, b]) => b)
+    t.deepEqual(panels[i].lines, backends, `${workload}: one line per backend that ran`)
+    t.deepEqual(panels[i].legend, ['io_uring', 'standard', 'node-fs'], `${workload}: every backend in the legend`)
+  }
+  t.regex(svg, /latency \(µs, log scale\)/)
+  t.regex(svg, /percentile/)
+  t.regex(svg, />99\.9%</)
 })
 
-test('bench: the table on stdout, node-fs-uring in a child, W6 says how it evicted', async (t) => {
+test('bench: the table on stdout, node-fs-uring in a child (its histogram comes back), W6 says how it evicted', async (t) => {
   const dir = tmpDir(t)
-  const r = await cli(['bench', '--quick', '--workload', 'w6', '--backend', 'node-fs,node-fs-uring', '--duration', '0.2', '--dir', dir])
+  const svgFile = path.join(dir, 'w6.svg')
+  const r = await cli(['bench', '--quick', '--workload', 'w6', '--backend', 'node-fs,node-fs-uring', '--duration', '0.2', '--dir', dir, `--plot=${svgFile}`])
   t.is(r.code, 0, r.stderr)
   t.regex(r.stdout, /W6 .*node-fs-uring +[\d,]+ MB\/s/)
   t.regex(r.stdout, /1\.00x/)
   t.regex(r.stdout, /W6 cache eviction: (posix_fadvise|drop_caches|none)/)
+  const [panel, ...more] = plotPanels(fs.readFileSync(svgFile, 'utf8'))
+  t.is(more.length, 0)
+  t.deepEqual(panel.lines, ['node-fs', 'node-fs-uring'])
 })
 
 test('bench: workloads not in the library yet and unknown names are usage errors', async (t) => {
@@ -73,6 +140,10 @@ test('bench: workloads not in the library yet and unknown names are usage errors
     [['bench', '--from', '1'], /unknown flag --from for 'bench'/],
     [['bench', 'extra'], /unexpected argument 'extra'/],
     [['bench', '--workload'], /--workload needs a value/],
+    [['bench', '--plot'], /--plot needs a value/],
+    [['bench', '--plot', '/no/such/dir/f.svg'], /^streamline-io: cannot write --plot \/no\/such\/dir\/f\.svg: no such directory \/no\/such\/dir$/m],
+    [['bench', '--plot', os.tmpdir()], /cannot write --plot .*: it is a directory/],
+    [['bench', '--plot', '/proc/version/f.svg'], /cannot write --plot .*: \/proc\/version is not a directory/],
   ]
   for (const [args, message] of cases) {
     const r = await cli(args)
@@ -84,6 +155,6 @@ test('bench: workloads not in the library yet and unknown names are usage errors
 test('bench --help lists its options; the top level lists bench', async (t) => {
   const r = await cli(['bench', '--help'])
   t.is(r.code, 0)
-  for (const opt of ['--workload', '--backend', '--dir', '--duration', '--quick', '--json', '--enable-io-uring']) t.true(r.stdout.includes(opt), opt)
+  for (const opt of ['--workload', '--backend', '--dir', '--duration', '--quick', '--json', '--plot FILE', '--enable-io-uring']) t.true(r.stdout.includes(opt), opt)
   t.regex((await cli(['--help'])).stdout, /\n {2}bench /)
 })

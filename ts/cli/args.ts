@@ -21,6 +21,7 @@ export const CLI_FLAGS: ReadonlyMap<string, boolean> = new Map([
   ['--dir', true],
   ['--duration', true],
   ['--quick', false],
+  ['--plot', true],
 ])
 
 export interface ParsedArgs {

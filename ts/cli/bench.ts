@@ -1,12 +1,17 @@
 // streamline-io bench: DESIGN.md §6's workloads side by side in one run, on the library's
 // two backends and on node:fs as a Node user writes it (plain, and with UV_USE_IO_URING=1
-// in a child process). The workload loops live in benches/workloads.ts. Progress goes to
-// stderr; the table (or --json) to stdout.
+// in a child process). The workload loops live in benches/workloads.ts, latency recording
+// (HDR histograms) in benches/latency.ts, the --json report's facts in benches/report.ts
+// and --plot's SVG in benches/plot.ts. Progress goes to stderr; the table (or --json) to
+// stdout.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { type EvictMethod, MiB, type RunFiles, type Summary, WORKLOADS, WORKLOAD_TITLES, type Workload, fsTypeOf, makeDataFile, runIo, runNodeFs, summarize } from '../../benches/workloads'
+import { histogramImplementation } from '../../benches/latency'
+import { plotReports } from '../../benches/plot'
+import { BENCH_SCHEMA, type BenchReport, machineFacts, mountOf } from '../../benches/report'
+import { type EvictMethod, MiB, type RunFiles, type Summary, WORKLOADS, WORKLOAD_TITLES, WORKLOAD_UNITS, type Workload, fsTypeOf, makeDataFile, runIo, runNodeFs, summarize } from '../../benches/workloads'
 import { openIo } from '../io'
 import { UsageError } from './args'
 import type { CliContext } from './main'
@@ -37,6 +42,48 @@ function durationFlag(raw: string | undefined): number | undefined {
   const n = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN
   if (!(n > 0) || n > 3600) throw new UsageError(`flag --duration needs a number of seconds (0 < S <= 3600), got ${JSON.stringify(raw)}`)
   return n
+}
+
+/**
+ * Checks before the run that `file` can be written (an existing directory holds it, and
+ * it is not itself a directory), so a typo does not cost a whole benchmark.
+ */
+function writableFileFlag(flag: string, file: string | undefined): string | undefined {
+  if (file === undefined) return undefined
+  if (file === '') throw new UsageError(`flag ${flag} needs a file name`)
+  const dir = path.dirname(path.resolve(file))
+  let st: fs.Stats | undefined
+  try {
+    st = fs.statSync(file)
+  } catch {
+    // Not there yet: its directory must be.
+  }
+  if (st?.isDirectory()) throw new UsageError(`cannot write ${flag} ${file}: it is a directory`)
+  let dst: fs.Stats
+  try {
+    dst = fs.statSync(dir)
+  } catch {
+    throw new UsageError(`cannot write ${flag} ${file}: no such directory ${dir}`)
+  }
+  if (!dst.isDirectory()) throw new UsageError(`cannot write ${flag} ${file}: ${dir} is not a directory`)
+  try {
+    fs.accessSync(st === undefined ? dir : file, fs.constants.W_OK)
+  } catch {
+    throw new UsageError(`cannot write ${flag} ${file}: permission denied`)
+  }
+  return file
+}
+
+/** A shell word as typed: quoted only when it needs to be. */
+const shellWord = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`)
+
+/** The command line, with the environment variables that change a run in front of it. */
+function commandLine(): string {
+  const env = Object.entries(process.env)
+    .filter(([k]) => k === 'BENCH_DIR' || k === 'UV_USE_IO_URING' || k.startsWith('STREAMLINE_IO_'))
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${shellWord(v ?? '')}`)
+  return [...env, 'streamline-io', ...process.argv.slice(2).map(shellWord)].join(' ')
 }
 
 export interface BenchRow {
@@ -104,6 +151,7 @@ export async function bench(ctx: CliContext): Promise<number> {
   const workloads = listFlag(flags.get('--workload'), '--workload', WORKLOADS, NOT_IMPLEMENTED)
   const backends = listFlag(flags.get('--backend'), '--backend', BACKENDS)
   const seconds = durationFlag(flags.get('--duration')) ?? (quick ? 1 : 3)
+  const plotFile = writableFileFlag('--plot', flags.get('--plot'))
   const userDir = flags.get('--dir') ?? process.env.BENCH_DIR
   if (userDir !== undefined) {
     let st: fs.Stats
@@ -117,6 +165,7 @@ export async function bench(ctx: CliContext): Promise<number> {
   const progress = (line: string) => void process.stderr.write(`bench: ${line}\n`)
   const root = fs.mkdtempSync(path.join(userDir ?? os.tmpdir(), 'streamline-bench-'))
   const fsType = fsTypeOf(root)
+  const mount = mountOf(root)
   const warnings: string[] = []
   if (fsType === 'tmpfs') {
     warnings.push(`${root} is on tmpfs: fdatasync costs nothing and there is no cold cache there; W1, W2 and W6 mean nothing for a disk (use --dir on the disk you care about)`)
@@ -183,32 +232,55 @@ export async function bench(ctx: CliContext): Promise<number> {
     warnings.push('W6: could not evict the file from the page cache (no fadviseDontNeed in the addon and not root): its reads were warm')
     process.stderr.write(`streamline-io: warning: ${warnings[warnings.length - 1]}\n`)
   }
-  const cpus = os.cpus()
-  const report = {
-    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', memoryBytes: os.totalmem(), node: process.version, arch: process.arch },
+  const machine = machineFacts()
+  const report: BenchReport & Record<string, unknown> = {
+    schema: BENCH_SCHEMA,
+    machine,
     kernel: os.release(),
     fsType,
+    fs: { type: fsType, source: mount?.source ?? 'unknown', mountPoint: mount?.mountPoint ?? 'unknown' },
     dir: userDir ?? os.tmpdir(),
     date: new Date().toISOString(),
-    command: ['streamline-io', ...process.argv.slice(2)].join(' '),
+    command: commandLine(),
+    config: ctx.config,
     durationSeconds: seconds,
     quick,
     dataFileBytes: dataBytes,
     eviction,
     warnings,
-    notes: { W4: 'latency per batch of 32 reads', W6: 'MB/s; 1 MiB reads, 8 in flight; latency per read' },
-    results: rows.map((r) => ({ workload: r.workload, backend: r.backend, ...(r.result ?? { skipped: r.skipped }) })),
+    notes: Object.fromEntries(Object.entries(NOTES).filter(([w]) => (workloads as string[]).includes(w))),
+    latencyHistograms: { unit: 'ns', encoding: 'HdrHistogram V2 compressed, base64', recorder: `hdr-histogram-js (${histogramImplementation()})` },
+    results: rows.map((r) => ({ workload: r.workload, backend: r.backend, ...(r.result === null ? { skipped: r.skipped } : { unit: WORKLOAD_UNITS[r.workload], ...r.result }) })),
   }
   if (json) {
     ctx.out(JSON.stringify(report, null, 2))
-    return 0
+  } else {
+    const lines = [`streamline-io bench — ${machine.cpus} × ${machine.cpuModel}, kernel ${report.kernel}, node ${process.version}, ${fsType} (${report.dir}), ${seconds} s per run`]
+    lines.push(table(rows))
+    const notes = []
+    if (workloads.includes('W4')) notes.push('W4 latency is per batch of 32')
+    if (eviction !== null) notes.push(`W6 cache eviction: ${eviction === 'fadvise' ? 'posix_fadvise(DONTNEED) after fdatasync' : eviction}`)
+    if (notes.length > 0) lines.push(notes.join('; '))
+    ctx.out(lines.join('\n'))
   }
-  const lines = [`streamline-io bench — ${cpus.length} × ${report.machine.cpuModel}, kernel ${report.kernel}, node ${process.version}, ${fsType} (${report.dir}), ${seconds} s per run`]
-  lines.push(table(rows))
-  const notes = []
-  if (workloads.includes('W4')) notes.push('W4 latency is per batch of 32')
-  if (eviction !== null) notes.push(`W6 cache eviction: ${eviction === 'fadvise' ? 'posix_fadvise(DONTNEED) after fdatasync' : eviction}`)
-  if (notes.length > 0) lines.push(notes.join('; '))
-  ctx.out(lines.join('\n'))
+  if (plotFile !== undefined) {
+    // The results are out already: a failure here costs the picture, not the numbers.
+    try {
+      fs.writeFileSync(plotFile, plotReports([report], WORKLOAD_TITLES))
+    } catch (err) {
+      process.stderr.write(`streamline-io: cannot write --plot ${plotFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}\n`)
+      return 1
+    }
+    progress(`latency plot written to ${plotFile}`)
+  }
   return 0
+}
+
+/** What a latency sample is, per workload (in --json and on the plot). */
+const NOTES: Record<string, string> = {
+  W1: 'latency per append (write + fdatasync acknowledged)',
+  W2: 'latency per append, 64 writers; acknowledged when durable',
+  W3: 'latency per 4 KiB read, 32 in flight',
+  W4: 'latency per batch of 32 reads',
+  W6: 'MB/s; 1 MiB reads, 8 in flight; latency per read',
 }

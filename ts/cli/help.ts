@@ -34,7 +34,7 @@ Options:
   --help, -h            show this help`
 
 const BENCH = `Usage: streamline-io bench [--workload W1,W2,W3,W4,W6] [--backend LIST] [--dir DIR]
-                          [--duration S] [--quick] [--json] [config flags]
+                          [--duration S] [--quick] [--json] [--plot FILE] [config flags]
 
 Runs DESIGN.md §6's workloads side by side in one run on this machine:
   W1  WAL 4 KiB append + fdatasync, 1 writer (library: openWal; node:fs: write + datasync)
@@ -47,7 +47,8 @@ Runs DESIGN.md §6's workloads side by side in one run on this machine:
 Backends: io_uring, standard (the library), node-fs (FileHandle as a Node user writes
 it), node-fs-uring (the same node:fs code in a child process with UV_USE_IO_URING=1).
 Progress goes to stderr; the table (ops/s or MB/s, p50/p99/p999, ratio vs node-fs) to
-stdout. Warns when DIR is on tmpfs.
+stdout. Latencies are recorded in HDR histograms (hdr-histogram-js, 3 significant
+digits). Warns when DIR is on tmpfs.
 
 Options:
   --workload LIST       comma-separated workloads (default all: W1,W2,W3,W4,W6)
@@ -57,8 +58,12 @@ Options:
                         use the disk you care about, not tmpfs)
   --duration S          seconds per workload and backend (default 3; 1 with --quick)
   --quick               short runs and small files: the whole default run in ~30 s
-  --json                print machine-readable results (machine, kernel, fs type, date,
-                        command, per workload × backend: ops/s, MB/s, latency percentiles)
+  --json                print machine-readable results (machine, kernel, file system,
+                        date, command, config; per workload × backend: ops/s, MB/s,
+                        latency percentiles and the HDR histogram); several runs' JSON
+                        make BENCHMARKS.md's table: npm run bench:md -- A.json B.json
+  --plot FILE           also draw the latency distributions (percentile curves, one
+                        line per backend, a panel per workload) as an SVG to FILE
   --help, -h            show this help`
 
 const WAL = `Usage: streamline-io wal <dump|verify> DIR [options] [config flags]

@@ -47,7 +47,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'info'`)
       run = (ctx) => info(ctx)
     } else if (command === 'bench') {
-      allowFlags(args, 'bench', ['--json', '--workload', '--backend', '--dir', '--duration', '--quick'])
+      allowFlags(args, 'bench', ['--json', '--workload', '--backend', '--dir', '--duration', '--quick', '--plot'])
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'bench'`)
       // Loaded only when asked for: the workloads (benches/) are not needed by the other commands.
       run = async (ctx) => (await import('./bench')).bench(ctx)

@@ -1,0 +1,286 @@
+// What `streamline-io bench --json` writes (BenchReport), the facts about the machine it
+// states, and BENCHMARKS.md's generated table made from one or more of those reports:
+// medians across runs per workload × backend, ratios against node:fs of the same run.
+// scripts/benchmarks-md.ts is the command around renderMarkdown (npm run bench:md).
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+/** The `schema` of a BenchReport; bump when a field changes meaning. */
+export const BENCH_SCHEMA = 'streamline-io-bench/1'
+
+/** One workload on one backend in one run (skipped: why it could not run here). */
+export interface BenchResult {
+  workload: string
+  backend: string
+  /** What the throughput is counted in: operations (records, reads) or megabytes (10^6 B). */
+  unit?: 'ops/s' | 'MB/s'
+  ops?: number
+  bytes?: number
+  seconds?: number
+  opsPerSec?: number
+  mbPerSec?: number
+  latencyUs?: { p50: number; p90?: number; p99: number; p999: number; max?: number; mean?: number }
+  /** HdrHistogram V2 compressed base64 of the latencies in ns (benches/latency.ts). */
+  histogram?: string
+  vsNodeFs?: number | null
+  skipped?: string
+}
+
+export interface MachineFacts {
+  cpus: number
+  cpuModel: string
+  memoryBytes: number
+  node: string
+  arch: string
+}
+
+export interface FsFacts {
+  /** By statfs magic (tmpfs, ext4, xfs, …). */
+  type: string
+  /** What is mounted there (a block device, tmpfs, overlay), from /proc/self/mountinfo. */
+  source: string
+  mountPoint: string
+}
+
+/** What `streamline-io bench --json` prints. Older reports may lack the optional fields. */
+export interface BenchReport {
+  schema?: string
+  machine: MachineFacts
+  kernel: string
+  /** Same as fs.type (kept: the first reports had only this). */
+  fsType: string
+  fs?: FsFacts
+  /** The directory given (--dir or BENCH_DIR), or the OS temp directory. */
+  dir: string
+  date: string
+  /** The command line as typed, with the environment variables that change a run in front. */
+  command: string
+  durationSeconds?: number
+  quick?: boolean
+  /** How W6 evicted its file from the page cache (fadvise, drop_caches, none); null without W6. */
+  eviction?: string | null
+  warnings?: string[]
+  notes?: Record<string, string>
+  results: BenchResult[]
+}
+
+export function machineFacts(): MachineFacts {
+  const cpus = os.cpus()
+  return { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? 'unknown', memoryBytes: os.totalmem(), node: process.version, arch: process.arch }
+}
+
+/** Undoes mountinfo's octal escapes (`\040` is a space). */
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+
+/** The mount holding `dir`: the longest mount point that is a prefix of its real path. */
+export function mountOf(dir: string, mountinfo?: string): { source: string; mountPoint: string; type: string } | null {
+  let text = mountinfo
+  if (text === undefined) {
+    try {
+      text = fs.readFileSync('/proc/self/mountinfo', 'utf8')
+    } catch {
+      return null
+    }
+  }
+  let real = dir
+  try {
+    real = fs.realpathSync(dir)
+  } catch {
+    // Not there (a fixture): match the path as given.
+  }
+  let best: { source: string; mountPoint: string; type: string } | null = null
+  for (const line of text.split('\n')) {
+    // "36 35 98:0 /root /mnt rw,noatime master:1 - ext4 /dev/vda rw" (proc(5))
+    const [left, right] = line.split(' - ')
+    if (right === undefined) continue
+    const mountPoint = unescapeMount(left.split(' ')[4] ?? '')
+    const [type, source] = right.split(' ')
+    const inside = mountPoint === '/' || real === mountPoint || real.startsWith(`${mountPoint}/`)
+    // Later lines mount over earlier ones at the same point: >= keeps the last.
+    if (inside && (best === null || mountPoint.length >= best.mountPoint.length)) best = { source: unescapeMount(source ?? ''), mountPoint, type }
+  }
+  return best
+}
+
+// ---- BENCHMARKS.md ----
+
+export const MARK_BEGIN = '<!-- bench:begin -->'
+export const MARK_END = '<!-- bench:end -->'
+
+/** The median; for an even count the mean of the two middle values. NaN when empty. */
+export function median(xs: readonly number[]): number {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  if (v.length === 0) return NaN
+  const mid = v.length >> 1
+  return v.length % 2 === 1 ? v[mid] : (v[mid - 1] + v[mid]) / 2
+}
+
+/** The throughput of a result in its unit (MB/s for sequential scans, operations/s otherwise). */
+export function rateOf(r: BenchResult): number {
+  const unit = r.unit ?? (r.workload === 'W6' ? 'MB/s' : 'ops/s')
+  return (unit === 'MB/s' ? r.mbPerSec : r.opsPerSec) ?? NaN
+}
+
+const unitOf = (r: BenchResult): 'ops/s' | 'MB/s' => r.unit ?? (r.workload === 'W6' ? 'MB/s' : 'ops/s')
+
+const BACKEND_ORDER = ['io_uring', 'standard', 'node-fs', 'node-fs-uring']
+const byBackend = (a: string, b: string) => {
+  const ia = BACKEND_ORDER.indexOf(a)
+  const ib = BACKEND_ORDER.indexOf(b)
+  return (ia === -1 ? 99 : ia) - (ib === -1 ? 99 : ib) || a.localeCompare(b)
+}
+const byWorkload = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true })
+
+/** One row of the generated table: a workload × backend over every run. */
+export interface MedianRow {
+  workload: string
+  backend: string
+  unit: 'ops/s' | 'MB/s'
+  /** Per run, in report order: the throughput, 'skipped' (the run could not), or null (not in that run). */
+  runs: Array<number | 'skipped' | null>
+  median: number
+  p50: number
+  p99: number
+  p999: number
+  /** Median over runs of (this run's rate / node-fs's rate in the same run); null without node-fs. */
+  vsNodeFs: number | null
+  skipped: string | null
+}
+
+/** Medians across `reports` for every workload × backend that any of them has. */
+export function medianRows(reports: readonly BenchReport[]): MedianRow[] {
+  const keys = new Map<string, { workload: string; backend: string }>()
+  for (const rep of reports) for (const r of rep.results) keys.set(`${r.workload}\0${r.backend}`, { workload: r.workload, backend: r.backend })
+  const ordered = [...keys.values()].sort((a, b) => byWorkload(a.workload, b.workload) || byBackend(a.backend, b.backend))
+  return ordered.map(({ workload, backend }) => {
+    const found = reports.map((rep) => rep.results.find((r) => r.workload === workload && r.backend === backend))
+    const ran = found.filter((r): r is BenchResult => r !== undefined && r.skipped === undefined && Number.isFinite(rateOf(r)))
+    const runs = found.map((r) => (r === undefined ? null : r.skipped === undefined && Number.isFinite(rateOf(r)) ? rateOf(r) : 'skipped'))
+    const ratios: number[] = []
+    reports.forEach((rep, i) => {
+      const base = rep.results.find((r) => r.workload === workload && r.backend === 'node-fs' && r.skipped === undefined)
+      const mine = runs[i]
+      if (base !== undefined && typeof mine === 'number' && rateOf(base) > 0) ratios.push(mine / rateOf(base))
+    })
+    const skipped = ran.length === 0 ? (found.find((r) => r?.skipped !== undefined)?.skipped ?? 'no result') : null
+    return {
+      workload,
+      backend,
+      unit: unitOf(ran[0] ?? found.find((r) => r !== undefined)!),
+      runs,
+      median: median(ran.map(rateOf)),
+      p50: median(ran.map((r) => r.latencyUs?.p50 ?? NaN)),
+      p99: median(ran.map((r) => r.latencyUs?.p99 ?? NaN)),
+      p999: median(ran.map((r) => r.latencyUs?.p999 ?? NaN)),
+      vsNodeFs: ratios.length === 0 ? null : median(ratios),
+      skipped,
+    }
+  })
+}
+
+const int = (x: number) => Math.round(x).toLocaleString('en-US')
+const us = (x: number) => (Number.isNaN(x) ? '—' : x < 100 ? String(Math.round(x * 10) / 10) : int(x))
+const GiB = 1024 ** 3
+
+/** Distinct values in order; several are shown joined and flagged, since runs should share them. */
+function agreed(values: string[]): string {
+  const distinct = [...new Set(values)]
+  return distinct.length === 1 ? distinct[0] : `${distinct.join(' / ')} (runs differ)`
+}
+
+function fsLine(rep: BenchReport): string {
+  const f = rep.fs
+  if (f === undefined || f.source === '') return `${rep.fsType} (${rep.dir})`
+  return `${f.type} on ${f.source}, mounted at ${f.mountPoint} (bench dir ${rep.dir})`
+}
+
+const dateOf = (iso: string) => (Number.isNaN(Date.parse(iso)) ? iso : new Date(iso).toISOString().replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC'))
+
+/** The facts every run states: what the header of the generated section says. */
+export function headerFacts(reports: readonly BenchReport[]): { machine: string; kernel: string; fileSystem: string; date: string; node: string; command: string } {
+  const dates = reports.map((r) => r.date).filter((d) => !Number.isNaN(Date.parse(d))).sort()
+  return {
+    machine: agreed(reports.map((r) => `${r.machine.cpus} × ${r.machine.cpuModel}, ${(r.machine.memoryBytes / GiB).toFixed(1)} GiB RAM${r.machine.arch ? `, ${r.machine.arch}` : ''}`)),
+    kernel: agreed(reports.map((r) => `Linux ${r.kernel}`)),
+    fileSystem: agreed(reports.map(fsLine)),
+    date: dates.length === 0 ? 'unknown' : dates.length === 1 ? dateOf(dates[0]) : `${dateOf(dates[0])} – ${dateOf(dates[dates.length - 1])}`,
+    node: agreed(reports.map((r) => r.machine.node)),
+    command: agreed(reports.map((r) => r.command)),
+  }
+}
+
+/**
+ * The generated section of BENCHMARKS.md (without the markers): the facts, then one row per
+ * workload × backend with each run's throughput, the median, the median percentiles and the
+ * median ratio against node-fs. `sources` names the JSON files, for the regeneration command.
+ */
+export function renderMarkdown(reports: readonly BenchReport[], sources: readonly string[] = []): string {
+  if (reports.length === 0) throw new Error('no reports to summarize')
+  const f = headerFacts(reports)
+  const n = reports.length
+  const lines: string[] = []
+  lines.push(`## \`streamline-io bench\`: ${n === 1 ? 'one run' : `medians of ${n} runs`}, ${f.date.slice(0, 10)}`)
+  lines.push('')
+  lines.push(`- Machine: ${f.machine}`)
+  lines.push(`- Kernel: ${f.kernel}`)
+  lines.push(`- File system: ${f.fileSystem}`)
+  lines.push(`- Node: ${f.node}`)
+  lines.push(`- Date: ${f.date}`)
+  lines.push(`- Command (${n === 1 ? 'one run' : `each of ${n} runs`}): \`${f.command}\``)
+  const regen = sources.length > 0 ? `npm run bench:md -- ${sources.map((s) => path.basename(s)).join(' ')} --write BENCHMARKS.md` : 'npm run bench:md'
+  lines.push(`- Generated by \`${regen}\` from the \`--json\` output: throughput is the median across runs, percentiles are medians of each run's (HDR histogram) percentiles, and "vs node-fs" is the median of each run's ratio against node-fs in the same run.`)
+  const backends = new Set(reports.flatMap((r) => r.results.map((x) => x.backend)))
+  const said: string[] = []
+  if (backends.has('io_uring') || backends.has('standard')) said.push("io_uring and standard are the library's backends")
+  if (backends.has('node-fs')) said.push('node-fs is plain node:fs FileHandle code as a Node user writes it')
+  if (backends.has('node-fs-uring')) said.push('node-fs-uring is the same code in a child process with UV_USE_IO_URING=1')
+  if (said.length > 0) lines.push(`- Backends: ${said.join('; ')}.`)
+  const evictions = [...new Set(reports.map((r) => r.eviction).filter((e): e is string => typeof e === 'string'))]
+  if (evictions.length > 0) lines.push(`- W6 cache eviction before each pass: ${evictions.map((e) => (e === 'fadvise' ? 'posix_fadvise(DONTNEED) after fdatasync' : e)).join(' / ')}.`)
+  const notes = new Set<string>()
+  for (const rep of reports) for (const [w, note] of Object.entries(rep.notes ?? {})) notes.add(`${w}: ${note}`)
+  const warnings = new Set<string>()
+  for (const rep of reports) for (const w of rep.warnings ?? []) warnings.add(w)
+  if (notes.size > 0) lines.push(`- Notes: ${[...notes].join('; ')}.`)
+  for (const w of warnings) lines.push(`- **Warning** (from the run): ${w}`)
+  lines.push('')
+  lines.push('| workload | backend | runs | median | p50 µs | p99 µs | p999 µs | vs node-fs |')
+  lines.push('|---|---|---|---|---|---|---|---|')
+  for (const r of medianRows(reports)) {
+    if (r.skipped !== null) {
+      lines.push(`| ${r.workload} | ${r.backend} | skipped: ${r.skipped.replace(/\|/g, '\\|')} | | | | | |`)
+      continue
+    }
+    const runs = r.runs.map((x) => (x === null ? '—' : x === 'skipped' ? 'skipped' : int(x))).join(' / ')
+    const med = r.unit === 'MB/s' ? `**${int(r.median)} MB/s**` : `**${int(r.median)}/s**`
+    lines.push(`| ${r.workload} | ${r.backend} | ${runs} | ${med} | ${us(r.p50)} | ${us(r.p99)} | ${us(r.p999)} | ${r.vsNodeFs === null ? '—' : `${r.vsNodeFs.toFixed(2)}×`} |`)
+  }
+  return lines.join('\n')
+}
+
+/** `doc` with the text between the bench markers replaced by `section`; throws without markers. */
+export function replaceBetweenMarkers(doc: string, section: string): string {
+  const begin = doc.indexOf(MARK_BEGIN)
+  const end = doc.indexOf(MARK_END)
+  if (begin === -1 || end === -1 || end < begin) throw new Error(`no ${MARK_BEGIN} … ${MARK_END} section to replace`)
+  if (doc.indexOf(MARK_BEGIN, begin + 1) !== -1 || doc.indexOf(MARK_END, end + 1) !== -1) throw new Error(`more than one ${MARK_BEGIN} … ${MARK_END} section`)
+  return `${doc.slice(0, begin + MARK_BEGIN.length)}\n${section.trim()}\n${doc.slice(end)}`
+}
+
+/** Reads a `--json` report, checking what the table needs; errors name the file. */
+export function readReport(file: string): BenchReport {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'))
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    throw new Error(`${file}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e instanceof SyntaxError ? `not JSON (${e.message})` : e.message}`)
+  }
+  const rep = parsed as Partial<BenchReport>
+  if (typeof rep !== 'object' || rep === null || !Array.isArray(rep.results) || typeof rep.machine !== 'object' || typeof rep.kernel !== 'string') {
+    throw new Error(`${file}: not the output of streamline-io bench --json (needs machine, kernel, results)`)
+  }
+  if (rep.schema !== undefined && rep.schema !== BENCH_SCHEMA) throw new Error(`${file}: schema ${rep.schema} is not ${BENCH_SCHEMA}`)
+  return rep as BenchReport
+}
