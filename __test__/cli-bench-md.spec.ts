@@ -1,0 +1,167 @@
+// BENCHMARKS.md's generated section (scripts/benchmarks-md.ts, `npm run bench:md`) from
+// `streamline-io bench --json` runs: the fixtures in __test__/fixtures/bench/ are three
+// runs with numbers chosen so that the median of ratios differs from the ratio of medians,
+// an even count takes the mean of the middle two, a skipped run and a missing workload
+// show as such. The script runs as a user runs it (a child process); --write replaces only
+// the marked section.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import test from 'ava'
+
+import { type BenchReport, MARK_BEGIN, MARK_END, headerFacts, median, medianRows, mountOf, readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/report'
+import { tmpDir } from './helpers/backends'
+import { cleanEnv, runNode, type ChildResult } from './helpers/child'
+
+const SCRIPT = path.join(__dirname, '..', 'scripts', 'benchmarks-md.js')
+const FIXTURES = path.join(__dirname, '..', '..', '__test__', 'fixtures', 'bench')
+const RUNS = ['run1.json', 'run2.json', 'run3.json'].map((f) => path.join(FIXTURES, f))
+
+function script(args: string[]): Promise<ChildResult> {
+  return runNode([SCRIPT, ...args], { env: cleanEnv(), timeoutMs: 30_000 })
+}
+
+const oneLine = (r: ChildResult) => r.stdout === '' && r.stderr.trimEnd().split('\n').length === 1 && r.stderr.startsWith('benchmarks-md: ') && !/\n\s+at /.test(r.stderr)
+
+test('median: odd and even counts, non-finite values ignored', (t) => {
+  t.is(median([3, 1, 2]), 2)
+  t.is(median([4, 1, 3, 2]), 2.5)
+  t.is(median([5]), 5)
+  t.is(median([NaN, 7, Infinity]), 7)
+  t.true(Number.isNaN(median([])))
+})
+
+test('medianRows: medians across runs, the median of per-run ratios vs node-fs', (t) => {
+  const rows = medianRows(RUNS.map(readReport))
+  const row = (w: string, b: string) => rows.find((r) => r.workload === w && r.backend === b)!
+  t.deepEqual(
+    rows.map((r) => `${r.workload} ${r.backend}`),
+    ['W1 io_uring', 'W1 node-fs', 'W1 node-fs-uring', 'W3 io_uring', 'W3 node-fs', 'W6 io_uring', 'W6 node-fs'],
+  )
+  // W1 io_uring: 4000/6000/3500 against node-fs 2000/2000/1000 → ratios 2, 3, 3.5: the
+  // median ratio is 3.0 where the ratio of the medians would be 4000/2000 = 2.0.
+  t.like(row('W1', 'io_uring'), { unit: 'ops/s', runs: [4000, 6000, 3500], median: 4000, p50: 200, p99: 800, p999: 1200, vsNodeFs: 3 })
+  t.like(row('W1', 'node-fs'), { median: 2000, vsNodeFs: 1, p50: 310 })
+  t.like(row('W1', 'node-fs-uring'), { runs: [3000, 2400, 4000], median: 3000, vsNodeFs: 1.5 })
+  // Skipped in two runs: the median and the ratio come from the run that had it.
+  t.like(row('W3', 'io_uring'), { runs: ['skipped', 100000, 'skipped'], median: 100000, vsNodeFs: 2.5, p99: 90, skipped: null })
+  // W6 is in two runs only: even count → the mean of the two; MB/s.
+  t.like(row('W6', 'io_uring'), { unit: 'MB/s', runs: [1800, 1700, null], median: 1750, vsNodeFs: 1.3 })
+  t.like(row('W6', 'node-fs'), { median: 1500 })
+})
+
+test('the header states machine, kernel, file system, node, dates and command; disagreements show', (t) => {
+  const reports = RUNS.map(readReport)
+  t.deepEqual(headerFacts(reports), {
+    machine: '2 × AMD EPYC 7B13, 24.0 GiB RAM, x64',
+    kernel: 'Linux 6.1.0-test',
+    fileSystem: 'ext4 on /dev/vda, mounted at / (bench dir /work/benchdir)',
+    date: '2026-11-20 10:00 UTC – 2026-11-20 10:10 UTC',
+    node: 'v20.20.2',
+    command: 'streamline-io bench --json --duration 2 --dir /work/benchdir',
+  })
+  const other: BenchReport = { ...reports[2], kernel: '6.2.0-other' }
+  t.is(headerFacts([reports[0], other]).kernel, 'Linux 6.1.0-test / Linux 6.2.0-other (runs differ)')
+  // A report from before the fs facts: the statfs type and the directory.
+  const { fs: _fs, ...old } = reports[0]
+  t.is(headerFacts([old]).fileSystem, 'ext4 (/work/benchdir)')
+})
+
+test('bench:md prints the section: facts, then the table rows', async (t) => {
+  const r = await script(RUNS)
+  t.is(r.code, 0, r.stderr)
+  const md = r.stdout
+  t.regex(md, /^## `streamline-io bench`: medians of 3 runs, 2026-11-20\n/)
+  for (const line of [
+    '- Machine: 2 × AMD EPYC 7B13, 24.0 GiB RAM, x64',
+    '- Kernel: Linux 6.1.0-test',
+    '- File system: ext4 on /dev/vda, mounted at / (bench dir /work/benchdir)',
+    '- Node: v20.20.2',
+    '- Date: 2026-11-20 10:00 UTC – 2026-11-20 10:10 UTC',
+    '- Command (each of 3 runs): `streamline-io bench --json --duration 2 --dir /work/benchdir`',
+    '| W1 | io_uring | 4,000 / 6,000 / 3,500 | **4,000/s** | 200 | 800 | 1,200 | 3.00× |',
+    '| W1 | node-fs | 2,000 / 2,000 / 1,000 | **2,000/s** | 310 | 510 | 610 | 1.00× |',
+    '| W1 | node-fs-uring | 3,000 / 2,400 / 4,000 | **3,000/s** | 260 | 610 | 710 | 1.50× |',
+    '| W3 | io_uring | skipped / 100,000 / skipped | **100,000/s** | 50 | 90 | 120 | 2.50× |',
+    '| W6 | io_uring | 1,800 / 1,700 / — | **1,750 MB/s** | 3,000 | 9,000 | 12,000 | 1.30× |',
+    '| W6 | node-fs | 2,000 / 1,000 / — | **1,500 MB/s** | 3,100 | 9,100 | 12,100 | 1.00× |',
+  ]) {
+    t.true(md.split('\n').includes(line), `missing line: ${line}\n${md}`)
+  }
+  t.regex(md, /Generated by `npm run bench:md -- run1\.json run2\.json run3\.json --write BENCHMARKS\.md`/)
+  t.regex(md, /W6 cache eviction before each pass: posix_fadvise\(DONTNEED\) after fdatasync/)
+  // One run alone: its own numbers.
+  const one = await script([RUNS[1]])
+  t.is(one.code, 0, one.stderr)
+  t.regex(one.stdout, /^## `streamline-io bench`: one run, 2026-11-20/)
+  t.true(one.stdout.includes('| W1 | io_uring | 6,000 | **6,000/s** | 150 | 900 | 1,500 | 3.00× |'), one.stdout)
+})
+
+test('bench:md --write replaces only the marked section, and again in place', async (t) => {
+  const dir = tmpDir(t)
+  const doc = path.join(dir, 'BENCHMARKS.md')
+  const before = '# Benchmarks\n\nintro by hand\n\n'
+  const after = '\n\n## Analysis by hand\n\nkept as is\n'
+  fs.writeFileSync(doc, `${before}${MARK_BEGIN}\nold table\n${MARK_END}${after}`)
+  const r = await script([...RUNS, '--write', doc])
+  t.is(r.code, 0, r.stderr)
+  t.is(r.stdout, '')
+  const once = fs.readFileSync(doc, 'utf8')
+  t.true(once.startsWith(`${before}${MARK_BEGIN}\n## \`streamline-io bench\`: medians of 3 runs`), once)
+  t.true(once.endsWith(`| 1.00× |\n${MARK_END}${after}`), once)
+  t.false(once.includes('old table'))
+  const printed = await script(RUNS)
+  t.is(once, `${before}${MARK_BEGIN}\n${printed.stdout}${MARK_END}${after}`)
+  const again = await script([...RUNS, '--write', doc])
+  t.is(again.code, 0, again.stderr)
+  t.is(fs.readFileSync(doc, 'utf8'), once, 'regenerating is idempotent')
+})
+
+test('the repository BENCHMARKS.md has exactly one marked section', (t) => {
+  const doc = fs.readFileSync(path.join(__dirname, '..', '..', 'BENCHMARKS.md'), 'utf8')
+  t.notThrows(() => replaceBetweenMarkers(doc, 'x'))
+  t.is(doc.split(MARK_BEGIN).length, 2)
+})
+
+test('bench:md mistakes: one line on stderr, non-zero exit, the file untouched', async (t) => {
+  const dir = tmpDir(t)
+  const noMarkers = path.join(dir, 'plain.md')
+  fs.writeFileSync(noMarkers, '# no markers\n')
+  const notReport = path.join(dir, 'other.json')
+  fs.writeFileSync(notReport, '{"hello": 1}')
+  const notJson = path.join(dir, 'broken.json')
+  fs.writeFileSync(notJson, '{"results": [')
+  const cases: Array<[string[], number, RegExp]> = [
+    [[], 2, /no JSON files given/],
+    [['--frobnicate', RUNS[0]], 2, /unknown flag --frobnicate/],
+    [[RUNS[0], '--write'], 2, /--write needs a file name/],
+    [[path.join(dir, 'missing.json')], 1, /missing\.json: no such file/],
+    [[notReport], 1, /other\.json: not the output of streamline-io bench --json/],
+    [[notJson], 1, /broken\.json: not JSON/],
+    [[RUNS[0], '--write', noMarkers], 1, /plain\.md: no <!-- bench:begin --> … <!-- bench:end --> section to replace/],
+    [[RUNS[0], '--write', path.join(dir, 'nope.md')], 1, /cannot read .*nope\.md: ENOENT/],
+  ]
+  for (const [args, code, message] of cases) {
+    const r = await script(args)
+    t.is(r.code, code, `${JSON.stringify(args)}: ${r.stderr}`)
+    t.true(oneLine(r), `${JSON.stringify(args)} → ${JSON.stringify(r)}`)
+    t.regex(r.stderr, message, JSON.stringify(args))
+  }
+  t.is(fs.readFileSync(noMarkers, 'utf8'), '# no markers\n')
+  const help = await script(['--help'])
+  t.is(help.code, 0)
+  t.regex(help.stdout, /^Usage: benchmarks-md RUN\.json/)
+})
+
+test('renderMarkdown refuses nothing to summarize; mountOf finds the longest mount point', (t) => {
+  t.throws(() => renderMarkdown([]), { message: /no reports/ })
+  const mountinfo = [
+    '22 27 0:21 / /proc rw,relatime - proc proc rw',
+    '27 1 254:0 / / rw,relatime - ext4 /dev/vda rw',
+    '40 27 0:30 / /work/bench\\040dir rw - xfs /dev/vdb1 rw',
+    '41 27 0:31 / /work/benchmarks rw - tmpfs tmpfs rw',
+  ].join('\n')
+  t.deepEqual(mountOf('/work/bench dir/x', mountinfo), { source: '/dev/vdb1', mountPoint: '/work/bench dir', type: 'xfs' })
+  t.deepEqual(mountOf('/work/benchdir', mountinfo), { source: '/dev/vda', mountPoint: '/', type: 'ext4' })
+  t.deepEqual(mountOf('/work/benchmarks', mountinfo), { source: 'tmpfs', mountPoint: '/work/benchmarks', type: 'tmpfs' })
+})
