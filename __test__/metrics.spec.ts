@@ -4,9 +4,11 @@ import path from 'node:path'
 import test from 'ava'
 
 import fs from 'node:fs'
+import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { openWal } from '../ts/index'
-import { Histogram } from '../ts/metrics'
+import { Histogram, OP_KINDS } from '../ts/metrics'
 import { backends, openBackend, tmpDir } from './helpers/backends'
+import { parseExposition, valueOf } from './helpers/prometheus'
 
 test('Histogram percentiles are within one sub-bucket (12.5%) of the exact value', (t) => {
   const h = new Histogram()
@@ -21,26 +23,6 @@ test('Histogram percentiles are within one sub-bucket (12.5%) of the exact value
   t.is(h.count, values.length)
   t.is(new Histogram().percentile(50), 0)
 })
-
-/** Parses the text format back: every sample line is `name{labels} value`. */
-function parse(text: string): Map<string, number> {
-  const samples = new Map<string, number>()
-  const typed = new Set<string>()
-  for (const line of text.split('\n')) {
-    if (line === '') continue
-    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line)
-    if (meta) {
-      if (meta[1] === 'TYPE') typed.add(meta[2])
-      continue
-    }
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/.exec(line)
-    if (!m) throw new Error(`not a sample line: ${line}`)
-    const family = m[1].replace(/_(bucket|sum|count)$/, '')
-    if (!typed.has(m[1]) && !typed.has(family)) throw new Error(`sample before its TYPE line: ${line}`)
-    samples.set(m[1] + (m[2] ?? ''), Number(m[3]))
-  }
-  return samples
-}
 
 for (const backend of backends) {
   test(`${backend}: metrics count operations, bytes and errors by kind`, async (t) => {
@@ -80,28 +62,111 @@ for (const backend of backends) {
     t.is(io.metrics().ops.close.count, 1)
   })
 
-  test(`${backend}: prometheus() parses back and agrees with metrics()`, async (t) => {
+  test(`${backend}: prometheus() parses back strictly and agrees with metrics()`, async (t) => {
     const io = await openBackend(t, backend)
-    const f = await io.create(path.join(tmpDir(t), 'f'))
+    const dir = tmpDir(t)
+    const f = await io.create(path.join(dir, 'f'))
     for (let i = 0; i < 20; i++) await f.writeAt(Buffer.alloc(512), i * 512)
-    const samples = parse(io.prometheus())
-    const label = `backend="${io.backend}",op="write"`
-    t.is(samples.get(`streamline_io_ops_total{${label}}`), 20)
-    t.is(samples.get(`streamline_io_bytes_total{${label}}`), 20 * 512)
-    t.is(samples.get(`streamline_io_op_duration_seconds_count{${label}}`), 20)
-    t.is(samples.get(`streamline_io_op_duration_seconds_bucket{${label},le="+Inf"}`), 20)
-    // Buckets are cumulative: never decreasing in le order.
-    const buckets = [...samples.entries()]
-      .filter(([k]) => k.startsWith(`streamline_io_op_duration_seconds_bucket{${label},le="`) && !k.includes('+Inf'))
-      .map(([k, v]) => [Number(/le="([^"]+)"/.exec(k)![1]), v] as const)
-      .sort((a, b) => a[0] - b[0])
-    t.true(buckets.length > 10)
-    for (let i = 1; i < buckets.length; i++) t.true(buckets[i][1] >= buckets[i - 1][1], `bucket le=${buckets[i][0]}`)
-    t.true(buckets[buckets.length - 1][1] <= 20)
-    t.true((samples.get(`streamline_io_op_duration_seconds_sum{${label}}`) ?? -1) > 0)
-    t.is(samples.get(`streamline_io_in_flight{backend="${io.backend}"}`), 0)
+    await f.readAt(Buffer.alloc(4096), 0)
+    await f.syncData()
+    await f.syncAll()
+    await f.allocate(16384)
+    await io.batch().readAt(f, Buffer.alloc(512), 0).readAt(f, Buffer.alloc(512), 512).readAt(f, Buffer.alloc(512), 1024).submit()
+    await io.open(path.join(dir, 'missing')).catch(() => {})
+    const m = io.metrics()
+    const families = parseExposition(io.prometheus())
+    const b = { backend: io.backend }
+    // Every operation kind of the issue has its histogram, count, bytes and errors, and they
+    // say what metrics() says.
+    for (const op of ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'open', 'close'] as const) {
+      t.true((OP_KINDS as readonly string[]).includes(op), op)
+      const l = { ...b, op }
+      t.is(valueOf(families, 'streamline_io_ops_total', l), m.ops[op].count, `${op} count`)
+      t.is(valueOf(families, 'streamline_io_errors_total', l), m.ops[op].errors, `${op} errors`)
+      t.is(valueOf(families, 'streamline_io_bytes_total', l), m.ops[op].bytes, `${op} bytes`)
+      t.is(valueOf(families, 'streamline_io_op_duration_seconds_count', l), m.ops[op].count, `${op} histogram count`)
+      t.is(valueOf(families, 'streamline_io_op_duration_seconds_bucket', { ...l, le: '+Inf' }), m.ops[op].count, `${op} +Inf bucket`)
+      t.not(valueOf(families, 'streamline_io_op_duration_seconds_sum', l), undefined, `${op} sum`)
+    }
+    t.is(m.ops.write.count, 20)
+    t.is(valueOf(families, 'streamline_io_bytes_total', { ...b, op: 'write' }), 20 * 512)
+    t.is(m.ops.read.count, 4)
+    t.is(m.ops.open.errors, 1)
+    t.true((valueOf(families, 'streamline_io_op_duration_seconds_sum', { ...b, op: 'write' }) ?? -1) > 0)
+    // Buckets are at powers of two of a microsecond, every one of them present.
+    const le = families.get('streamline_io_op_duration_seconds')!.samples.filter((s) => s.name.endsWith('_bucket') && s.labels.op === 'write').map((s) => s.labels.le)
+    t.is(le[0], '0.000001')
+    t.is(le[le.length - 1], '+Inf')
+    t.true(le.length > 20)
+    const types: Record<string, string> = {
+      streamline_io_op_duration_seconds: 'histogram',
+      streamline_io_ops_total: 'counter',
+      streamline_io_errors_total: 'counter',
+      streamline_io_bytes_total: 'counter',
+      streamline_io_in_flight: 'gauge',
+      streamline_io_queued: 'gauge',
+      streamline_io_fallbacks_total: 'counter',
+      streamline_io_registered_buffer_hits_total: 'counter',
+      streamline_io_batches_total: 'counter',
+      streamline_io_batch_operations_total: 'counter',
+      streamline_io_batch_size_average: 'gauge',
+      streamline_wal_recoveries_total: 'counter',
+      streamline_wal_truncated_bytes_total: 'counter',
+    }
+    for (const [name, type] of Object.entries(types)) {
+      t.is<string | undefined, string | undefined>(families.get(name)?.type, type, name)
+      t.truthy(families.get(name)?.help, `${name} has HELP`)
+    }
+    t.deepEqual([...families.keys()].sort(), Object.keys(types).sort(), 'no family untested')
+    t.is(valueOf(families, 'streamline_io_in_flight', b), m.inFlight)
+    t.is(valueOf(families, 'streamline_io_queued', b), m.queued)
+    t.is(valueOf(families, 'streamline_io_fallbacks_total', b), m.fallbacks)
+    t.is(valueOf(families, 'streamline_io_registered_buffer_hits_total', b), m.registeredBufferHits)
+    t.is(valueOf(families, 'streamline_io_batches_total', b), 1)
+    t.is(valueOf(families, 'streamline_io_batch_operations_total', b), 3)
+    t.is(valueOf(families, 'streamline_io_batch_size_average', b), 3)
+    t.is(m.averageBatchSize, 3)
+    for (const p of ['p50', 'p90', 'p99', 'p999'] as const) t.true(m.ops.write.latencyUs[p] > 0, p)
+
+    // A second, independent parser reads the same names, types and (non-histogram) values.
+    // (parse-prometheus-text-format folds a histogram's labelled series into one, so
+    // histograms are checked by parseExposition only.)
+    const other = parsePrometheusTextFormat(io.prometheus())
+    t.deepEqual(other.map((x) => x.name).sort(), [...families.keys()].sort())
+    for (const fam of other) {
+      t.is(fam.type.toLowerCase(), families.get(fam.name)!.type, fam.name)
+      t.is<string | null, string | null>(fam.help, families.get(fam.name)!.help, fam.name)
+      if (fam.type === 'HISTOGRAM') continue
+      for (const s of fam.metrics) t.is<number | undefined, number | undefined>(Number(s.value), valueOf(families, fam.name, s.labels ?? {}), `${fam.name} ${JSON.stringify(s.labels)}`)
+    }
+    await f.close()
   })
 }
+
+test('parseExposition rejects what a Prometheus server would not take', (t) => {
+  const good = '# HELP x_total Things.\n# TYPE x_total counter\nx_total{a="1"} 3\n# TYPE h histogram\nh_bucket{le="0.1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 0.5\nh_count 2\n'
+  t.notThrows(() => parseExposition(good))
+  const bad: Array<[string, RegExp]> = [
+    ['x_total 1\n', /before \(or without\) its TYPE/],
+    ['# TYPE x_total counter\nx_total 1', /newline/],
+    ['# TYPE x_total counter\nx_total{a="1",a="2"} 1\n', /label a twice/],
+    ['# TYPE x_total counter\nx_total{a="1"} 1\nx_total{a="1"} 2\n', /duplicate series/],
+    ['# TYPE x_total counter\nx_total -1\n', /counter value/],
+    ['# TYPE x_total counter\nx_total{1a="1"} 1\n', /bad label name/],
+    ['# TYPE x_total counter\nx_total{a="\\q"} 1\n', /bad escape/],
+    ['# TYPE x_total counter\nx_total one\n', /not a float/],
+    ['# TYPE 9x counter\n', /bad metric name/],
+    ['# TYPE x_total counter\n# TYPE x_total gauge\n', /second TYPE/],
+    ['# TYPE x_total counter\n# TYPE y gauge\ny 1\nx_total 1\n', /resumes after another family/],
+    ['# TYPE h histogram\nh_bucket{le="0.1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n', /not cumulative/],
+    ['# TYPE h histogram\nh_bucket{le="0.2"} 1\nh_bucket{le="0.1"} 1\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n', /does not increase/],
+    ['# TYPE h histogram\nh_bucket{le="0.1"} 1\nh_sum 1\nh_count 1\n', /no le="\+Inf" bucket/],
+    ['# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 3\n', /!= _count/],
+    ['# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_count 2\n', /no _sum/],
+    ['# TYPE h histogram\nh 2\n', /h in histogram h/],
+  ]
+  for (const [text, message] of bad) t.throws(() => parseExposition(text), { message }, JSON.stringify(text))
+})
 
 for (const backend of backends) {
   // Serial: the counters are process-wide, and the two backends' runs would count each other.

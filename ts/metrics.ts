@@ -206,6 +206,7 @@ export class Metrics {
     single('streamline_io_registered_buffer_hits_total', 'counter', 'Reads and writes that used a registered buffer.', src.registeredBufferHits)
     single('streamline_io_batches_total', 'counter', 'Batches submitted with io.batch().', this.batches)
     single('streamline_io_batch_operations_total', 'counter', 'Operations submitted in batches (divide by batches for the average size).', this.batchOperations)
+    single('streamline_io_batch_size_average', 'gauge', 'Average operations per batch since the Io opened (batch_operations_total / batches_total; 0 before the first batch).', this.batches === 0 ? 0 : this.batchOperations / this.batches)
     family('streamline_wal_recoveries_total', 'counter', 'WAL opens (in this process) whose recovery truncated a torn tail or removed an unfinished roll.')
     lines.push(`streamline_wal_recoveries_total ${storageEvents.walRecoveries}`)
     family('streamline_wal_truncated_bytes_total', 'counter', 'Bytes of torn WAL tail zeroed by recovery (in this process).')
