@@ -153,3 +153,27 @@ for (const backend of backends) {
     t.deepEqual(wrong.slice(0, 5), [], 'on disk, every file holds its own bytes')
   })
 }
+
+for (const backend of backends) {
+  test(`${backend}: a loop of awaited cached reads lets timers and I/O run (no microtask starvation)`, async (t) => {
+    t.timeout(20_000)
+    const io = await openBackend(t, backend)
+    const file = path.join(tmpDir(t), 'hot')
+    fs.writeFileSync(file, pattern(64 * 1024, 0, 3))
+    const f = await io.open(file)
+    const buf = Buffer.alloc(4096)
+    // Cached reads complete inside the submit on the inline engine; without yielding,
+    // this loop would never see the timer fire.
+    let stop = false
+    const timer = setTimeout(() => (stop = true), 100)
+    let reads = 0
+    const start = performance.now()
+    while (!stop) {
+      await f.readAt(buf, (reads++ % 16) * 4096)
+    }
+    clearTimeout(timer)
+    t.log(`${reads} reads before the 100 ms timer fired (after ${Math.round(performance.now() - start)} ms)`)
+    t.true(reads > 0)
+    await f.close()
+  })
+}
