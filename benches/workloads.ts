@@ -4,6 +4,8 @@
 //   W2  WAL group commit: 64 writers × 1 KiB, each acknowledgement durable
 //   W3  random 4 KiB reads, page cache warm, 32 in flight, a promise each
 //   W4  the same through io.batch() of 32 (node:fs: Promise.all of 32 reads)
+//   W5  random 4 KiB O_DIRECT reads, 32 in flight (the library's pool buffers; node:fs
+//       has no aligned buffers, so it cannot take part)
 //   W6  sequential 1 MiB reads over a file, cold cache (evicted before each pass)
 // Each loop runs against a Target: the library (an Io, either backend) or plain node:fs
 // written the way a Node user writes it (FileHandle). Every loop records one latency per
@@ -21,7 +23,7 @@ import { type LatencyHistogram, type LatencyUs, newHistogram, recordSince, summa
 export const KiB = 1024
 export const MiB = 1024 * KiB
 
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W6'] as const
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 export const WORKLOAD_TITLES: Record<Workload, string> = {
@@ -29,11 +31,12 @@ export const WORKLOAD_TITLES: Record<Workload, string> = {
   W2: 'WAL 64 writers × 1 KiB, durable',
   W3: 'random 4 KiB reads, warm, QD32',
   W4: 'random 4 KiB reads, batches of 32',
+  W5: 'random 4 KiB O_DIRECT reads, QD32',
   W6: 'sequential 1 MiB reads, cold cache',
 }
 
 /** What each workload's throughput is counted in (a sequential scan in MB/s, the rest in operations). */
-export const WORKLOAD_UNITS: Record<Workload, 'ops/s' | 'MB/s'> = { W1: 'ops/s', W2: 'ops/s', W3: 'ops/s', W4: 'ops/s', W6: 'MB/s' }
+export const WORKLOAD_UNITS: Record<Workload, 'ops/s' | 'MB/s'> = { W1: 'ops/s', W2: 'ops/s', W3: 'ops/s', W4: 'ops/s', W5: 'ops/s', W6: 'MB/s' }
 
 const TMPFS_MAGIC = 0x01021994
 const FS_TYPES: Record<number, string> = {
@@ -148,16 +151,26 @@ export async function nodeFsAppender(dir: string): Promise<Appender> {
 
 /** A file to read from: positional reads, and a batch of them. */
 export interface Reader {
+  /** A buffer for one read: io.pool's for the library (aligned, registered on io_uring). */
+  alloc(bytes: number): Buffer
   readAt(buf: Buffer, pos: number): Promise<unknown>
   /** Reads every (buf, pos) pair; resolves when all are done. */
   readMany(bufs: Buffer[], positions: number[]): Promise<unknown>
   close(): Promise<void>
 }
 
-/** The library: per-op readAt; readMany is one io.batch(). */
-export async function ioReader(io: Io, file: string): Promise<Reader> {
-  const f = await io.open(file)
+/** Why W5 has no node:fs rows (DESIGN.md §6 lists them as n/a). */
+export const NODE_FS_NO_DIRECT = 'n/a: node:fs has no page-aligned buffers, so O_DIRECT reads cannot be written with it'
+
+/**
+ * The library: per-op readAt; readMany is one io.batch(). Buffers come from io.pool, as
+ * the fast path intends (page-aligned, and registered with the ring on io_uring, so reads
+ * go out as READ_FIXED). `direct` opens with O_DIRECT (W5).
+ */
+export async function ioReader(io: Io, file: string, direct = false): Promise<Reader> {
+  const f = await io.open(file, { direct })
   return {
+    alloc: (bytes) => io.pool.acquire(bytes),
     readAt: (buf, pos) => f.readAt(buf, pos),
     async readMany(bufs, positions) {
       const b = io.batch()
@@ -172,6 +185,7 @@ export async function ioReader(io: Io, file: string): Promise<Reader> {
 export async function nodeFsReader(file: string): Promise<Reader> {
   const fh = await fs.promises.open(file, 'r')
   return {
+    alloc: (bytes) => Buffer.alloc(bytes),
     readAt: (buf, pos) => fh.read(buf, 0, buf.length, pos),
     readMany: (bufs, positions) => Promise.all(bufs.map((buf, i) => fh.read(buf, 0, buf.length, positions[i]))),
     close: () => fh.close(),
@@ -232,7 +246,7 @@ export async function randomReads(r: Reader, fileBytes: number, seconds: number,
   const start = performance.now()
   await Promise.all(
     Array.from({ length: depth }, async () => {
-      const buf = Buffer.alloc(4 * KiB)
+      const buf = r.alloc(4 * KiB)
       while (performance.now() < end) {
         const t0 = performance.now()
         await r.readAt(buf, Math.floor(Math.random() * blocks) * 4 * KiB)
@@ -247,7 +261,7 @@ export async function randomReads(r: Reader, fileBytes: number, seconds: number,
 /** W4: batches of `size` random 4 KiB reads, one after another; latency per batch. */
 export async function batchedReads(r: Reader, fileBytes: number, seconds: number, size = 32): Promise<Result> {
   const blocks = Math.floor(fileBytes / (4 * KiB))
-  const bufs = Array.from({ length: size }, () => Buffer.alloc(4 * KiB))
+  const bufs = Array.from({ length: size }, () => r.alloc(4 * KiB))
   const positions = new Array<number>(size).fill(0)
   const lat = newHistogram()
   const end = performance.now() + seconds * 1000
@@ -276,7 +290,7 @@ export async function coldScan(r: Reader, file: string, fileBytes: number, secon
     const t = performance.now()
     await Promise.all(
       Array.from({ length: depth }, async () => {
-        const buf = Buffer.allocUnsafe(MiB)
+        const buf = r.alloc(MiB)
         while (next < fileBytes) {
           const pos = next
           next += MiB
@@ -301,6 +315,7 @@ export interface RunFiles {
 
 /** One workload on plain node:fs (also what the UV_USE_IO_URING=1 child runs). */
 export async function runNodeFs(workload: Workload, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
+  if (workload === 'W5') throw new Error(NODE_FS_NO_DIRECT)
   if (workload === 'W1' || workload === 'W2') {
     const a = await nodeFsAppender(files.walDir)
     try {
@@ -327,7 +342,7 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
       await a.close()
     }
   }
-  const r = await ioReader(io, files.dataFile)
+  const r = await ioReader(io, files.dataFile, workload === 'W5')
   try {
     return await readWorkload(workload, r, files, seconds, onEvict)
   } finally {
@@ -335,8 +350,10 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
   }
 }
 
-function readWorkload(workload: 'W3' | 'W4' | 'W6', r: Reader, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
+function readWorkload(workload: 'W3' | 'W4' | 'W5' | 'W6', r: Reader, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
   if (workload === 'W6') return coldScan(r, files.dataFile, files.dataBytes, seconds, onEvict)
+  // O_DIRECT reads go to the device whatever the page cache holds.
+  if (workload === 'W5') return randomReads(r, files.dataBytes, seconds)
   warm(files.dataFile)
   return workload === 'W3' ? randomReads(r, files.dataBytes, seconds) : batchedReads(r, files.dataBytes, seconds)
 }
