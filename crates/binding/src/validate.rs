@@ -173,17 +173,27 @@ pub fn power_of_two_in(what: &str, x: f64, hi: u64) -> Result<u64, OutOfRange> {
 pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
     assert_eq!(fields.len(), STRIDE, "a descriptor has {STRIDE} numbers");
     let field = |name: &str| format!("desc op {index}: {name}");
+    // The message (a String) is made only for a rejected value: this runs for every
+    // operation of every submit, where formatting field names up front cost more than
+    // the rest of the validation together.
+    let checked = |name: &str, x: f64, lo: f64, hi: f64| -> Result<u64, OutOfRange> {
+        if x.is_finite() && x == x.trunc() && x >= lo && x <= hi {
+            Ok(x as u64)
+        } else {
+            integer_in(&field(name), x, lo, hi)
+        }
+    };
     let [id, kind, fd, offset, len, arg, flags] = [
         fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
     ];
-    let flags = integer_in(&field("flags"), flags, 0.0, 255.0)?;
+    let flags = checked("flags", flags, 0.0, 255.0)?;
     if flags & !KNOWN_FLAGS != 0 {
         return Err(OutOfRange(format!(
             "{}: unknown bits in {flags:#x} (known: {KNOWN_FLAGS:#x})",
             field("flags")
         )));
     }
-    let id = integer_in(&field("id"), id, 0.0, MAX_SAFE_INTEGER)?;
+    let id = checked("id", id, 0.0, MAX_SAFE_INTEGER)?;
     let kind = Kind::from_number(kind).ok_or_else(|| {
         OutOfRange(format!(
             "{}: unknown operation kind {} (expected 1..{MAX_KIND})",
@@ -191,9 +201,9 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
             js_number(kind)
         ))
     })?;
-    let fd_of = |fd: f64| integer_in(&field("fd"), fd, 0.0, MAX_INT).map(|v| v as i32);
-    let safe = |name: &str, v: f64| integer_in(&field(name), v, 0.0, MAX_SAFE_INTEGER);
-    let int = |name: &str, v: f64| integer_in(&field(name), v, 0.0, MAX_INT).map(|v| v as i32);
+    let fd_of = |fd: f64| checked("fd", fd, 0.0, MAX_INT).map(|v| v as i32);
+    let safe = |name: &str, v: f64| checked(name, v, 0.0, MAX_SAFE_INTEGER);
+    let int = |name: &str, v: f64| checked(name, v, 0.0, MAX_INT).map(|v| v as i32);
     let mut op = OpDesc {
         id,
         kind,
@@ -221,7 +231,7 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
             op.len = safe("len", len)?;
         }
         Kind::Open => {
-            op.len = integer_in(&field("len (open mode)"), len, 0.0, 0o7777 as f64)?;
+            op.len = checked("len (open mode)", len, 0.0, 0o7777 as f64)?;
             op.arg = int("arg (open flags)", arg)?;
         }
         Kind::Nop => {}
