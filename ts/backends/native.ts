@@ -54,7 +54,41 @@ interface Op {
   path: string
   resolve: (result: number) => void
   reject: (err: unknown) => void
+  /** A batch()'s operations settle through their group: one promise per batch. */
+  group: Group | null
+  /** This operation's place in its group's results. */
+  index: number
 }
+
+/** The raw results of one batch's operations, settled together. */
+class Group {
+  private pending: number
+  private readonly results: number[]
+
+  constructor(
+    size: number,
+    private readonly resolve: (results: number[]) => void,
+    private readonly reject: (err: unknown) => void,
+  ) {
+    this.pending = size
+    this.results = new Array<number>(size)
+  }
+
+  settle(index: number, result: number): void {
+    this.results[index] = result
+    if (--this.pending === 0) this.resolve(this.results)
+  }
+
+  /** The native call refused the operations (nothing of them was submitted). */
+  fail(err: unknown): void {
+    if (this.pending > 0) {
+      this.pending = -1
+      this.reject(err)
+    }
+  }
+}
+
+const NOOP = (): void => {}
 
 interface Ring {
   engine: EngineHandle
@@ -256,17 +290,20 @@ export class NativeBackend implements Backend {
     if (ring.failed || ops.some((op) => (op.file as NativeFile).ring !== ringIndex)) {
       return runChains(ops, (op) => runOnBackend(this, op))
     }
-    const raw = await Promise.all(
-      ops.map((op, i) => {
+    // One promise for the whole batch (a promise per operation cost ~10 % of W4).
+    const raw = await new Promise<number[]>((resolve, reject) => {
+      const group = new Group(ops.length, resolve, reject)
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i]
         const f = op.file as NativeFile
-        const link = op.link && i < ops.length - 1
-        switch (op.kind) {
-          case 'read': return this.submit(ringIndex, OpKind.Read, f.fd, op.buf, op.offset, op.buf!.byteLength, 0, f.path, true, link)
-          case 'write': return this.submit(ringIndex, OpKind.Write, f.fd, op.buf, op.offset, op.buf!.byteLength, 0, f.path, true, link)
-          case 'syncData': return this.submit(ringIndex, OpKind.Fdatasync, f.fd, undefined, 0, 0, 0, f.path, true, link)
-        }
-      }),
-    )
+        const kind = op.kind === 'read' ? OpKind.Read : op.kind === 'write' ? OpKind.Write : OpKind.Fdatasync
+        const len = op.buf === undefined ? 0 : op.buf.byteLength
+        this.enqueue(ringIndex, {
+          raw: true, link: op.link && i < ops.length - 1, kind, fd: f.fd, offset: op.offset, len, arg: 0,
+          extra: op.buf, path: f.path, resolve: NOOP, reject: NOOP, group, index: i,
+        })
+      }
+    })
     const results: BatchResult[] = new Array(ops.length)
     let i = 0
     while (i < ops.length) {
@@ -320,22 +357,26 @@ export class NativeBackend implements Backend {
 
   private submit(ringIndex: number, kind: OpKind, fd: number, extra: Uint8Array | string | undefined, offset: number, len: number, arg: number, path: string, raw = false, link = false): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      const op: Op = { raw, link, kind, fd, offset, len, arg, extra, path, resolve, reject }
-      const ring = this.rings[ringIndex]
-      if (ring.failed && !raw) {
-        this.degrade(op)
-        return
-      }
-      const id = this.freeIds.pop() ?? this.ops.length
-      this.ops[id] = op
-      ring.batch.push({ id, op })
-      if (kind >= OpKind.RegisterBuffer) ring.tableOps = true
-      if (!this.flushScheduled) {
-        this.flushScheduled = true
-        if (this.flushesThisTurn < MAX_FLUSHES_PER_TURN) queueMicrotask(() => this.flush())
-        else setImmediate(() => this.flush())
-      }
+      this.enqueue(ringIndex, { raw, link, kind, fd, offset, len, arg, extra, path, resolve, reject, group: null, index: 0 })
     })
+  }
+
+  /** Queues `op` for this tick's flush of its ring (or degrades it when the ring failed). */
+  private enqueue(ringIndex: number, op: Op): void {
+    const ring = this.rings[ringIndex]
+    if (ring.failed && !op.raw) {
+      this.degrade(op)
+      return
+    }
+    const id = this.freeIds.pop() ?? this.ops.length
+    this.ops[id] = op
+    ring.batch.push({ id, op })
+    if (op.kind >= OpKind.RegisterBuffer) ring.tableOps = true
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      if (this.flushesThisTurn < MAX_FLUSHES_PER_TURN) queueMicrotask(() => this.flush())
+      else setImmediate(() => this.flush())
+    }
   }
 
   /** Sends each ring its batch of this tick: one native call per ring. */
@@ -390,7 +431,8 @@ export class NativeBackend implements Backend {
       // Nothing of this batch was submitted; settle every operation of it.
       for (const { id, op } of batch) {
         this.release(id)
-        op.reject(err)
+        if (op.group !== null) op.group.fail(err)
+        else op.reject(err)
       }
       return
     }
@@ -408,7 +450,8 @@ export class NativeBackend implements Backend {
       this.release(id)
       if (op.raw) {
         if (result === RESULT_RING_FAILED) ring.failed = true
-        op.resolve(result)
+        if (op.group !== null) op.group.settle(op.index, result)
+        else op.resolve(result)
       } else if (result === RESULT_RING_FAILED) {
         ring.failed = true
         this.degrade(op)
