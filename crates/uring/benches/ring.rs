@@ -1,6 +1,7 @@
 //! The ring alone, without Node: operations per second for NOPs and 4 KiB page-cache
 //! reads, at queue depth 1 and in batches of 32, on the inline engine (this thread
-//! submits and reaps) and the worker (one ring thread, completions through a sink).
+//! submits and reaps) and the worker (one ring thread, completions through a sink); the
+//! reads also into registered buffers (READ_FIXED) on the inline engine.
 //!
 //!   cargo bench -p streamline-uring --bench ring [-- SECONDS]
 //!
@@ -9,6 +10,7 @@
 use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use uring::pool::AlignedBuf;
 use uring::{Completion, EngineConfig, InlineEngine, Op, Request, Worker};
 
 const BLOCK: usize = 4096;
@@ -18,12 +20,13 @@ fn cfg() -> EngineConfig {
     EngineConfig {
         sq_entries: 64,
         queue_capacity: 256,
+        fixed_buffer_slots: 64,
         ..EngineConfig::default()
     }
 }
 
 /// Requests for one batch: NOPs, or reads into `bufs` at pseudo-random blocks.
-fn requests(fd: Option<i32>, bufs: &mut [Vec<u8>], seed: &mut u64) -> Vec<Request> {
+fn requests(fd: Option<i32>, bufs: &mut [AlignedBuf], seed: &mut u64) -> Vec<Request> {
     bufs.iter_mut()
         .enumerate()
         .map(|(i, b)| {
@@ -42,10 +45,32 @@ fn requests(fd: Option<i32>, bufs: &mut [Vec<u8>], seed: &mut u64) -> Vec<Reques
         .collect()
 }
 
-fn inline(fd: Option<i32>, batch: usize, secs: f64) -> f64 {
+fn buffers(batch: usize) -> Vec<AlignedBuf> {
+    (0..batch)
+        .map(|_| AlignedBuf::new(BLOCK).unwrap())
+        .collect()
+}
+
+fn inline(fd: Option<i32>, batch: usize, secs: f64, registered: bool) -> f64 {
     let mut e = InlineEngine::new(&cfg()).unwrap();
-    let mut bufs = vec![vec![0u8; BLOCK]; batch];
+    let mut bufs = buffers(batch);
     let mut out = Vec::with_capacity(batch);
+    if registered {
+        let mut reqs: Vec<Request> = bufs
+            .iter()
+            .map(|b| {
+                let op = Op::RegisterBuffer {
+                    buf: b.as_mut_ptr(),
+                    len: BLOCK,
+                };
+                Request::new(0, op)
+            })
+            .collect();
+        // SAFETY: `bufs` outlives the engine (dropped after it, below).
+        unsafe { e.submit(&mut reqs, &mut out) }.unwrap();
+        assert!(out.iter().all(|c| c.result >= 0), "registration: {out:?}");
+        out.clear();
+    }
     let (mut seed, mut ops) = (1u64, 0u64);
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
@@ -60,7 +85,11 @@ fn inline(fd: Option<i32>, batch: usize, secs: f64) -> f64 {
         assert!(out.iter().all(|c| c.result >= 0));
         ops += batch as u64;
     }
-    ops as f64 / start.elapsed().as_secs_f64()
+    let rate = ops as f64 / start.elapsed().as_secs_f64();
+    assert_eq!(e.fixed_ops() > 0, registered && fd.is_some());
+    drop(e);
+    drop(bufs);
+    rate
 }
 
 fn worker(fd: Option<i32>, batch: usize, secs: f64) -> f64 {
@@ -73,7 +102,7 @@ fn worker(fd: Option<i32>, batch: usize, secs: f64) -> f64 {
         }),
     )
     .unwrap();
-    let mut bufs = vec![vec![0u8; BLOCK]; batch];
+    let mut bufs = buffers(batch);
     let (mut seed, mut ops) = (1u64, 0u64);
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
@@ -105,10 +134,14 @@ fn main() {
     println!("|---|---|---|---|");
     for (name, f) in [("nop", None), ("4 KiB cached read", Some(fd))] {
         for batch in [1, 32] {
-            let i = inline(f, batch, secs);
+            let i = inline(f, batch, secs, false);
             let w = worker(f, batch, secs);
             println!("| inline | {name} | {batch} | {i:.0} |");
             println!("| worker | {name} | {batch} | {w:.0} |");
+            if f.is_some() {
+                let r = inline(f, batch, secs, true);
+                println!("| inline | {name}, registered buffer | {batch} | {r:.0} |");
+            }
         }
     }
     drop(file);
