@@ -18,6 +18,8 @@ export interface FileOwner {
   forget(file: File): void
   /** Runs one backend operation, recording its latency, bytes and outcome. */
   timed<R>(kind: MetricOp, io: () => Promise<R>, bytes?: (result: R) => number): Promise<R>
+  /** Records one operation that started at `start` (performance.now()). */
+  record(kind: MetricOp, start: number, bytes: number, failed: boolean): void
 }
 
 /** Runs backend work under the limiter, recorded as `kind`. */
@@ -46,23 +48,69 @@ export class File implements AsyncFile {
   }
 
   readAt(buf: Buffer, offset: number): Promise<ReadResult> {
-    return this.op(() => {
+    try {
+      this.checkOpen()
+      this.owner.checkOpen()
       checkBuffer('buffer', buf)
       checkOffset('offset', offset)
       this.checkDirect(buf, offset)
-    }, async (run) => ({ bytesRead: await run('read', (b) => b.read(this.handle, buf, offset), (n) => n), buffer: buf }))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.owner.limiter.tryAcquire(1)) return this.transfer('read', buf, offset)
+    return this.op(null, async (run) => ({ bytesRead: await run('read', (b) => b.read(this.handle, buf, offset), (n) => n), buffer: buf }))
   }
 
   writeAt(buf: Buffer, offset: number): Promise<WriteResult> {
-    return this.op(() => {
+    try {
+      this.checkOpen()
+      this.owner.checkOpen()
       checkBuffer('buffer', buf)
       checkOffset('offset', offset)
       checkOffset('offset + buffer.length', offset + buf.byteLength)
       this.checkDirect(buf, offset)
-    }, async (run) => {
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    if (this.owner.limiter.tryAcquire(1)) return this.transfer('write', buf, offset)
+    return this.op(null, async (run) => {
       await run('write', (b) => b.write(this.handle, buf, offset), () => buf.byteLength)
       return { bytesWritten: buf.byteLength, buffer: buf }
     })
+  }
+
+  /**
+   * The hot path of readAt/writeAt when a limiter slot is free: the backend's promise
+   * and one reaction (slot, metrics, close tracking, result shape) — where the general
+   * path (`op`) chains six promises per operation. Same semantics.
+   */
+  private transfer(kind: 'read', buf: Buffer, offset: number): Promise<ReadResult>
+  private transfer(kind: 'write', buf: Buffer, offset: number): Promise<WriteResult>
+  private transfer(kind: 'read' | 'write', buf: Buffer, offset: number): Promise<ReadResult | WriteResult> {
+    const owner = this.owner
+    this.running++
+    const start = performance.now()
+    let io: Promise<unknown>
+    try {
+      io = kind === 'read' ? owner.impl.read(this.handle, buf, offset) : owner.impl.write(this.handle, buf, offset)
+    } catch (err) {
+      io = Promise.reject(err)
+    }
+    return io.then(
+      (n) => {
+        owner.limiter.release(1)
+        const bytes = kind === 'read' ? (n as number) : buf.byteLength
+        owner.record(kind, start, bytes, false)
+        this.settled()
+        return kind === 'read' ? { bytesRead: bytes, buffer: buf } : { bytesWritten: bytes, buffer: buf }
+      },
+      (err: unknown) => {
+        owner.limiter.release(1)
+        owner.record(kind, start, 0, true)
+        this.settled()
+        throw withPath(err, this.path)
+      },
+    )
   }
 
   append(buf: Buffer): Promise<AppendResult> {
@@ -159,12 +207,15 @@ export class File implements AsyncFile {
   /** Counts `work` as this file's, so close() waits for it. */
   track<T>(work: Promise<T>): Promise<T> {
     this.running++
-    return work.finally(() => {
-      if (--this.running === 0 && this.drained) {
-        const resolve = this.drained
-        this.drained = null
-        resolve()
-      }
-    })
+    return work.finally(() => this.settled())
+  }
+
+  /** One of this file's operations settled; close() may go on once none is left. */
+  private settled(): void {
+    if (--this.running === 0 && this.drained) {
+      const resolve = this.drained
+      this.drained = null
+      resolve()
+    }
   }
 }

@@ -70,6 +70,10 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     return this.stats.prometheus()
   }
 
+  record(kind: MetricOp, start: number, bytes: number, failed: boolean): void {
+    this.stats.record(kind, start, bytes, failed)
+  }
+
   timed<R>(kind: MetricOp, io: () => Promise<R>, bytes?: (result: R) => number): Promise<R> {
     const start = performance.now()
     let work: Promise<R>

@@ -28,6 +28,22 @@ export class Limiter {
     })
   }
 
+  /**
+   * The hot path's variant of `run`: takes `weight` slots now if they are free and
+   * nobody waits (true), else takes nothing (false). The caller gives them back with
+   * `release`, exactly once, when its operation has settled.
+   */
+  tryAcquire(weight: number): boolean {
+    if (this.head < this.waiting.length || this.running + weight > this.limit) return false
+    this.running += weight
+    return true
+  }
+
+  /** Gives back what `tryAcquire` took; starts waiters that now fit. */
+  release(weight: number): void {
+    this.done(weight)
+  }
+
   get capacity(): number {
     return this.limit
   }

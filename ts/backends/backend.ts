@@ -47,8 +47,8 @@ export interface Backend {
   open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile>
   /** Fills `buf` from `offset` unless end-of-file comes first; resolves the bytes read. */
   read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number>
-  /** Writes `buf` whole at `offset` or rejects. */
-  write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void>
+  /** Writes `buf` whole at `offset` or rejects (the resolved value means nothing). */
+  write(file: BackendFile, buf: Uint8Array, offset: number): Promise<unknown>
   sync(file: BackendFile, dataOnly: boolean): Promise<void>
   allocate(file: BackendFile, offset: number, len: number): Promise<void>
   truncate(file: BackendFile, len: number): Promise<void>

@@ -6,6 +6,7 @@
 //           later completions arrive through onComplete from a poll handle on the loop.
 //   thread  a ring thread per `ioWorkers`; every operation hops JS → ring thread
 //           (eventfd) → JS (threadsafe function).
+import { debug } from '../debug'
 import { systemError, withPath } from '../errors'
 import { DESC_FLAG_LINK, DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type EngineMode, type NativeAddon } from '../native'
 import type { IoConfig } from '../types'
@@ -218,12 +219,13 @@ export class NativeBackend implements Backend {
    * RLIMIT_MEMLOCK) after undoing the registrations that succeeded.
    */
   async registerBuffer(buf: Buffer): Promise<number[]> {
+    if (this.fixedOpsAtShutdown !== null) throw new Error('the Io is closed: nothing to register with')
     const results = await Promise.all(
       this.rings.map((_, i) => this.submit(i, OpKind.RegisterBuffer, 0, buf, 0, buf.byteLength, 0, '', true)),
     )
     const failed = results.find((r) => r < 0)
     if (failed === undefined) return results
-    results.forEach((slot, i) => slot >= 0 && void this.unregisterOn(i, slot))
+    results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
     if (failed === RESULT_RING_FAILED) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
     if (-failed === 12) err.message += ' (registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK)'
@@ -233,11 +235,17 @@ export class NativeBackend implements Backend {
 
   /** Empties the slots `registerBuffer` returned; the buffer is then a plain one. */
   unregisterBuffer(slots: number[]): void {
-    slots.forEach((slot, i) => void this.unregisterOn(i, slot))
+    // After shutdown the rings, and their tables, are gone already.
+    if (this.fixedOpsAtShutdown !== null) return
+    slots.forEach((slot, i) => this.unregisterOn(i, slot))
   }
 
-  private unregisterOn(ring: number, slot: number): Promise<number> {
-    return this.submit(ring, OpKind.UnregisterBuffer, 0, undefined, 0, 0, slot, '', true)
+  /** Fire and forget: nobody waits for an unregistration, so its failure is only logged. */
+  private unregisterOn(ring: number, slot: number): void {
+    this.submit(ring, OpKind.UnregisterBuffer, 0, undefined, 0, 0, slot, '', true).then(
+      (r) => r < 0 && debug('unregistering buffer slot %d of ring %d failed: %d', slot, ring, r),
+      (err: unknown) => debug('unregistering buffer slot %d of ring %d failed: %s', slot, ring, (err as Error).message),
+    )
   }
 
   registeredBufferHits(): number {
@@ -253,8 +261,8 @@ export class NativeBackend implements Backend {
     return this.on(file, OpKind.Read, offset, buf.byteLength, 0, buf)
   }
 
-  async write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void> {
-    await this.on(file, OpKind.Write, offset, buf.byteLength, 0, buf)
+  write(file: BackendFile, buf: Uint8Array, offset: number): Promise<unknown> {
+    return this.on(file, OpKind.Write, offset, buf.byteLength, 0, buf)
   }
 
   async sync(file: BackendFile, dataOnly: boolean): Promise<void> {

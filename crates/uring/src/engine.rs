@@ -166,6 +166,9 @@ pub(crate) struct Engine {
     in_kernel: usize,
     /// The previous accepted request's slot when it asked to be linked to the next.
     link_from: Option<u32>,
+    /// Buffer-table updates completed since the owner last took this count: they take
+    /// no request slot, so the worker does not count them against its capacity.
+    pub(crate) table_done: usize,
     /// Reused buffers: one reap's CQEs, one chain segment.
     scratch: Vec<io_uring_cqe>,
     segment: Vec<u32>,
@@ -244,6 +247,7 @@ impl Engine {
             taken_total: 0,
             in_kernel: 0,
             link_from: None,
+            table_done: 0,
             scratch: Vec::with_capacity(cq_entries as usize),
             segment: Vec::new(),
         })
@@ -272,6 +276,9 @@ impl Engine {
             }
         }
         self.taken_total += 1;
+        if req.op.is_table_update() {
+            self.table_done += 1; // completes within this call, whatever happens below
+        }
         if self.failed || self.fail_pending {
             self.ring_failed_request(req);
         } else {

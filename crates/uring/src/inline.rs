@@ -92,6 +92,8 @@ impl InlineEngine {
     }
 
     fn pump(&mut self, out: &mut Vec<Completion>) {
+        // Only the worker needs this count (its capacity excludes table updates).
+        self.e.table_done = 0;
         for round in 0.. {
             self.e.prep();
             self.e.enter(false);

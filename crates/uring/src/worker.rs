@@ -165,10 +165,13 @@ impl Worker {
             if q.closed {
                 return Err(sys::ESHUTDOWN);
             }
-            if q.outstanding + reqs.len() > self.shared.capacity {
+            // Buffer-table updates take no request slot and complete when accepted: they
+            // never count against the capacity (a full queue must not refuse them).
+            let slotted = reqs.iter().filter(|r| !r.op.is_table_update()).count();
+            if q.outstanding + slotted > self.shared.capacity {
                 return Err(sys::EAGAIN);
             }
-            q.outstanding += reqs.len();
+            q.outstanding += slotted;
             let was_empty = q.pending.is_empty();
             q.pending.extend(reqs.drain(..));
             was_empty
@@ -328,7 +331,8 @@ impl RingThread {
         if n == 0 {
             return;
         }
-        self.shared.lock().outstanding -= n;
+        let table_updates = std::mem::take(&mut self.e.table_done);
+        self.shared.lock().outstanding -= n - table_updates;
         (self.sink)(&mut self.e.completions);
         self.e.completions.clear();
     }

@@ -7,7 +7,7 @@ use common::{pattern, TempDir};
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use uring::pool::AlignedBuf;
-use uring::{oflags, EngineConfig, InlineEngine, Op, Request};
+use uring::{oflags, EngineConfig, Op, Request};
 
 const EINVAL: i64 = -22;
 const ENOBUFS: i64 = -105;
@@ -163,42 +163,66 @@ fn table_limits_are_errors_not_crashes() {
 
 #[test]
 fn table_updates_take_no_request_slot() {
-    // queue_capacity 1: a read in flight and a registration in the same submit fit.
-    let dir = TempDir::new("fixed-cap");
-    let f = rw(&dir.path("a"));
-    let b = AlignedBuf::new(4096).unwrap();
-    let mut e = InlineEngine::new(&EngineConfig {
-        queue_capacity: 1,
-        ..cfg(4)
-    })
-    .unwrap();
-    let mut out = Vec::new();
-    let mut reqs = vec![
-        Request::new(
-            1,
-            Op::RegisterBuffer {
-                buf: b.as_mut_ptr(),
-                len: 4096,
+    // queue_capacity 1: a read and two table updates in one submit fit (the updates
+    // need no slot), on both engines — before, the worker refused the batch (EAGAIN).
+    for mode in MODES {
+        let dir = TempDir::new("fixed-cap");
+        let f = rw(&dir.path("a"));
+        let b = AlignedBuf::new(4096).unwrap();
+        let c = AlignedBuf::new(4096).unwrap();
+        let mut d = Driver::new(
+            mode,
+            EngineConfig {
+                queue_capacity: 1,
+                ..cfg(4)
             },
-        ),
-        Request::new(
-            2,
-            Op::Read {
-                fd: f.as_raw_fd(),
-                buf: b.as_mut_ptr(),
-                len: 4096,
-                offset: 0,
-            },
-        ),
-    ];
-    // SAFETY: `b` outlives the engine.
-    unsafe { e.submit(&mut reqs, &mut out) }.unwrap();
-    e.wait_all(&mut out);
-    let mut got: Vec<(u64, i64)> = out.iter().map(|c| (c.user_data, c.result)).collect();
-    got.sort();
-    assert_eq!(got[1], (2, 0), "empty file: read of 0 bytes");
-    assert!(got[0].1 >= 0);
-    assert_eq!(e.fixed_ops(), 1);
+        );
+        let reqs = vec![
+            Request::new(
+                1,
+                Op::RegisterBuffer {
+                    buf: b.as_mut_ptr(),
+                    len: 4096,
+                },
+            ),
+            Request::new(
+                2,
+                Op::Read {
+                    fd: f.as_raw_fd(),
+                    buf: b.as_mut_ptr(),
+                    len: 4096,
+                    offset: 0,
+                },
+            ),
+            Request::new(
+                3,
+                Op::RegisterBuffer {
+                    buf: c.as_mut_ptr(),
+                    len: 4096,
+                },
+            ),
+        ];
+        // SAFETY: `b` and `c` outlive the driver.
+        let r = unsafe { d.results(reqs) };
+        assert!(r[0] >= 0 && r[2] >= 0, "{mode:?}: {r:?}");
+        assert_eq!(r[1], 0, "{mode:?}: empty file, a read of 0 bytes");
+        assert_eq!(d.fixed_ops(), 1, "{mode:?}");
+        // The capacity is whole again: another read fits.
+        // SAFETY: as above.
+        let r = unsafe {
+            d.results(vec![Request::new(
+                4,
+                Op::Read {
+                    fd: f.as_raw_fd(),
+                    buf: c.as_mut_ptr(),
+                    len: 4096,
+                    offset: 0,
+                },
+            )])
+        };
+        assert_eq!(r, vec![0], "{mode:?}");
+        drop(d);
+    }
 }
 
 /// O_DIRECT reads that reach end of file return what exists (the continuation from the
