@@ -5,4 +5,15 @@ export { crc32c } from './crc32c'
 export type { AppendResult, AsyncFile, BatchResult, ConfigSource, Io, IoBatch, IoBufferPool, IoConfig, KernelInfo, OpenOptions, PoolStats, ReadResult, WriteResult } from './types'
 export type { SystemError } from './errors'
 export type { IoMetrics, OpMetrics, MetricOp } from './metrics'
-export { openWal, type Wal, type WalOptions, type WalRecord, type WalRecovery } from './wal'
+export type { Wal, WalOptions, WalRecord, WalRecovery } from './wal'
+import type { Io } from './types'
+import type { Wal, WalOptions } from './wal'
+
+/**
+ * Opens (and recovers) a write-ahead log in `dir` (DESIGN.md §3). The WAL's modules load
+ * on first use: an application that never opens one does not pay their memory (M1).
+ */
+export function openWal(io: Io, dir: string, opts?: WalOptions): Promise<Wal> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('./wal') as typeof import('./wal')).openWal(io, dir, opts)
+}
