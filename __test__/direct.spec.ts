@@ -411,6 +411,8 @@ function checkRefusal(t: ExecutionContext, backend: BackendName, out: ChildOut, 
     t.deepEqual(p?.odirect, [false], `${why}: 'prefer' ${op} opened without O_DIRECT`)
     t.true(p?.roundTrip, `${why}: 'prefer' ${op}: an unaligned round trip works`)
   }
-  // Not part of the contract, but worth knowing: a refused create may leave an empty file.
-  t.log(`${why}: after a refused direct create the file exists: ${String(out.direct?.create?.existsAfter)}`)
+  // A refused create/openAppend leaves no file behind (open(2) with O_CREAT creates it
+  // before the file system refuses O_DIRECT; the library removes what it created).
+  t.is(out.direct?.create?.existsAfter, false, `${why}: no file left after a refused direct create`)
+  t.is(out.direct?.openAppend?.existsAfter, false, `${why}: no file left after a refused direct openAppend`)
 }

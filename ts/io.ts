@@ -1,5 +1,6 @@
 // openIo: detects the backend, starts it, and hands out AsyncFiles. The Io owns the
 // limiter (queueDepth), the set of open files and the backend's lifetime.
+import fs from 'node:fs'
 import { resolveConfig } from './config'
 import { debug } from './debug'
 import { detect, explainSetupFailure, hookedErrno } from './detect'
@@ -186,7 +187,12 @@ class IoImpl implements Io, FileOwner, BatchOwner {
       if (direct === true) throw directUnavailable(`the native addon is not loaded, so buffers cannot be checked or aligned (${this.fallbackReason ?? 'no addon'}); open '${path}' without { direct: true }`)
       handle = await open(false)
     } else {
+      // open(2) with O_CREAT creates the file before the file system refuses O_DIRECT:
+      // a refused open must not leave behind a file the caller never got.
+      const creates = kind === 'create' || kind === 'append'
+      const existed = creates && fs.existsSync(path)
       const opened = await openDirect(this.addon, () => open(true), (h) => this.impl.close(h))
+      if (!opened.ok && creates && !existed) fs.rmSync(path, { force: true })
       if (opened.ok) {
         handle = opened.handle
         alignment = opened.alignment
