@@ -96,7 +96,7 @@ interface Ring {
   /** Set when the ring reported RESULT_RING_FAILED: later operations take the fd path. */
   failed: boolean
   /** Operations of the current tick, submitted together at the microtask checkpoint. */
-  batch: Array<{ id: number; op: Op }>
+  batch: number[]
   /** Whether `batch` holds buffer-table updates (sent in a native call of their own). */
   tableOps: boolean
 }
@@ -378,7 +378,7 @@ export class NativeBackend implements Backend {
     }
     const id = this.freeIds.pop() ?? this.ops.length
     this.ops[id] = op
-    ring.batch.push({ id, op })
+    ring.batch.push(id)
     if (op.kind >= OpKind.RegisterBuffer) ring.tableOps = true
     if (!this.flushScheduled) {
       this.flushScheduled = true
@@ -408,20 +408,23 @@ export class NativeBackend implements Backend {
         // before the reads and writes after them, and if the ring refuses the call
         // (EAGAIN at capacity in thread mode) only they fail — the buffer stays plain.
         ring.tableOps = false
-        this.send(ring, batch.filter((b) => b.op.kind >= OpKind.RegisterBuffer))
-        batch = batch.filter((b) => b.op.kind < OpKind.RegisterBuffer)
+        // (Both parts are taken before the first send: its ids may complete inside it.)
+        const table = batch.filter((id) => this.ops[id]!.kind >= OpKind.RegisterBuffer)
+        batch = batch.filter((id) => this.ops[id]!.kind < OpKind.RegisterBuffer)
+        this.send(ring, table)
       }
       this.send(ring, batch)
     }
   }
 
-  /** One native submit of `batch` on `ring`. */
-  private send(ring: Ring, batch: Array<{ id: number; op: Op }>): void {
+  /** One native submit of the operations `batch` names (ids into `ops`) on `ring`. */
+  private send(ring: Ring, batch: number[]): void {
     if (batch.length === 0) return
     const desc = new Float64Array(batch.length * DESC_STRIDE)
     const extras: Array<Uint8Array | string | undefined> = new Array(batch.length)
     for (let i = 0; i < batch.length; i++) {
-      const { id, op } = batch[i]
+      const id = batch[i]
+      const op = this.ops[id]!
       const at = i * DESC_STRIDE
       desc[at] = id
       desc[at + 1] = op.kind
@@ -437,7 +440,8 @@ export class NativeBackend implements Backend {
       done = this.addon.submit(ring.engine, desc, extras)
     } catch (err) {
       // Nothing of this batch was submitted; settle every operation of it.
-      for (const { id, op } of batch) {
+      for (const id of batch) {
+        const op = this.ops[id]!
         this.release(id)
         if (op.group !== null) op.group.fail(err)
         else op.reject(err)
