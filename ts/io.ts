@@ -7,7 +7,7 @@ import { detect, explainSetupFailure, hookedErrno } from './detect'
 import { directUnavailable, invalidArgType, ioClosed, withPath } from './errors'
 import { openDirect, type DirectAlignment } from './direct'
 import type { NativeAddon } from './native'
-import { BufferPool, type IoBufferPool } from './pool'
+import { BufferPool } from './pool'
 import { alignedMemory, plainMemory } from './pool-memory'
 import { type Backend, type BatchOp, type BatchResult, type OpenKind } from './backends/backend'
 import { Batch, type BatchOwner } from './batch'
@@ -21,7 +21,7 @@ import { checkOpenOptions, checkPath } from './validate'
 
 class IoImpl implements Io, FileOwner, BatchOwner {
   readonly limiter: Limiter
-  readonly pool: IoBufferPool
+  readonly pool: BufferPool
   private readonly stats: Metrics
   private readonly files = new Set<File>()
   private closing: Promise<void> | null = null
@@ -170,6 +170,7 @@ class IoImpl implements Io, FileOwner, BatchOwner {
       await Promise.allSettled(open.map((f) => f.close()))
       await this.limiter.idle()
       await this.impl.shutdown()
+      this.pool.detach()
     })()
     return this.closing
   }

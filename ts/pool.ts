@@ -88,6 +88,8 @@ export class BufferPool implements IoBufferPool {
   private registered = 0
   private registrationFailures = 0
   private lastRegistrationError: string | null = null
+  /** Set when the Io closed: its rings, and their registrations, are gone. */
+  private detached = false
 
   constructor(
     sizes: readonly number[],
@@ -117,7 +119,7 @@ export class BufferPool implements IoBufferPool {
     const entry: Entry = { cls, free: false, registration: null }
     this.entries.set(buf, entry)
     this.memories.add(buf.buffer)
-    if (this.memory.register) entry.registration = this.register(buf)
+    if (this.memory.register && !this.detached) entry.registration = this.register(buf)
     return buf
   }
 
@@ -170,9 +172,19 @@ export class BufferPool implements IoBufferPool {
     }
   }
 
+  /**
+   * The Io closed: its rings are gone, so no buffer is registered any more and none will
+   * be. The pool itself keeps working (plain buffers).
+   */
+  detach(): void {
+    this.detached = true
+    this.registered = 0
+  }
+
   private register(buf: Buffer): Promise<unknown> {
     return this.memory.register!(buf).then(
       (handle) => {
+        if (this.detached) return null
         this.registered++
         return handle
       },
@@ -192,7 +204,7 @@ export class BufferPool implements IoBufferPool {
     const reg = entry.registration
     if (reg !== null) {
       void reg.then((handle) => {
-        if (handle === null) return
+        if (handle === null || this.detached) return
         this.registered--
         this.memory.unregister!(handle)
       })
