@@ -29,8 +29,17 @@ export function runNode(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
 ): Promise<ChildResult> {
+  return runCommand(process.execPath, args, opts)
+}
+
+/** As runNode, for any executable (e.g. unshare wrapping node). */
+export function runCommand(
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, {
+    const child = spawn(command, args, {
       env: opts.env ?? cleanEnv(),
       cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,11 +3,10 @@
 // open descriptor really has O_DIRECT (from /proc/self/fdinfo), and child processes in
 // a private mount namespace with a file system mounted only there.
 
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 
-import { cleanEnv, type ChildResult } from './child'
+import { cleanEnv, runCommand, type ChildResult } from './child'
 
 const O_DIRECT = fs.constants.O_DIRECT ?? 0o40000
 
@@ -79,28 +78,9 @@ export function runNodeInPrivateMount(
   args: string[],
   opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<ChildResult> {
-  return new Promise((resolve, reject) => {
-    const script = 'mount -t "$1" "$1" "$2" || exit 97; shift 2; exec "$@"'
-    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', fstype, mnt, process.execPath, ...args], {
-      env: opts.env ?? cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    let timedOut = false
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGKILL')
-    }, opts.timeoutMs ?? 30_000)
-    child.on('error', (e) => {
-      clearTimeout(timer)
-      reject(e)
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, timedOut })
-    })
+  const script = 'mount -t "$1" "$1" "$2" || exit 97; shift 2; exec "$@"'
+  return runCommand('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', fstype, mnt, process.execPath, ...args], {
+    env: opts.env ?? cleanEnv(),
+    timeoutMs: opts.timeoutMs,
   })
 }

@@ -46,6 +46,9 @@ use std::sync::Arc;
 pub(crate) const MAX_RW_BYTES: usize = 0x7fff_f000;
 /// user_data of the armed eventfd read (thread mode); request slots use their index.
 pub(crate) const WAKE_USER_DATA: u64 = u64::MAX;
+/// The plain and registered-buffer opcodes of a read and of a write.
+const RW_READ: (u8, u8) = (sys::IORING_OP_READ, sys::IORING_OP_READ_FIXED);
+const RW_WRITE: (u8, u8) = (sys::IORING_OP_WRITE, sys::IORING_OP_WRITE_FIXED);
 /// Limits that keep the preallocated tables reasonable.
 pub(crate) const MAX_SQ_ENTRIES: u32 = 32_768;
 pub(crate) const MAX_CQ_ENTRIES: u32 = 65_536;
@@ -607,33 +610,13 @@ impl Engine {
                 buf,
                 len,
                 offset,
-            } => {
-                let (f, flags) = self.target(*fd);
-                let done = st.done_bytes as usize;
-                sqe.opcode = sys::IORING_OP_READ;
-                sqe.fd = f;
-                sqe.flags = flags;
-                sqe.addr = buf.wrapping_add(done) as u64;
-                sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
-                sqe.off = offset.wrapping_add(st.done_bytes);
-                self.use_fixed_buffer(&mut sqe, sys::IORING_OP_READ_FIXED, done == 0);
-            }
+            } => self.prep_rw(&mut sqe, st, (*fd, *buf, *len, *offset), RW_READ),
             Op::Write {
                 fd,
                 buf,
                 len,
                 offset,
-            } => {
-                let (f, flags) = self.target(*fd);
-                let done = st.done_bytes as usize;
-                sqe.opcode = sys::IORING_OP_WRITE;
-                sqe.fd = f;
-                sqe.flags = flags;
-                sqe.addr = buf.wrapping_add(done) as u64;
-                sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
-                sqe.off = offset.wrapping_add(st.done_bytes);
-                self.use_fixed_buffer(&mut sqe, sys::IORING_OP_WRITE_FIXED, done == 0);
-            }
+            } => self.prep_rw(&mut sqe, st, (*fd, buf.cast_mut(), *len, *offset), RW_WRITE),
             Op::Fsync { fd, datasync } => {
                 let (f, flags) = self.target(*fd);
                 sqe.opcode = sys::IORING_OP_FSYNC;
@@ -697,6 +680,27 @@ impl Engine {
             }
         }
         sqe
+    }
+
+    /// A read or write SQE for what is left of the transfer (`st.done_bytes` done):
+    /// at most MAX_RW_BYTES, on the fixed file and into a registered buffer where they
+    /// exist. `(fd, buf, len, offset)` is the whole request.
+    fn prep_rw(
+        &self,
+        sqe: &mut io_uring_sqe,
+        st: &InFlight,
+        (fd, buf, len, offset): (i32, *mut u8, usize, u64),
+        (opcode, fixed_opcode): (u8, u8),
+    ) {
+        let (f, flags) = self.target(fd);
+        let done = st.done_bytes as usize;
+        sqe.opcode = opcode;
+        sqe.fd = f;
+        sqe.flags = flags;
+        sqe.addr = buf.wrapping_add(done) as u64;
+        sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
+        sqe.off = offset.wrapping_add(st.done_bytes);
+        self.use_fixed_buffer(sqe, fixed_opcode, done == 0);
     }
 
     /// Switches a READ/WRITE SQE to its *_FIXED opcode when its whole range lies inside
