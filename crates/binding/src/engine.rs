@@ -137,6 +137,20 @@ impl Engine {
         }
     }
 
+    /// Settles every completion of `done` (emptied, capacity kept) and returns their
+    /// `[id, result, …]` pairs for JavaScript. Ids are safe integers (validated) and
+    /// results are byte counts, fds, sizes, slots or -errno / RESULT_RING_FAILED: all
+    /// exact in an f64.
+    fn settle_all(&mut self, done: &mut Vec<Completion>) -> Vec<f64> {
+        let mut results = Vec::with_capacity(done.len() * 2);
+        for c in done.drain(..) {
+            self.settle(&c);
+            results.push(c.user_data as f64);
+            results.push(c.result as f64);
+        }
+        results
+    }
+
     /// Reads and writes that used a registered buffer, on this engine's ring.
     pub fn fixed_ops(&self) -> u64 {
         match (&self.worker, &self.inline) {
@@ -457,15 +471,8 @@ fn take_results(env: Env, cell: &RefCell<Engine>) -> Option<Vec<f64>> {
     if e.spare.is_empty() {
         return None; // An earlier call took these completions already.
     }
-    let mut results = Vec::with_capacity(e.spare.len() * 2);
     let mut spare = mem::take(&mut e.spare);
-    for c in spare.drain(..) {
-        e.settle(&c);
-        // Ids are safe integers (validated) and results are byte counts, fds, sizes,
-        // slots or -errno / RESULT_RING_FAILED: all exact in an f64.
-        results.push(c.user_data as f64);
-        results.push(c.result as f64);
-    }
+    let results = e.settle_all(&mut spare);
     e.spare = spare;
     if e.inflight.is_empty() && e.tsfn_refd {
         if let Some(t) = e.tsfn {
@@ -829,14 +836,7 @@ fn describe(env: Env, v: Value) -> String {
 /// Deletes the references of `done`'s completions, unrefs when idle, and returns the
 /// `[id, result, …]` pairs for JavaScript; `done` goes back to the engine, emptied.
 fn settle_done(e: &mut Engine, env: Env, mut done: Vec<Completion>) -> Vec<f64> {
-    let mut results = Vec::with_capacity(done.len() * 2);
-    for c in done.drain(..) {
-        e.settle(&c);
-        // Ids are safe integers (validated); results are byte counts, fds, sizes, slots
-        // or -errno / RESULT_RING_FAILED: all exact in an f64.
-        results.push(c.user_data as f64);
-        results.push(c.result as f64);
-    }
+    let results = e.settle_all(&mut done);
     e.done = done;
     idle_unref(e, env);
     results

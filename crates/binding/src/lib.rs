@@ -236,15 +236,7 @@ fn status(env: Env, r: std::result::Result<(), i32>) -> Result<Value> {
 
 /// `crc32c(data, previous)`: the CRC-32C of `data` continuing from `previous`.
 fn crc32c(env: Env, info: &CallInfo) -> Result<Value> {
-    let data = env
-        .typedarray_info(info.arg(0))?
-        .filter(|t| t.kind == sys::napi_uint8_array)
-        .ok_or_else(|| {
-            Error::type_error(
-                "ERR_INVALID_ARG_TYPE",
-                "The \"data\" argument must be a Uint8Array (Buffer)",
-            )
-        })?;
+    let data = uint8_array(env, info.arg(0), "The \"data\" argument")?;
     let previous = match env.type_of(info.arg(1))? {
         ValueType::Undefined => 0,
         _ => {

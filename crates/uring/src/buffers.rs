@@ -148,13 +148,12 @@ impl FixedBuffers {
     }
 
     fn overlaps(&self, addr: usize, len: usize) -> bool {
-        let end = addr.saturating_add(len);
-        let before = self
-            .by_addr
-            .range(..end)
+        // The registered range starting last before `addr + len` is the only candidate:
+        // ranges never overlap each other.
+        self.by_addr
+            .range(..addr.saturating_add(len))
             .next_back()
-            .is_some_and(|(&s, &(l, _))| s + l > addr);
-        before
+            .is_some_and(|(&s, &(l, _))| s + l > addr)
     }
 }
 

@@ -309,12 +309,18 @@ impl Engine {
     fn ring_failed_request(&mut self, req: Request) {
         self.link_from = None;
         if let Op::Close { fd } = req.op {
-            self.direct_fds.remove(&fd);
-            if !self.broken {
-                self.files.remove(&self.ring, fd);
-            }
+            self.forget_fd(fd);
         }
         self.complete(req.user_data, RESULT_RING_FAILED);
+    }
+
+    /// A Close is under way: the fd leaves the fixed-file table (unless the ring is
+    /// broken and cannot be told) and the O_DIRECT set.
+    fn forget_fd(&mut self, fd: i32) {
+        self.direct_fds.remove(&fd);
+        if !self.broken {
+            self.files.remove(&self.ring, fd);
+        }
     }
 
     fn slot(&self, slot: u32) -> &InFlight {
@@ -497,8 +503,7 @@ impl Engine {
                     if self.ring.sq_pending() > 0 {
                         break;
                     }
-                    self.files.remove(&self.ring, fd);
-                    self.direct_fds.remove(&fd);
+                    self.forget_fd(fd);
                 }
                 Op::Ftruncate { fd, len } if !self.has_ftruncate => {
                     // IORING_OP_FTRUNCATE arrived in Linux 6.9; before that it runs

@@ -43,15 +43,10 @@ pub(crate) const SETUP_ATTEMPTS: &[u32] = &[
 /// DEFER_TASKRUN, but it is signalled for every inline completion too, one spurious
 /// event-loop wake-up per submit; IORING_REGISTER_EVENTFD_ASYNC avoids those but then
 /// misses reads completed by the disk interrupt.)
-pub(crate) const INLINE_SETUP_ATTEMPTS: &[u32] = &[
-    sys::IORING_SETUP_CQSIZE
-        | sys::IORING_SETUP_SUBMIT_ALL
-        | sys::IORING_SETUP_COOP_TASKRUN
-        | sys::IORING_SETUP_SINGLE_ISSUER,
-    sys::IORING_SETUP_CQSIZE | sys::IORING_SETUP_SUBMIT_ALL | sys::IORING_SETUP_COOP_TASKRUN,
-    sys::IORING_SETUP_CQSIZE | sys::IORING_SETUP_SUBMIT_ALL,
-    sys::IORING_SETUP_CQSIZE,
-];
+/// That is SETUP_ATTEMPTS without its first entry, the only one with DEFER_TASKRUN.
+pub(crate) const INLINE_SETUP_ATTEMPTS: &[u32] = SETUP_ATTEMPTS.split_at(1).1;
+const _: () = assert!(SETUP_ATTEMPTS[0] & sys::IORING_SETUP_DEFER_TASKRUN != 0);
+const _: () = assert!(INLINE_SETUP_ATTEMPTS[0] & sys::IORING_SETUP_DEFER_TASKRUN == 0);
 
 /// How long an idle SQPOLL thread spins before it sleeps (and the next submit needs an
 /// io_uring_enter with IORING_ENTER_SQ_WAKEUP). Short, because the polling thread
