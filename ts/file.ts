@@ -48,32 +48,26 @@ export class File implements AsyncFile {
   }
 
   readAt(buf: Buffer, offset: number): Promise<ReadResult> {
-    try {
-      this.checkOpen()
-      this.owner.checkOpen()
+    const refused = this.refuse(() => {
       checkBuffer('buffer', buf)
       checkOffset('offset', offset)
       this.checkDirect(buf, offset)
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    })
+    if (refused !== null) return refused
     if (this.owner.limiter.tryAcquire(1)) return this.transfer('read', buf, offset)
-    return this.op(null, async (run) => ({ bytesRead: await run('read', (b) => b.read(this.handle, buf, offset), (n) => n), buffer: buf }))
+    return this.limited(async (run) => ({ bytesRead: await run('read', (b) => b.read(this.handle, buf, offset), (n) => n), buffer: buf }))
   }
 
   writeAt(buf: Buffer, offset: number): Promise<WriteResult> {
-    try {
-      this.checkOpen()
-      this.owner.checkOpen()
+    const refused = this.refuse(() => {
       checkBuffer('buffer', buf)
       checkOffset('offset', offset)
       checkOffset('offset + buffer.length', offset + buf.byteLength)
       this.checkDirect(buf, offset)
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    })
+    if (refused !== null) return refused
     if (this.owner.limiter.tryAcquire(1)) return this.transfer('write', buf, offset)
-    return this.op(null, async (run) => {
+    return this.limited(async (run) => {
       await run('write', (b) => b.write(this.handle, buf, offset), () => buf.byteLength)
       return { bytesWritten: buf.byteLength, buffer: buf }
     })
@@ -183,13 +177,26 @@ export class File implements AsyncFile {
    * the call (so they reject before any I/O); `run` does backend work under the limiter.
    */
   private op<T>(check: (() => void) | null, work: (run: Run) => Promise<T>): Promise<T> {
+    return this.refuse(check) ?? this.limited(work)
+  }
+
+  /**
+   * The synchronous checks of an operation — the file and the Io open, then `check` —
+   * as a rejected promise when one throws (so they reject before any I/O), else null.
+   */
+  private refuse(check: (() => void) | null): Promise<never> | null {
     try {
       this.checkOpen()
       this.owner.checkOpen()
       check?.()
+      return null
     } catch (err) {
       return Promise.reject(err)
     }
+  }
+
+  /** Runs checked work whose backend calls go through the limiter, as this file's. */
+  private limited<T>(work: (run: Run) => Promise<T>): Promise<T> {
     const owner = this.owner
     const run: Run = (kind, io, bytes) => owner.limiter.run(() => owner.timed(kind, () => io(owner.impl), bytes))
     return this.track(

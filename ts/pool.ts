@@ -11,8 +11,7 @@
 //
 // At most `bufferPoolSize` free buffers are kept per class; a buffer released beyond
 // that is dropped (unregistered first, then left to the garbage collector).
-import { outOfRange, poolDoubleRelease, poolForeignBuffer } from './errors'
-import { invalidArgType } from './errors'
+import { invalidArgType, outOfRange, poolDoubleRelease, poolForeignBuffer } from './errors'
 
 /** Where pool memory comes from and how it is registered; one per backend. */
 export interface PoolMemory {

@@ -6,7 +6,7 @@ import fs from 'node:fs'
 export type OpenKind = 'read' | 'readWrite' | 'create' | 'append'
 
 /** O_DIRECT on Linux x86_64 (fs.constants has it only on Linux). */
-export const O_DIRECT = fs.constants.O_DIRECT ?? 0o40000
+const O_DIRECT = fs.constants.O_DIRECT ?? 0o40000
 
 /**
  * open(2) flags per kind, plus O_DIRECT when `direct`. `append` does not use O_APPEND:

@@ -127,6 +127,12 @@ const SYSCALL: Record<OpKind, string> = {
  */
 const MAX_FLUSHES_PER_TURN = 64
 
+/** What a failed buffer registration means, by errno, for pool.stats().lastRegistrationError. */
+const REGISTRATION_FAILURES: Record<number, string> = {
+  12 /* ENOMEM */: 'registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK',
+  105 /* ENOBUFS */: "the ring's registered-buffer table is full",
+}
+
 /** Registered-file slots per ring; files beyond them use their plain fd. */
 const FIXED_FILE_SLOTS = 4096
 /** The kernel's limit on registered buffers per ring (IORING_MAX_REG_BUFFERS). */
@@ -228,8 +234,8 @@ export class NativeBackend implements Backend {
     results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
     if (failed === RESULT_RING_FAILED) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
-    if (-failed === 12) err.message += ' (registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK)'
-    if (-failed === 105) err.message += ' (the ring\'s registered-buffer table is full)'
+    const why = REGISTRATION_FAILURES[-failed]
+    if (why !== undefined) err.message += ` (${why})`
     throw err
   }
 

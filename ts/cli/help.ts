@@ -33,7 +33,7 @@ Options:
   --json                print as JSON
   --help, -h            show this help`
 
-const BENCH = `Usage: streamline-io bench [--workload W1,W2,W3,W4,W6] [--backend LIST] [--dir DIR]
+const BENCH = `Usage: streamline-io bench [--workload W1,W2,W3,W4,W5,W6] [--backend LIST] [--dir DIR]
                           [--duration S] [--quick] [--json] [--plot FILE] [config flags]
 
 Runs DESIGN.md §6's workloads side by side in one run on this machine:
@@ -41,9 +41,11 @@ Runs DESIGN.md §6's workloads side by side in one run on this machine:
   W2  WAL group commit: 64 writers × 1 KiB, each acknowledgement durable
   W3  random 4 KiB reads, page cache warm, 32 in flight, a promise each
   W4  the same through io.batch() of 32 (node:fs: Promise.all of 32 reads)
+  W5  random 4 KiB O_DIRECT reads, 32 in flight, on io.pool buffers (node:fs has no
+      aligned buffers: its rows say n/a)
   W6  sequential 1 MiB reads, cold cache (evicted first: posix_fadvise DONTNEED after
       fdatasync through the addon, or drop_caches when root)
-(W5 O_DIRECT and W7 partition log are not implemented in the library yet.)
+(W7 partition log is not implemented in the library yet.)
 Backends: io_uring, standard (the library), node-fs (FileHandle as a Node user writes
 it), node-fs-uring (the same node:fs code in a child process with UV_USE_IO_URING=1).
 Progress goes to stderr; the table (ops/s or MB/s, p50/p99/p999, ratio vs node-fs) to
@@ -51,7 +53,7 @@ stdout. Latencies are recorded in HDR histograms (hdr-histogram-js, 3 significan
 digits). Warns when DIR is on tmpfs.
 
 Options:
-  --workload LIST       comma-separated workloads (default all: W1,W2,W3,W4,W6)
+  --workload LIST       comma-separated workloads (default all: W1,W2,W3,W4,W5,W6)
   --backend LIST        comma-separated backends (default all four)
   --dir DIR             where the files go: a fresh directory inside DIR, removed
                         afterwards (default: $BENCH_DIR, else the OS temp directory;
