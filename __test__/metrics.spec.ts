@@ -112,6 +112,14 @@ for (const backend of backends) {
       streamline_io_batch_size_average: 'gauge',
       streamline_wal_recoveries_total: 'counter',
       streamline_wal_truncated_bytes_total: 'counter',
+      streamline_log_appends_total: 'counter',
+      streamline_log_batches_total: 'counter',
+      streamline_log_records_total: 'counter',
+      streamline_log_bytes_total: 'counter',
+      streamline_log_recoveries_total: 'counter',
+      streamline_log_truncated_bytes_total: 'counter',
+      streamline_log_retention_deleted_segments_total: 'counter',
+      streamline_log_open_segment_files: 'gauge',
     }
     for (const [name, type] of Object.entries(types)) {
       t.is<string | undefined, string | undefined>(families.get(name)?.type, type, name)
@@ -119,6 +127,15 @@ for (const backend of backends) {
     }
     t.deepEqual([...families.keys()].sort(), Object.keys(types).sort(), 'no family untested')
     t.is(valueOf(families, 'streamline_io_in_flight', b), m.inFlight)
+    // The process-wide log families carry no labels and agree with metrics().log.
+    t.is(valueOf(families, 'streamline_log_appends_total'), m.log.appends)
+    t.is(valueOf(families, 'streamline_log_batches_total'), m.log.batches)
+    t.is(valueOf(families, 'streamline_log_records_total'), m.log.records)
+    t.is(valueOf(families, 'streamline_log_bytes_total'), m.log.bytes)
+    t.is(valueOf(families, 'streamline_log_recoveries_total'), m.log.recoveries)
+    t.is(valueOf(families, 'streamline_log_truncated_bytes_total'), m.log.truncatedBytes)
+    t.is(valueOf(families, 'streamline_log_retention_deleted_segments_total'), m.log.retentionDeletions)
+    t.is(valueOf(families, 'streamline_log_open_segment_files'), m.log.openSegmentFiles)
     t.is(valueOf(families, 'streamline_io_queued', b), m.queued)
     t.is(valueOf(families, 'streamline_io_fallbacks_total', b), m.fallbacks)
     t.is(valueOf(families, 'streamline_io_registered_buffer_hits_total', b), m.registeredBufferHits)

@@ -76,6 +76,18 @@ export const storageEvents = {
   walRecoveries: 0,
   /** Bytes of torn tail those recoveries zeroed. */
   walTruncatedBytes: 0,
+  /** Partition logs: append()/appendBatch() calls written, their batches, records and bytes. */
+  logAppends: 0,
+  logBatches: 0,
+  logRecords: 0,
+  logBytes: 0,
+  /** Log opens whose recovery cut a torn tail or rebuilt an index, and the bytes cut. */
+  logRecoveries: 0,
+  logTruncatedBytes: 0,
+  /** Segments deleted by retention. */
+  logRetentionDeletions: 0,
+  /** Segment files (.log) open now, across every log in the process. */
+  logOpenSegmentFiles: 0,
 }
 
 export interface OpMetrics {
@@ -99,6 +111,17 @@ export interface IoMetrics {
   averageBatchSize: number
   /** Process-wide: WAL recoveries that truncated something, and the bytes they zeroed. */
   wal: { recoveries: number; truncatedBytes: number }
+  /** Process-wide: partition logs (appends, batches, records, bytes written; recoveries; retention; open segment files). */
+  log: {
+    appends: number
+    batches: number
+    records: number
+    bytes: number
+    recoveries: number
+    truncatedBytes: number
+    retentionDeletions: number
+    openSegmentFiles: number
+  }
 }
 
 class OpStats {
@@ -169,6 +192,16 @@ export class Metrics {
       batchOperations: this.batchOperations,
       averageBatchSize: this.batches === 0 ? 0 : this.batchOperations / this.batches,
       wal: { recoveries: storageEvents.walRecoveries, truncatedBytes: storageEvents.walTruncatedBytes },
+      log: {
+        appends: storageEvents.logAppends,
+        batches: storageEvents.logBatches,
+        records: storageEvents.logRecords,
+        bytes: storageEvents.logBytes,
+        recoveries: storageEvents.logRecoveries,
+        truncatedBytes: storageEvents.logTruncatedBytes,
+        retentionDeletions: storageEvents.logRetentionDeletions,
+        openSegmentFiles: storageEvents.logOpenSegmentFiles,
+      },
     }
   }
 
@@ -211,6 +244,18 @@ export class Metrics {
     lines.push(`streamline_wal_recoveries_total ${storageEvents.walRecoveries}`)
     family('streamline_wal_truncated_bytes_total', 'counter', 'Bytes of torn WAL tail zeroed by recovery (in this process).')
     lines.push(`streamline_wal_truncated_bytes_total ${storageEvents.walTruncatedBytes}`)
+    const processWide = (name: string, type: 'counter' | 'gauge', help: string, value: number) => {
+      family(name, type, help)
+      lines.push(`${name} ${value}`)
+    }
+    processWide('streamline_log_appends_total', 'counter', 'Partition-log appends (append and appendBatch calls) written, in this process.', storageEvents.logAppends)
+    processWide('streamline_log_batches_total', 'counter', 'Record batches written to partition logs, in this process.', storageEvents.logBatches)
+    processWide('streamline_log_records_total', 'counter', 'Records written to partition logs, in this process.', storageEvents.logRecords)
+    processWide('streamline_log_bytes_total', 'counter', 'Bytes of record batches written to partition logs, in this process.', storageEvents.logBytes)
+    processWide('streamline_log_recoveries_total', 'counter', 'Partition-log opens (in this process) whose recovery cut a torn tail or rebuilt an index.', storageEvents.logRecoveries)
+    processWide('streamline_log_truncated_bytes_total', 'counter', 'Bytes of torn segment tail cut by recovery (in this process).', storageEvents.logTruncatedBytes)
+    processWide('streamline_log_retention_deleted_segments_total', 'counter', 'Segments deleted by retention (in this process).', storageEvents.logRetentionDeletions)
+    processWide('streamline_log_open_segment_files', 'gauge', 'Segment files open now, across the partition logs of this process.', storageEvents.logOpenSegmentFiles)
     return lines.join('\n') + '\n'
   }
 }

@@ -10,7 +10,7 @@ import { openWal } from '../wal'
 import { FRAME_HEADER_BYTES, HEADER_BYTES, decodeHeader, readU64 } from '../wal/format'
 import { FrameCursor, scanForValid } from '../wal/frames'
 import { listDir } from '../wal/recovery'
-import { FileWindow } from '../wal/window'
+import { FileWindow } from '../file-window'
 import { UsageError, intFlag } from './args'
 import type { CliContext } from './main'
 

@@ -1,7 +1,7 @@
 // Walking the frames of one WAL file: what recovery and replay share. A walk stops at
 // the first position that is not the next expected record and says why.
 import { FRAME_HEADER_BYTES, HEADER_BYTES, frameBytes, frameCrc, isZeroHeader, readU64 } from './format'
-import type { FileWindow } from './window'
+import type { FileWindow } from '../file-window'
 
 /** How a file's chain of records ended. */
 export type FrameEnd =

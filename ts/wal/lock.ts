@@ -1,4 +1,4 @@
-// One writer per WAL directory (DESIGN.md §4): flock(LOCK_EX|LOCK_NB) on `LOCK` through
+// One writer per WAL (or partition log) directory (DESIGN.md §4): flock(LOCK_EX|LOCK_NB) on `LOCK` through
 // the addon when it has `flock`; without it, a lock file holding the owner's pid with a
 // stale-pid check. Both modes write the pid into `LOCK`, so each respects the other.
 // flock locks belong to an open file description, so a second openWal in the same
@@ -17,13 +17,19 @@ export interface DirLock {
   release(): void
 }
 
-/** Takes the directory's writer lock or throws ERR_WAL_LOCKED naming the holder. */
-export function acquireLock(dir: string): DirLock {
+/** Builds the error for a directory held by `holder` (ERR_WAL_LOCKED, ERR_LOG_LOCKED). */
+export type LockedError = (dir: string, holder: string) => Error
+
+/**
+ * Takes the directory's writer lock (file `name` in it) or throws `locked` naming the
+ * holder. The WAL's lock is `LOCK`; a partition log's is `.lock`, Kafka's name.
+ */
+export function acquireLock(dir: string, name: string = LOCK_NAME, locked: LockedError = walLocked): DirLock {
   const { addon } = loadAddon()
   const flock = addon?.flock
-  const file = path.join(dir, LOCK_NAME)
-  if (typeof flock === 'function') return flockLock(dir, file, flock.bind(addon), addon?.funlock?.bind(addon))
-  return pidLock(dir, file)
+  const file = path.join(dir, name)
+  if (typeof flock === 'function') return flockLock(dir, file, locked, flock.bind(addon), addon?.funlock?.bind(addon))
+  return pidLock(dir, file, locked)
 }
 
 function pidAlive(pid: number): boolean {
@@ -45,19 +51,19 @@ function readPid(file: string): number | null {
   }
 }
 
-function flockLock(dir: string, file: string, flock: (fd: number, exclusive: boolean, nonBlocking: boolean) => number, funlock?: (fd: number) => number): DirLock {
+function flockLock(dir: string, file: string, locked: LockedError, flock: (fd: number, exclusive: boolean, nonBlocking: boolean) => number, funlock?: (fd: number) => number): DirLock {
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644)
   try {
     const rc = flock(fd, true, true)
     if (rc === -EAGAIN) {
       const pid = readPid(file)
-      throw walLocked(dir, pid === null ? 'flock held' : `pid ${pid}`)
+      throw locked(dir, pid === null ? 'flock held' : `pid ${pid}`)
     }
     if (rc < 0) throw systemError(-rc, 'flock', file)
     // A live pid other than ours means a holder without the addon (pid mode), which
     // takes no flock: respect it.
     const pid = readPid(file)
-    if (pid !== null && pid !== process.pid && pidAlive(pid)) throw walLocked(dir, `pid ${pid}, lock file without flock`)
+    if (pid !== null && pid !== process.pid && pidAlive(pid)) throw locked(dir, `pid ${pid}, lock file without flock`)
     fs.ftruncateSync(fd, 0)
     fs.writeSync(fd, `${process.pid}\n`, 0)
   } catch (err) {
@@ -81,7 +87,7 @@ function flockLock(dir: string, file: string, flock: (fd: number, exclusive: boo
   }
 }
 
-function pidLock(dir: string, file: string): DirLock {
+function pidLock(dir: string, file: string, locked: LockedError): DirLock {
   for (let attempt = 0; attempt < 5; attempt++) {
     // Write the pid to a private file and link it into place: link() fails atomically
     // when LOCK exists, and LOCK is never seen empty.
@@ -106,9 +112,9 @@ function pidLock(dir: string, file: string): DirLock {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
     }
     const pid = readPid(file)
-    if (pid !== null && pidAlive(pid)) throw walLocked(dir, `pid ${pid}`)
+    if (pid !== null && pidAlive(pid)) throw locked(dir, `pid ${pid}`)
     // Stale: its owner is gone (or it is empty, left by a flock-mode owner). Take it over.
     fs.rmSync(file, { force: true })
   }
-  throw walLocked(dir, 'contended lock file')
+  throw locked(dir, 'contended lock file')
 }

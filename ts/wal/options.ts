@@ -18,6 +18,20 @@ export interface WalSettings {
   preallocate: boolean
 }
 
+/** `sync` of WalOptions and LogOptions: 'always' (default), 'none' or { intervalMs }. */
+export function parseSync(value: unknown): SyncMode {
+  const s = value ?? 'always'
+  if (s === 'always') return { kind: 'always' }
+  if (s === 'none') return { kind: 'none' }
+  if (s !== null && typeof s === 'object' && 'intervalMs' in s) {
+    const ms = (s as { intervalMs: unknown }).intervalMs
+    if (typeof ms !== 'number') throw invalidArgType('options.sync.intervalMs', 'of type number', ms)
+    if (!Number.isFinite(ms) || ms <= 0 || ms > 2_147_483_647) throw outOfRange('options.sync.intervalMs', 'a number > 0 and <= 2147483647', ms)
+    return { kind: 'interval', intervalMs: ms }
+  }
+  throw invalidArgType('options.sync', "'always', 'none' or { intervalMs: number }", s)
+}
+
 /** The largest payload whose frame fits in a file of `segmentBytes` after the header. */
 function largestFitting(segmentBytes: number): number {
   return Math.floor((segmentBytes - HEADER_BYTES - FRAME_HEADER_BYTES) / 8) * 8
@@ -28,16 +42,7 @@ export function resolveOptions(io: Io, opts: unknown): WalSettings {
   if (opts === null || typeof opts !== 'object') throw invalidArgType('options', 'of type object', opts)
   const o = opts as WalOptions
 
-  let sync: SyncMode
-  const s = o.sync ?? 'always'
-  if (s === 'always') sync = { kind: 'always' }
-  else if (s === 'none') sync = { kind: 'none' }
-  else if (s !== null && typeof s === 'object' && 'intervalMs' in s) {
-    const ms = (s as { intervalMs: unknown }).intervalMs
-    if (typeof ms !== 'number') throw invalidArgType('options.sync.intervalMs', 'of type number', ms)
-    if (!Number.isFinite(ms) || ms <= 0 || ms > 2_147_483_647) throw outOfRange('options.sync.intervalMs', 'a number > 0 and <= 2147483647', ms)
-    sync = { kind: 'interval', intervalMs: ms }
-  } else throw invalidArgType('options.sync', "'always', 'none' or { intervalMs: number }", s)
+  const sync = parseSync(o.sync)
 
   const segmentBytes = o.segmentBytes ?? io.config.preallocateSize
   if (typeof segmentBytes !== 'number') throw invalidArgType('options.segmentBytes', 'of type number', segmentBytes)

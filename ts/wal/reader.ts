@@ -5,7 +5,7 @@ import { HEADER_BYTES, decodeHeader } from './format'
 import { FrameCursor } from './frames'
 import type { LogFile } from './recovery'
 import type { WalRecord } from './types'
-import { FileWindow } from './window'
+import { FileWindow } from '../file-window'
 
 /**
  * Yields records with fromLsn <= lsn <= endLsn from `files` (a snapshot). Every record

@@ -10,7 +10,7 @@ import { walCorrupt } from './errors'
 import { FREE_SUFFIX, HEADER_BYTES, PREPARED_NAME, decodeHeader, parseFileName } from './format'
 import { type FrameEnd, type TailScan, type WalkResult, scanForValid, walkFrames } from './frames'
 import type { WalRecovery } from './types'
-import { FileWindow } from './window'
+import { FileWindow } from '../file-window'
 
 export interface LogFile {
   path: string

@@ -1,6 +1,7 @@
-// Sequential reading of a WAL file through the Io in large chunks: recovery and replay
-// look at frames one by one, but each read from the kernel covers many of them.
-import type { AsyncFile } from '../types'
+// Sequential reading of a file through the Io in large chunks: the WAL's and the
+// partition log's recovery and scans look at frames or batch headers one by one, but
+// each read from the kernel covers many of them.
+import type { AsyncFile } from './types'
 
 export const CHUNK_BYTES = 1024 * 1024
 const EMPTY = Buffer.alloc(0)
