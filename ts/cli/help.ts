@@ -17,6 +17,8 @@ Commands:
   bench                 DESIGN.md §6 workloads: both backends side by side with node:fs
   wal dump DIR          list the records of a write-ahead log directory
   wal verify DIR        check a write-ahead log directory, report the first problem
+  log dump DIR          list the batches (and index entries) of a partition log directory
+  log verify DIR        check a partition log: every batch and index entry, first problem
 
 Options:
   --help, -h            show help (also after any command)
@@ -98,6 +100,46 @@ Options:
   --json                print as JSON
   --help, -h            show this help`
 
+const LOG = `Usage: streamline-io log <dump|verify> DIR [options] [config flags]
+
+A partition log directory holds Kafka's layout: <base offset>.log segments of RecordBatch
+v2 with their .index and .timeindex files (docs/FORMATS.md).
+
+Subcommands:
+  dump DIR              list batches: offsets, position, size, timestamps, record count,
+                        codec, CRC status; --indexes adds the index entries
+  verify DIR            check every batch and every index entry against the log, report
+                        the first problem with file and position
+
+Both open the log with readOnly: true and never change what they inspect.`
+
+const LOG_DUMP = `Usage: streamline-io log dump DIR [--from OFFSET] [--indexes] [--json] [config flags]
+
+Lists every batch of the partition log in DIR (base and last offset, record count,
+position in its segment, size, base and max timestamp, codec, CRC status, leader epoch,
+producer id/epoch, base sequence), where each segment's batches end (and any bad spot
+the listing resumed after), and the verdict of log verify. Opens read-only.
+
+Options:
+  --from OFFSET         start at the batch holding this offset
+  --indexes             also list each segment's .index and .timeindex entries
+  --json                print as JSON
+  --help, -h            show this help`
+
+const LOG_VERIFY = `Usage: streamline-io log verify DIR [--json] [config flags]
+
+Opens the partition log in DIR read-only (as recovery would), then checks every batch
+of every segment (whole, magic 2, CRC, offsets following on) and every index entry
+against the batches (an .index entry names a batch's last offset and its start; a
+.timeindex entry the largest timestamp so far and the batch holding it). Reports the
+first problem with its file and position. Exit 0 when clean, and for a torn tail that
+opening the log would cut (a warning); exit 1 when damaged. Without the clean-shutdown
+marker the active segment's indexes are not checked: opening the log rebuilds them.
+
+Options:
+  --json                print as JSON
+  --help, -h            show this help`
+
 export const HELP: Record<string, string> = {
   top: TOP,
   info: INFO,
@@ -105,6 +147,9 @@ export const HELP: Record<string, string> = {
   wal: WAL,
   'wal dump': WAL_DUMP,
   'wal verify': WAL_VERIFY,
+  log: LOG,
+  'log dump': LOG_DUMP,
+  'log verify': LOG_VERIFY,
 }
 
 export function helpText(level: string): string {

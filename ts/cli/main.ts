@@ -1,11 +1,12 @@
 // streamline-io: the command-line tool (bin/streamline-io). Commands: info, bench,
-// wal dump, wal verify. Exit codes: 0 ok, 1 damaged log or a failure, 2 a usage mistake; user
+// wal dump, wal verify, log dump, log verify. Exit codes: 0 ok, 1 damaged log or a failure, 2 a usage mistake; user
 // mistakes are one line on stderr, never a stack trace.
 import { ConfigError, resolveConfig } from '../config'
 import type { ConfigSource, IoConfig } from '../types'
 import { type ParsedArgs, UsageError, allowFlags, parseArgs } from './args'
 import { helpText } from './help'
 import { info } from './info'
+import { logDump, logVerify } from './log'
 import { walDump, walVerify } from './wal'
 
 export interface CliContext {
@@ -18,8 +19,9 @@ export interface CliContext {
 
 const sourceWord = (s: ConfigSource): 'default' | 'env' | 'flag' | 'override' => (s === 'argv' ? 'flag' : s)
 
-const COMMANDS = ['info', 'bench', 'wal']
+const COMMANDS = ['info', 'bench', 'wal', 'log']
 const WAL_SUBCOMMANDS = ['dump', 'verify']
+const LOG_SUBCOMMANDS = ['dump', 'verify']
 
 export async function main(argv: readonly string[]): Promise<number> {
   const out = (text: string) => void process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
@@ -33,12 +35,23 @@ export async function main(argv: readonly string[]): Promise<number> {
     const [command, sub, ...rest] = args.positionals
     // The help level is as deep as the command words are known.
     if (args.help) {
-      const level = command === 'info' || command === 'bench' ? command : command === 'wal' ? (WAL_SUBCOMMANDS.includes(sub) ? `wal ${sub}` : 'wal') : 'top'
+      const level =
+        command === 'info' || command === 'bench'
+          ? command
+          : command === 'wal'
+            ? WAL_SUBCOMMANDS.includes(sub)
+              ? `wal ${sub}`
+              : 'wal'
+            : command === 'log'
+              ? LOG_SUBCOMMANDS.includes(sub)
+                ? `log ${sub}`
+                : 'log'
+              : 'top'
       if (command !== undefined && !COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}' (commands: ${COMMANDS.join(', ')})`)
       out(helpText(level))
       return 0
     }
-    if (command === undefined) throw new UsageError('missing command (commands: info, bench, wal; see --help)')
+    if (command === undefined) throw new UsageError('missing command (commands: info, bench, wal, log; see --help)')
     if (!COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}' (commands: ${COMMANDS.join(', ')})`)
     let run: (ctx: CliContext, dir: string) => Promise<number>
     let dir = ''
@@ -51,6 +64,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'bench'`)
       // Loaded only when asked for: the workloads (benches/) are not needed by the other commands.
       run = async (ctx) => (await import('./bench')).bench(ctx)
+    } else if (command === 'log') {
+      if (sub === undefined) throw new UsageError("missing subcommand for 'log' (dump or verify; see log --help)")
+      if (!LOG_SUBCOMMANDS.includes(sub)) throw new UsageError(`unknown subcommand 'log ${sub}' (log dump, log verify)`)
+      allowFlags(args, `log ${sub}`, sub === 'dump' ? ['--json', '--from', '--indexes'] : ['--json'])
+      if (rest.length === 0) throw new UsageError(`missing argument DIR for 'log ${sub}'`)
+      if (rest.length > 1) throw new UsageError(`unexpected argument '${rest[1]}' for 'log ${sub}'`)
+      dir = rest[0]
+      run = sub === 'dump' ? logDump : logVerify
     } else {
       if (sub === undefined) throw new UsageError("missing subcommand for 'wal' (dump or verify; see wal --help)")
       if (!WAL_SUBCOMMANDS.includes(sub)) throw new UsageError(`unknown subcommand 'wal ${sub}' (wal dump, wal verify)`)

@@ -26,7 +26,7 @@ export interface SegmentConfig {
 /** Header scans read this much at a time: an index interval's batches in one read. */
 const SCAN_CHUNK_BYTES = 16 * 1024
 /** Recovery reads segments in pieces of this size. */
-const RECOVERY_CHUNK_BYTES = 1024 * 1024
+export const RECOVERY_CHUNK_BYTES = 1024 * 1024
 
 export function maxEntries(maxIndexBytes: number, entryBytes: number): number {
   return Math.floor(maxIndexBytes / entryBytes)
@@ -49,7 +49,7 @@ export type BatchCheck = { ok: true; header: BatchHeader } | { ok: false; what: 
  * Checks the batch at `pos` of a recovery window: whole, magic 2, CRC, offsets starting
  * at `expected` and fitting the segment's int32 relative offsets.
  */
-async function checkBatchAt(win: FileWindow, pos: number, expected: number, baseOffset: number): Promise<BatchCheck> {
+export async function checkBatchAt(win: FileWindow, pos: number, expected: number, baseOffset: number): Promise<BatchCheck> {
   const left = win.size - pos
   if (left < BATCH_HEADER_BYTES) {
     const tail = await win.view(pos, left)
@@ -71,7 +71,7 @@ async function checkBatchAt(win: FileWindow, pos: number, expected: number, base
 }
 
 /** The first valid batch (magic 2, CRC) at or after `from` with baseOffset ≥ `minBase`, or null. */
-async function scanForValidBatch(win: FileWindow, from: number, minBase: number): Promise<{ position: number; header: BatchHeader } | null> {
+export async function scanForValidBatch(win: FileWindow, from: number, minBase: number): Promise<{ position: number; header: BatchHeader } | null> {
   const size = win.size
   let q = from
   while (q + BATCH_HEADER_BYTES <= size) {
