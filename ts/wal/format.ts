@@ -1,5 +1,5 @@
-// The WAL's on-disk format, version 1 (docs/FORMATS.md is the reference; keep both in
-// step). Everything little-endian.
+// The WAL's on-disk format (docs/FORMATS.md is the reference; keep both in step).
+// Everything little-endian. Version 2 is written; versions 1 and 2 are read.
 //
 // File `<20-digit first LSN>.wal`:
 //   header block, HEADER_BYTES long so records start block-aligned:
@@ -8,7 +8,8 @@
 //    12  header   u32 (HEADER_BYTES)
 //    16  firstLsn u64 (0 only in a prepared file that is not part of the log yet)
 //    24  flags    u32 (0; reserved)
-//    28  crc      u32 CRC32C of bytes 0..28
+//    28  crc      u32 CRC32C — version 2: of every other header byte (0..28 and 32..4096);
+//                 version 1: of bytes 0..28 only (its reserved bytes must then be zero)
 //    32… zero
 //   then frames, back to back, each padded to FRAME_ALIGN:
 //     0  length   u32 payload bytes
@@ -19,8 +20,12 @@
 import { crc32c, crc32cTable } from '../crc32c'
 
 export const MAGIC = Buffer.from('SLIOWAL\n', 'latin1')
-export const FORMAT_VERSION = 1
+/** The version this library writes. */
+export const FORMAT_VERSION = 2
+/** Versions this library reads. */
+export const READABLE_VERSIONS: readonly number[] = [1, 2]
 export const HEADER_BYTES = 4096
+const CRC_AT = 28
 export const FRAME_HEADER_BYTES = 16
 /** Frames start on 8-byte boundaries, so a recovery scan can step by 8. */
 export const FRAME_ALIGN = 8
@@ -56,34 +61,53 @@ export function frameBytes(payloadBytes: number): number {
   return FRAME_HEADER_BYTES + Math.ceil(payloadBytes / FRAME_ALIGN) * FRAME_ALIGN
 }
 
-export function encodeHeader(firstLsn: number): Buffer {
+/** The header CRC of a version: 2 covers every header byte but the CRC field, 1 the first 28. */
+function headerCrc(b: Buffer, version: number): number {
+  const first = crc32c(b.subarray(0, CRC_AT))
+  return version === 1 ? first : crc32c(b.subarray(CRC_AT + 4, HEADER_BYTES), first)
+}
+
+/** A header of FORMAT_VERSION (`version` only for tests that make older files). */
+export function encodeHeader(firstLsn: number, version: number = FORMAT_VERSION): Buffer {
   const b = Buffer.alloc(HEADER_BYTES)
   MAGIC.copy(b, 0)
-  b.writeUInt32LE(FORMAT_VERSION, 8)
+  b.writeUInt32LE(version, 8)
   b.writeUInt32LE(HEADER_BYTES, 12)
   writeU64(b, 16, firstLsn)
   b.writeUInt32LE(0, 24)
-  b.writeUInt32LE(crc32c(b.subarray(0, 28)), 28)
+  b.writeUInt32LE(headerCrc(b, version), CRC_AT)
   return b
 }
 
-export type HeaderCheck = { ok: true; firstLsn: number } | { ok: false; what: string }
+export type HeaderCheck = { ok: true; firstLsn: number; version: number } | { ok: false; what: string }
 
 /** Validates a header block; `bytes` may be shorter than HEADER_BYTES (a short file). */
 export function decodeHeader(bytes: Buffer): HeaderCheck {
-  if (bytes.length < 32) return { ok: false, what: `file too short for a WAL header (${bytes.length} bytes)` }
+  if (bytes.length < HEADER_BYTES) return { ok: false, what: `file too short for a WAL header (${bytes.length} bytes, ${HEADER_BYTES} expected)` }
   if (!bytes.subarray(0, 8).equals(MAGIC)) return { ok: false, what: 'not a WAL file (bad magic number)' }
-  const crc = bytes.readUInt32LE(28)
-  if (crc32c(bytes.subarray(0, 28)) !== crc) return { ok: false, what: 'header checksum mismatch' }
+  const crc = bytes.readUInt32LE(CRC_AT)
   const version = bytes.readUInt32LE(8)
-  if (version !== FORMAT_VERSION) {
-    return { ok: false, what: `unsupported WAL format version ${version} (this library reads version ${FORMAT_VERSION}); use a newer @streamline/io` }
+  if (!READABLE_VERSIONS.includes(version)) {
+    // Which bytes a future version's CRC covers is unknown: a header that passes either
+    // known rule is a newer file, anything else a damaged one.
+    if (headerCrc(bytes, 1) !== crc && headerCrc(bytes, 2) !== crc) return { ok: false, what: 'header checksum mismatch' }
+    return { ok: false, what: `unsupported WAL format version ${version} (this library reads versions ${READABLE_VERSIONS.join(' and ')}); use a newer @streamline/io` }
+  }
+  if (headerCrc(bytes, version) !== crc) return { ok: false, what: 'header checksum mismatch' }
+  if (version === 1) {
+    // Version 1's CRC stops at byte 28; its writers wrote zeros in every reserved byte,
+    // so a non-zero one is damage the CRC could not see.
+    const flags = bytes.readUInt32LE(24)
+    if (flags !== 0) return { ok: false, what: `non-zero reserved flags field (0x${flags.toString(16)}) at position 24 of a version-1 header (version-1 writers write zeros there)` }
+    for (let i = CRC_AT + 4; i < HEADER_BYTES; i++) {
+      if (bytes[i] !== 0) return { ok: false, what: `non-zero reserved byte 0x${bytes[i].toString(16)} at position ${i} of a version-1 header (version-1 writers write zeros there; its CRC does not cover them)` }
+    }
   }
   const headerBytes = bytes.readUInt32LE(12)
   if (headerBytes !== HEADER_BYTES) return { ok: false, what: `unexpected header length ${headerBytes}` }
   const firstLsn = readU64(bytes, 16)
   if (firstLsn === null) return { ok: false, what: 'first LSN out of range' }
-  return { ok: true, firstLsn }
+  return { ok: true, firstLsn, version }
 }
 
 export function writeU64(b: Buffer, at: number, value: number): void {
