@@ -14,7 +14,7 @@ export interface BenchResult {
   workload: string
   backend: string
   /** What the throughput is counted in: operations (records, reads) or megabytes (10^6 B). */
-  unit?: 'ops/s' | 'MB/s'
+  unit?: 'ops/s' | 'MB/s' | 'records/s'
   ops?: number
   bytes?: number
   seconds?: number
@@ -122,7 +122,7 @@ export function rateOf(r: BenchResult): number {
   return (unit === 'MB/s' ? r.mbPerSec : r.opsPerSec) ?? NaN
 }
 
-const unitOf = (r: BenchResult): 'ops/s' | 'MB/s' => r.unit ?? (r.workload === 'W6' ? 'MB/s' : 'ops/s')
+const unitOf = (r: BenchResult): 'ops/s' | 'MB/s' | 'records/s' => r.unit ?? (r.workload === 'W6' ? 'MB/s' : 'ops/s')
 
 const BACKEND_ORDER = ['io_uring', 'standard', 'node-fs', 'node-fs-uring']
 const byBackend = (a: string, b: string) => {
@@ -136,7 +136,7 @@ const byWorkload = (a: string, b: string) => a.localeCompare(b, 'en', { numeric:
 export interface MedianRow {
   workload: string
   backend: string
-  unit: 'ops/s' | 'MB/s'
+  unit: 'ops/s' | 'MB/s' | 'records/s'
   /** Per run, in report order: the throughput, 'skipped' (the run could not), or null (not in that run). */
   runs: Array<number | 'skipped' | null>
   median: number

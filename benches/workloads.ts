@@ -7,6 +7,7 @@
 //   W5  random 4 KiB O_DIRECT reads, 32 in flight (the library's pool buffers; node:fs
 //       has no aligned buffers, so it cannot take part)
 //   W6  sequential 1 MiB reads over a file, cold cache (evicted before each pass)
+//   W7P/W7W/W7C  16 partition logs: produce, consume warm, consume cold (benches/log.ts)
 // Each loop runs against a Target: the library (an Io, either backend) or plain node:fs
 // written the way a Node user writes it (FileHandle). Every loop records one latency per
 // operation (per batch for W4) into an HDR histogram (benches/latency.ts: recordSince)
@@ -19,11 +20,12 @@ import type { Io } from '../ts/index'
 import { loadAddon } from '../ts/native'
 import { openWalWith, type PreallocStrategy } from '../ts/wal'
 import { type LatencyHistogram, type LatencyUs, newHistogram, recordSince, summarizeLatency } from './latency'
+import { consume, logDataFiles, produce, syncLoopProduce } from './log'
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
 
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6'] as const
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7P', 'W7W', 'W7C'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 export const WORKLOAD_TITLES: Record<Workload, string> = {
@@ -33,10 +35,26 @@ export const WORKLOAD_TITLES: Record<Workload, string> = {
   W4: 'random 4 KiB reads, batches of 32',
   W5: 'random 4 KiB O_DIRECT reads, QD32',
   W6: 'sequential 1 MiB reads, cold cache',
+  W7P: '16 logs: produce 100 × 1 KiB batches, durable',
+  W7W: '16 logs: consume 64 KiB fetches, warm',
+  W7C: '16 logs: consume 64 KiB fetches, cold',
 }
 
-/** What each workload's throughput is counted in (a sequential scan in MB/s, the rest in operations). */
-export const WORKLOAD_UNITS: Record<Workload, 'ops/s' | 'MB/s'> = { W1: 'ops/s', W2: 'ops/s', W3: 'ops/s', W4: 'ops/s', W5: 'ops/s', W6: 'MB/s' }
+/** The partition-log workloads (the library only; node:fs has no partition log). */
+export const LOG_WORKLOADS: readonly Workload[] = ['W7P', 'W7W', 'W7C']
+
+/** What each workload's throughput is counted in (a sequential scan in MB/s, partition logs in records, the rest in operations). */
+export const WORKLOAD_UNITS: Record<Workload, 'ops/s' | 'MB/s' | 'records/s'> = {
+  W1: 'ops/s',
+  W2: 'ops/s',
+  W3: 'ops/s',
+  W4: 'ops/s',
+  W5: 'ops/s',
+  W6: 'MB/s',
+  W7P: 'records/s',
+  W7W: 'records/s',
+  W7C: 'records/s',
+}
 
 const TMPFS_MAGIC = 0x01021994
 const FS_TYPES: Record<number, string> = {
@@ -69,6 +87,8 @@ export interface Result {
   bytes: number
   seconds: number
   latency: LatencyHistogram
+  /** CPU time (user + system, every thread of the process) spent in the timed part, µs; where measured. */
+  cpuUs?: number
 }
 
 /** What a run reports (and what the node:fs child sends back as JSON). */
@@ -81,10 +101,14 @@ export interface Summary {
   latencyUs: LatencyUs
   /** The run's HDR histogram (ns), compressed base64: plots and reports are drawn from it. */
   histogram: string
+  /** CPU per operation (µs) and per GB moved (s), where the workload measures CPU. */
+  cpuUsPerOp?: number
+  cpuSecondsPerGB?: number
 }
 
 /** The figures of a run; its histogram is encoded and released (call once per Result). */
 export function summarize(r: Result): Summary {
+  const cpu = r.cpuUs === undefined ? {} : { cpuUsPerOp: r.cpuUs / Math.max(1, r.ops), cpuSecondsPerGB: r.cpuUs / 1e6 / Math.max(1e-9, r.bytes / 1e9) }
   return {
     ops: r.ops,
     bytes: r.bytes,
@@ -92,7 +116,14 @@ export function summarize(r: Result): Summary {
     opsPerSec: r.ops / r.seconds,
     mbPerSec: r.bytes / r.seconds / 1e6,
     ...summarizeLatency(r.latency),
+    ...cpu,
   }
+}
+
+/** CPU time of the whole process (every thread) since `start` (process.cpuUsage()), µs. */
+export function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start)
+  return d.user + d.system
 }
 
 /** Something that appends a record durably and says when it is acknowledged. */
@@ -284,10 +315,12 @@ export async function coldScan(r: Reader, file: string, fileBytes: number, secon
   const lat = newHistogram()
   let bytes = 0
   let busy = 0
+  let cpuUs = 0
   do {
     onEvict(evict(file))
     let next = 0
     const t = performance.now()
+    const c0 = process.cpuUsage()
     await Promise.all(
       Array.from({ length: depth }, async () => {
         const buf = r.alloc(MiB)
@@ -302,20 +335,28 @@ export async function coldScan(r: Reader, file: string, fileBytes: number, secon
       }),
     )
     busy += performance.now() - t
+    cpuUs += cpuSince(c0)
   } while (busy < seconds * 1000)
-  return { ops: lat.totalCount, bytes, seconds: busy / 1000, latency: lat }
+  return { ops: lat.totalCount, bytes, seconds: busy / 1000, latency: lat, cpuUs }
 }
 
-/** Where a run's files are: the data file for W3/W4/W6 and a fresh directory for W1/W2. */
+/** Where a run's files are: the data file for W3/W4/W6, a fresh directory for W1/W2/W7P, the logs for W7W/W7C. */
 export interface RunFiles {
   dataFile: string
   dataBytes: number
   walDir: string
+  /** The consume phases' data set (benches/log.ts makeLogData). */
+  logData?: string
 }
+
+/** Why W7's consume phases have no node:fs rows. */
+export const NODE_FS_NO_LOG = 'n/a: node:fs has no partition log (W7 compares the library\'s backends; its node-fs row for W7P is the single-writer sync loop)'
 
 /** One workload on plain node:fs (also what the UV_USE_IO_URING=1 child runs). */
 export async function runNodeFs(workload: Workload, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
   if (workload === 'W5') throw new Error(NODE_FS_NO_DIRECT)
+  if (workload === 'W7P') return syncLoopProduce(files.walDir, seconds)
+  if (workload === 'W7W' || workload === 'W7C') throw new Error(NODE_FS_NO_LOG)
   if (workload === 'W1' || workload === 'W2') {
     const a = await nodeFsAppender(files.walDir)
     try {
@@ -334,6 +375,12 @@ export async function runNodeFs(workload: Workload, files: RunFiles, seconds: nu
 
 /** One workload on the library through `io`. */
 export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
+  if (workload === 'W7P') return produce(io, files.walDir, seconds)
+  if (workload === 'W7W' || workload === 'W7C') {
+    const data = files.logData
+    if (data === undefined) throw new Error(`${workload} needs the partition-log data set (RunFiles.logData)`)
+    return consume(io, data, seconds, workload === 'W7W' ? null : () => logDataFiles(data).forEach((f) => onEvict(evict(f))))
+  }
   if (workload === 'W1' || workload === 'W2') {
     const a = await walAppender(io, files.walDir)
     try {
@@ -350,7 +397,7 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
   }
 }
 
-function readWorkload(workload: 'W3' | 'W4' | 'W5' | 'W6', r: Reader, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
+function readWorkload(workload: Workload, r: Reader, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
   if (workload === 'W6') return coldScan(r, files.dataFile, files.dataBytes, seconds, onEvict)
   // O_DIRECT reads go to the device whatever the page cache holds.
   if (workload === 'W5') return randomReads(r, files.dataBytes, seconds)

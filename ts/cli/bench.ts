@@ -11,7 +11,25 @@ import path from 'node:path'
 import { histogramImplementation } from '../../benches/latency'
 import { plotReports } from '../../benches/plot'
 import { BENCH_SCHEMA, type BenchReport, machineFacts, mountOf } from '../../benches/report'
-import { type EvictMethod, MiB, NODE_FS_NO_DIRECT, type RunFiles, type Summary, WORKLOADS, WORKLOAD_TITLES, WORKLOAD_UNITS, type Workload, fsTypeOf, makeDataFile, runIo, runNodeFs, summarize } from '../../benches/workloads'
+import { makeLogData, W7_LOGS } from '../../benches/log'
+import {
+  type EvictMethod,
+  LOG_WORKLOADS,
+  MiB,
+  NODE_FS_NO_DIRECT,
+  NODE_FS_NO_LOG,
+  type RunFiles,
+  type Summary,
+  WORKLOADS,
+  WORKLOAD_TITLES,
+  WORKLOAD_UNITS,
+  type Workload,
+  fsTypeOf,
+  makeDataFile,
+  runIo,
+  runNodeFs,
+  summarize,
+} from '../../benches/workloads'
 import { openIo } from '../io'
 import { UsageError } from './args'
 import type { CliContext } from './main'
@@ -19,21 +37,26 @@ import type { CliContext } from './main'
 export const BACKENDS = ['io_uring', 'standard', 'node-fs', 'node-fs-uring'] as const
 type Backend = (typeof BACKENDS)[number]
 
-const NOT_IMPLEMENTED: Record<string, string> = {
-  W7: 'workload W7 (partition log produce/consume) is not implemented: the library has no partition log yet',
-}
+/** Names that stand for several workloads: W7 is its three phases. */
+const WORKLOAD_ALIASES: Record<string, readonly string[]> = { W7: LOG_WORKLOADS }
 
-function listFlag<T extends string>(raw: string | undefined, flag: string, known: readonly T[], special: Record<string, string> = {}): T[] {
+function listFlag<T extends string>(raw: string | undefined, flag: string, known: readonly T[], aliases: Record<string, readonly string[]> = {}): T[] {
   if (raw === undefined) return [...known]
   const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '')
   if (items.length === 0) throw new UsageError(`flag ${flag} needs a comma-separated list (${known.join(',')})`)
+  const out: string[] = []
   for (const item of items) {
-    if (special[item.toUpperCase()] !== undefined) throw new UsageError(special[item.toUpperCase()])
-    if (!(known as readonly string[]).includes(flag === '--workload' ? item.toUpperCase() : item)) {
-      throw new UsageError(`unknown ${flag.slice(2)} '${item}' (${known.join(', ')})`)
+    const name = flag === '--workload' ? item.toUpperCase() : item
+    if (aliases[name] !== undefined) {
+      out.push(...aliases[name])
+      continue
     }
+    if (!(known as readonly string[]).includes(name)) {
+      throw new UsageError(`unknown ${flag.slice(2)} '${item}' (${known.join(', ')}${Object.keys(aliases).length > 0 ? `; ${Object.keys(aliases).join(', ')} for several` : ''})`)
+    }
+    out.push(name)
   }
-  return [...new Set(items.map((s) => (flag === '--workload' ? s.toUpperCase() : s) as T))]
+  return [...new Set(out)] as T[]
 }
 
 function durationFlag(raw: string | undefined): number | undefined {
@@ -89,7 +112,7 @@ export interface BenchRow {
   workload: Workload
   backend: Backend
   /** Null when the backend could not run here (skipped says why). */
-  result: (Summary & { vsNodeFs: number | null }) | null
+  result: (Summary & { vsNodeFs: number | null; vsStandard: number | null }) | null
   skipped?: string
 }
 
@@ -120,23 +143,38 @@ function runChild(workload: Workload, files: RunFiles, seconds: number): Promise
 const fmtInt = (x: number) => Math.round(x).toLocaleString('en-US')
 const fmtUs = (x: number) => (Number.isNaN(x) ? '-' : x < 100 ? x.toFixed(1) : fmtInt(x))
 
+/** A result's throughput in its workload's unit. */
+function rateOf(workload: Workload, s: Summary): number {
+  return WORKLOAD_UNITS[workload] === 'MB/s' ? s.mbPerSec : s.opsPerSec
+}
+
+function fmtRate(workload: Workload, s: Summary): string {
+  const unit = WORKLOAD_UNITS[workload]
+  if (unit === 'MB/s') return `${fmtInt(s.mbPerSec)} MB/s`
+  if (unit === 'records/s') return `${fmtInt(s.opsPerSec)} rec/s (${fmtInt(s.mbPerSec)} MB/s)`
+  return `${fmtInt(s.opsPerSec)} ops/s`
+}
+
 function table(rows: BenchRow[]): string {
-  const out: string[][] = [['workload', 'backend', 'throughput', 'p50 µs', 'p99 µs', 'p999 µs', 'vs node-fs']]
+  const out: string[][] = [['workload', 'backend', 'throughput', 'p50 µs', 'p99 µs', 'p999 µs', 'vs node-fs', 'vs standard', 'CPU']]
   for (const r of rows) {
     const name = `${r.workload} ${WORKLOAD_TITLES[r.workload]}`
     if (r.result === null) {
-      out.push([name, r.backend, `skipped: ${r.skipped}`, '', '', '', ''])
+      out.push([name, r.backend, `skipped: ${r.skipped}`, '', '', '', '', '', ''])
       continue
     }
     const s = r.result
+    const cpu = s.cpuSecondsPerGB === undefined ? '' : WORKLOAD_UNITS[r.workload] === 'records/s' ? `${s.cpuUsPerOp!.toFixed(2)} µs/rec` : `${s.cpuSecondsPerGB.toFixed(2)} s/GB`
     out.push([
       name,
       r.backend,
-      r.workload === 'W6' ? `${fmtInt(s.mbPerSec)} MB/s` : `${fmtInt(s.opsPerSec)} ops/s`,
+      fmtRate(r.workload, s),
       fmtUs(s.latencyUs.p50),
       fmtUs(s.latencyUs.p99),
       fmtUs(s.latencyUs.p999),
       s.vsNodeFs === null ? '-' : `${s.vsNodeFs.toFixed(2)}x`,
+      s.vsStandard === null ? '-' : `${s.vsStandard.toFixed(2)}x`,
+      cpu,
     ])
   }
   const widths = out[0].map((_, c) => Math.max(...out.map((r) => (r[c].startsWith('skipped') ? 0 : r[c].length))))
@@ -147,7 +185,7 @@ export async function bench(ctx: CliContext): Promise<number> {
   const flags = ctx.args.flags
   const quick = flags.has('--quick')
   const json = flags.has('--json')
-  const workloads = listFlag(flags.get('--workload'), '--workload', WORKLOADS, NOT_IMPLEMENTED)
+  const workloads = listFlag(flags.get('--workload'), '--workload', WORKLOADS, WORKLOAD_ALIASES)
   const backends = listFlag(flags.get('--backend'), '--backend', BACKENDS)
   const seconds = durationFlag(flags.get('--duration')) ?? (quick ? 1 : 3)
   const plotFile = writableFileFlag('--plot', flags.get('--plot'))
@@ -187,15 +225,26 @@ export async function bench(ctx: CliContext): Promise<number> {
       const io = await openIo({ ...ctx.config, enableIoUring: b === 'io_uring' })
       ios.set(b, io)
     }
+    let logData: string | undefined
+    if (workloads.includes('W7W') || workloads.includes('W7C')) {
+      // One data set for every backend's consume phases, written once (sync 'none').
+      const perLog = (quick ? 2 : 16) * MiB
+      logData = path.join(root, 'w7-data')
+      progress(`writing the W7 data set: ${W7_LOGS} partition logs × ${perLog / MiB} MiB in ${logData}`)
+      const maker = ios.get('standard') ?? ios.get('io_uring') ?? (await openIo({ ...ctx.config, enableIoUring: false }))
+      await makeLogData(maker, logData, perLog)
+      if (!ios.has('standard') && !ios.has('io_uring')) await maker.close()
+    }
     const total = workloads.length * backends.length
     for (const workload of workloads) {
       let baseline: number | null = null
+      let standardRate: number | null = null
       const here: BenchRow[] = []
       for (const backend of backends) {
         run++
         const walDir = path.join(root, `wal-${run}`)
         fs.mkdirSync(walDir)
-        const files: RunFiles = { dataFile: path.join(root, 'data.bin'), dataBytes, walDir }
+        const files: RunFiles = { dataFile: path.join(root, 'data.bin'), dataBytes, walDir, logData }
         const io = ios.get(backend)
         if (io !== undefined && backend === 'io_uring' && io.backend !== 'io_uring') {
           here.push({ workload, backend, result: null, skipped: `io_uring unavailable (${io.fallbackReason})` })
@@ -205,6 +254,11 @@ export async function bench(ctx: CliContext): Promise<number> {
         if (workload === 'W5' && io === undefined) {
           here.push({ workload, backend, result: null, skipped: NODE_FS_NO_DIRECT })
           progress(`[${run}/${total}] ${workload} on ${backend}: skipped, ${NODE_FS_NO_DIRECT}`)
+          continue
+        }
+        if (LOG_WORKLOADS.includes(workload) && io === undefined && !(workload === 'W7P' && backend === 'node-fs')) {
+          here.push({ workload, backend, result: null, skipped: NODE_FS_NO_LOG })
+          progress(`[${run}/${total}] ${workload} on ${backend}: skipped, ${NODE_FS_NO_LOG}`)
           continue
         }
         progress(`[${run}/${total}] ${workload} (${WORKLOAD_TITLES[workload]}) on ${backend}, ${seconds} s…`)
@@ -217,13 +271,15 @@ export async function bench(ctx: CliContext): Promise<number> {
           s = summarize(io !== undefined ? await runIo(io, workload, files, seconds, onEvict) : await runNodeFs(workload, files, seconds, onEvict))
         }
         fs.rmSync(walDir, { recursive: true, force: true })
-        const rate = workload === 'W6' ? s.mbPerSec : s.opsPerSec
+        const rate = rateOf(workload, s)
         if (backend === 'node-fs') baseline = rate
-        here.push({ workload, backend, result: { ...s, vsNodeFs: null } })
-        progress(`[${run}/${total}] ${workload} on ${backend}: ${workload === 'W6' ? `${fmtInt(s.mbPerSec)} MB/s` : `${fmtInt(s.opsPerSec)} ops/s`}, p50 ${fmtUs(s.latencyUs.p50)} µs`)
+        if (backend === 'standard') standardRate = rate
+        here.push({ workload, backend, result: { ...s, vsNodeFs: null, vsStandard: null } })
+        progress(`[${run}/${total}] ${workload} on ${backend}: ${fmtRate(workload, s)}, p50 ${fmtUs(s.latencyUs.p50)} µs`)
       }
       for (const r of here) {
-        if (r.result !== null && baseline !== null) r.result.vsNodeFs = (workload === 'W6' ? r.result.mbPerSec : r.result.opsPerSec) / baseline
+        if (r.result !== null && baseline !== null) r.result.vsNodeFs = rateOf(workload, r.result) / baseline
+        if (r.result !== null && standardRate !== null) r.result.vsStandard = rateOf(workload, r.result) / standardRate
         rows.push(r)
       }
     }
@@ -286,5 +342,8 @@ const NOTES: Record<string, string> = {
   W2: 'latency per append, 64 writers; acknowledged when durable',
   W3: 'latency per 4 KiB read, 32 in flight',
   W4: 'latency per batch of 32 reads',
-  W6: 'MB/s; 1 MiB reads, 8 in flight; latency per read',
+  W6: 'MB/s; 1 MiB reads, 8 in flight; latency per read; CPU per GB read',
+  W7P: 'records/s; 16 logs, one producer each, append() of 100 × 1 KiB records under sync always; latency per append; node-fs row: the single-writer sync loop (write one batch + fdatasync)',
+  W7W: 'records/s; 16 logs, one reader each, read(offset, { maxBytes: 64 KiB }) from the start, wrapping; page cache warm; latency per read',
+  W7C: 'records/s; as W7W, one pass over the segments after evicting them from the page cache; latency per read',
 }

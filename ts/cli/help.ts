@@ -35,7 +35,7 @@ Options:
   --json                print as JSON
   --help, -h            show this help`
 
-const BENCH = `Usage: streamline-io bench [--workload W1,W2,W3,W4,W5,W6] [--backend LIST] [--dir DIR]
+const BENCH = `Usage: streamline-io bench [--workload W1,…,W6,W7] [--backend LIST] [--dir DIR]
                           [--duration S] [--quick] [--json] [--plot FILE] [config flags]
 
 Runs DESIGN.md §6's workloads side by side in one run on this machine:
@@ -47,15 +47,21 @@ Runs DESIGN.md §6's workloads side by side in one run on this machine:
       aligned buffers: its rows say n/a)
   W6  sequential 1 MiB reads, cold cache (evicted first: posix_fadvise DONTNEED after
       fdatasync through the addon, or drop_caches when root)
-(W7 partition log is not implemented in the library yet.)
+  W7  16 partition logs in one Io (W7 names its three phases):
+      W7P produce: 16 producers, batches of 100 × 1 KiB, sync 'always' (node-fs: the
+          single-writer sync loop, write one batch + fdatasync, for scale)
+      W7W consume: 16 readers, read() with maxBytes 64 KiB, page cache warm
+      W7C consume: the same after evicting the segments (node:fs has no partition log:
+          W7W/W7C rows are n/a for node-fs)
 Backends: io_uring, standard (the library), node-fs (FileHandle as a Node user writes
 it), node-fs-uring (the same node:fs code in a child process with UV_USE_IO_URING=1).
 Progress goes to stderr; the table (ops/s or MB/s, p50/p99/p999, ratio vs node-fs) to
-stdout. Latencies are recorded in HDR histograms (hdr-histogram-js, 3 significant
-digits). Warns when DIR is on tmpfs.
+stdout, with each row's ratio to node-fs and to the standard backend and, where
+measured (W6, W7), CPU per GB or per record. Latencies are recorded in HDR histograms
+(hdr-histogram-js, 3 significant digits). Warns when DIR is on tmpfs.
 
 Options:
-  --workload LIST       comma-separated workloads (default all: W1,W2,W3,W4,W5,W6)
+  --workload LIST       comma-separated workloads (default all: W1,…,W6,W7P,W7W,W7C)
   --backend LIST        comma-separated backends (default all four)
   --dir DIR             where the files go: a fresh directory inside DIR, removed
                         afterwards (default: $BENCH_DIR, else the OS temp directory;
