@@ -210,16 +210,20 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
   async truncateNow(offset: number): Promise<void> {
     if (offset >= this.logEndOffset) return
     if (offset < this.logStartOffset) throw offsetOutOfRange('offset', offset, this.logStartOffset, this.logEndOffset)
-    const i = this.segmentIndexOf(offset)
-    const seg = this.segments[i]
+    const seg = this.segments[this.segmentIndexOf(offset)]
     await this.use(seg)
+    let later: Segment[]
     try {
       await seg.openWritable(this.io)
       await seg.truncateTo(this.io, offset)
+      // Found again after the awaits: retention may have removed segments in front of it.
+      const i = this.segments.indexOf(seg)
+      if (i < 0) throw offsetOutOfRange('offset', offset, this.logStartOffset, this.logEndOffset)
+      later = this.segments.splice(i + 1)
     } finally {
+      // Released only once it is the active segment, which the open-file limit never closes.
       this.unuse(seg)
     }
-    const later = this.segments.splice(i + 1)
     for (const s of later) {
       s.generation++
       await this.removeSegment(s)
@@ -380,8 +384,10 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
     for (const p of s.parts) {
       const dst = out.subarray(at, at + p.length)
       at += p.length
+      const file = p.seg.file
+      if (file === null) throw logClosed()
       reads.push(
-        p.seg.file!.readAt(dst, p.position).then(({ bytesRead }) => {
+        file.readAt(dst, p.position).then(({ bytesRead }) => {
           if (bytesRead !== p.length) throw logCorrupt(p.seg.paths.log, p.position + bytesRead, `the segment ended ${p.length - bytesRead} bytes early while reading batches that were written`)
         }),
       )
@@ -664,7 +670,8 @@ function encodeAppend(records: unknown, settings: LogSettings): Omit<AppendEntry
     const r: unknown = records[i]
     if (r === null || typeof r !== 'object') throw invalidArgType(`records[${i}]`, 'of type object', r)
     const o = r as Record<string, unknown>
-    if (!('value' in o)) throw invalidArgValue(`records[${i}]`, 'has no value (use value: null for a tombstone)')
+    // A missing (or undefined) value is the wrong type, not a tombstone: null says that.
+    if (o.value === undefined) throw invalidArgType(`records[${i}].value`, 'an instance of Buffer or Uint8Array, or null (null for a tombstone)', o.value)
     const value = optionalBytes(`records[${i}].value`, o.value)
     const key = optionalBytes(`records[${i}].key`, o.key)
     let timestamp = now

@@ -154,14 +154,19 @@ async function walkBatches(win: FileWindow, baseOffset: number, cfg: SegmentConf
   return { validBytes: valid, nextOffset: expected, index, timeIndex, maxTimestamp, offsetOfMaxTimestamp, firstBatchMaxTimestamp: first, bad }
 }
 
-/** Reads a whole (small) file through the Io, or null when it does not exist. */
+/** Reads a whole (small) file through the Io — or its `.deleted` name — or null when neither exists. */
 async function readWhole(io: Io, file: string): Promise<Buffer | null> {
   let f: AsyncFile
   try {
     f = await io.open(file)
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    try {
+      f = await io.open(file + DELETED_SUFFIX)
+    } catch (err2) {
+      if ((err2 as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw err2
+    }
   }
   try {
     const size = await f.size()
@@ -328,6 +333,8 @@ export class Segment {
    */
   async materialize(io: Io, writable: boolean, repair: boolean, forceRebuild = false): Promise<string[]> {
     await this.open(io, writable)
+    // A segment retention is deleting is read as it is; nothing is written for it.
+    if (this.deleted) repair = false
     if (forceRebuild) {
       await this.rebuildIndexes(io, repair)
       return [this.paths.index, this.paths.timeIndex]
@@ -517,7 +524,9 @@ export class Segment {
       this.maxTimestamp = maxTimestamp
       this.offsetOfMaxTimestamp = lastOffset
     }
-    if (this.bytesSinceLastIndexEntry > this.cfg.indexIntervalBytes) {
+    // One appendBatch of many batches can fill an index before its last batch: those get
+    // no entry (as recovery's walk places them), and the next append rolls.
+    if (this.bytesSinceLastIndexEntry > this.cfg.indexIntervalBytes && !this.index!.isFull && !this.timeIndex!.isFull) {
       this.index!.append(lastOffset, position)
       this.timeIndex!.maybeAppend(this.maxTimestamp, this.offsetOfMaxTimestamp)
       this.bytesSinceLastIndexEntry = 0
