@@ -50,6 +50,7 @@ export function invalidArgValue(name: string, why: string): Coded<TypeError> {
 }
 
 /** A slice whose bytes were truncated away (truncateTo) before it was read or sent. */
-export function sliceStale(): Coded<Error> {
-  return coded(new Error('this slice is no longer valid: the log was truncated (truncateTo) below its end after it was made; make a new slice'), 'ERR_OFFSET_OUT_OF_RANGE')
+export function sliceStale(): Coded<RangeError> {
+  // A RangeError like every other ERR_OFFSET_OUT_OF_RANGE (DESIGN.md §3 error table).
+  return coded(new RangeError('this slice is no longer valid: the log was truncated (truncateTo) below its end after it was made; make a new slice'), 'ERR_OFFSET_OUT_OF_RANGE')
 }

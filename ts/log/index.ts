@@ -68,6 +68,8 @@ async function loadSegments(io: Io, dir: string, cfg: SegmentConfig, writable: b
         debug('log %s: the clean-shutdown marker stands before a damaged active segment (%s); recovering', dir, (err as Error).message)
         await active.evict()
         walk = true
+        // types.ts: clean means nothing had to be walked; this segment is.
+        recovery.clean = false
       }
     }
     if (walk) {

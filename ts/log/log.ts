@@ -330,19 +330,36 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
     try {
       while (next < this.hw) {
         const seg = this.segments[this.segmentIndexOf(next)]
+        // Retention may have deleted the segments after those planned so far: a fetch
+        // never skips offsets (the next segment must start where the last batch ended).
+        if (parts.length > 0 && seg.baseOffset > next) break
         await this.use(seg)
         let full = false
         try {
           const generation = seg.generation
           const found = await seg.locate(next, this.readableEnd(seg))
           if (found === null) {
+            // Below the high watermark every offset is in a batch: this segment lost some
+            // (cut short, or the segment after it is gone).
+            if (parts.length === 0 && seg !== this.active && seg.generation === generation) {
+              throw logCorrupt(seg.paths.log, this.readableEnd(seg), `no batch holds offset ${next}, below the segment's end offset ${seg.nextOffset} (cut short, or a segment after it is missing)`)
+            }
             this.unuse(seg)
             break
           }
           const start = found.position
           let pos = start
           let h: BatchHeader | null = found.header
+          // baseOffset lies outside the CRC: the batch found must hold `next`, and each one after it follow on.
+          if (h.baseOffset > next && next >= seg.baseOffset && seg.generation === generation) {
+            throw logCorrupt(seg.paths.log, pos, `the batch here has offsets ${h.baseOffset}..${h.baseOffset + h.lastOffsetDelta}, but offset ${next} was due`)
+          }
           while (h !== null) {
+            if (h.baseOffset !== next && pos !== start) {
+              // Return what follows on; the next read starts at this batch and reports it.
+              full = true
+              break
+            }
             if (total > 0 && total + h.size > maxBytes) {
               full = true
               break
@@ -477,8 +494,9 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
       }
       const signal = opts?.signal
       if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.addEventListener !== 'function')) throw invalidArgType('options.signal', 'an AbortSignal', signal)
-      if (this.hw > offset) return Promise.resolve(true)
+      // An aborted signal wins, as in Node's own APIs, even when the answer is known.
       if (signal?.aborted) return Promise.reject(abortError(signal))
+      if (this.hw > offset) return Promise.resolve(true)
       if (this.closing !== null || timeoutMs === 0) return Promise.resolve(false)
       return new Promise<boolean>((resolve, reject) => {
         const onAbort = () => waiter.settle(abortError(signal!))
@@ -688,7 +706,9 @@ function encodeAppend(records: unknown, settings: LogSettings): Omit<AppendEntry
         if (h === null || typeof h !== 'object') throw invalidArgType(`records[${i}].headers[${j}]`, 'of type object', h)
         const hk = (h as { key?: unknown }).key
         if (typeof hk !== 'string') throw invalidArgType(`records[${i}].headers[${j}].key`, 'of type string', hk)
-        headers.push({ key: hk, value: optionalBytes(`records[${i}].headers[${j}].value`, (h as { value?: unknown }).value) })
+        const hv = (h as { value?: unknown }).value
+        if (hv === undefined) throw invalidArgType(`records[${i}].headers[${j}].value`, 'an instance of Buffer or Uint8Array, or null', hv)
+        headers.push({ key: hk, value: optionalBytes(`records[${i}].headers[${j}].value`, hv) })
       }
     }
     input[i] = { key, value, timestamp, headers }

@@ -403,11 +403,20 @@ export class Segment {
     const indexBytes = await readWhole(io, this.paths.index)
     const trial = indexBytes === null ? null : OffsetIndex.decode(indexBytes, this.baseOffset, maxEntries(this.cfg.maxIndexBytes, OFFSET_ENTRY_BYTES), fileSize, Number.MAX_SAFE_INTEGER)
     const scan = new HeaderScan(this.file!, fileSize, this.paths.log)
-    let pos = trial !== null && typeof trial !== 'string' && trial.entries > 0 ? trial.positionAt(trial.entries - 1) : 0
+    const lastEntry = trial !== null && typeof trial !== 'string' && trial.entries > 0 ? trial.entries - 1 : -1
+    let pos = lastEntry >= 0 ? (trial as OffsetIndex).positionAt(lastEntry) : 0
     let next = this.baseOffset
+    // baseOffset lies outside the CRC: the scanned batches must follow on from the index
+    // entry (or the segment's base), else the end would be computed from damage.
+    let expectedLast = lastEntry >= 0 ? (trial as OffsetIndex).offsetAt(lastEntry) : null
     let h: BatchHeader | null
     while ((h = await scan.header(pos)) !== null) {
-      next = h.baseOffset + h.lastOffsetDelta + 1
+      const last = h.baseOffset + h.lastOffsetDelta
+      if (expectedLast !== null ? last !== expectedLast : h.baseOffset !== next) {
+        throw logCorrupt(this.paths.log, pos, `a batch with offsets ${h.baseOffset}..${last} where ${expectedLast !== null ? `the index names offset ${expectedLast}` : `offset ${next} was due`}`)
+      }
+      expectedLast = null
+      next = last + 1
       pos += h.size
     }
     this.nextOffset = next

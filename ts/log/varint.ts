@@ -39,12 +39,14 @@ export function writeVarint(b: Buffer, at: number, n: number): number {
     b[at++] = z
     return at
   }
-  let z = zigzag(n)
-  while (z >= 128) {
-    b[at++] = (z % 128) | 0x80
-    z = Math.floor(z / 128)
+  // Past 32 bits in BigInt: the zig-zag value of a negative number below −2^52 is odd and
+  // above 2^53, which a double cannot hold.
+  let z = n >= 0 ? BigInt(n) << 1n : (BigInt(-n) << 1n) - 1n
+  while (z >= 128n) {
+    b[at++] = Number(z & 0x7fn) | 0x80
+    z >>= 7n
   }
-  b[at++] = z
+  b[at++] = Number(z)
   return at
 }
 
@@ -66,10 +68,21 @@ export function readVarint(b: Uint8Array, at: number, end: number): VarintRead |
     const byte = b[at++]
     z += (byte & 0x7f) * scale
     if (byte < 0x80) {
-      if (z > Number.MAX_SAFE_INTEGER) return null
+      // Zig-zag values up to 2^54 − 1 decode to safe integers, but past 2^53 the sum above
+      // may have rounded: those are decoded again exactly.
+      if (z > Number.MAX_SAFE_INTEGER) return readLargeVarint(b, at - i - 1, at)
       return { value: unzigzag(z), next: at }
     }
     scale *= 128
   }
   return null
+}
+
+/** The exact value of the varint at [start, next) whose zig-zag value passed 2^53, or null when it is no safe integer. */
+function readLargeVarint(b: Uint8Array, start: number, next: number): VarintRead | null {
+  let z = 0n
+  for (let k = next - 1; k >= start; k--) z = (z << 7n) | BigInt(b[k] & 0x7f)
+  const v = (z & 1n) === 0n ? z >> 1n : -((z + 1n) >> 1n)
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) return null
+  return { value: Number(v), next }
 }
