@@ -178,6 +178,9 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
     if (w.failed) throw logFailed(w.failure)
     await w.syncNow()
     if (w.failed) throw logFailed(w.failure)
+    // The active segment's index entries go to its files too (fsynced; they keep their
+    // preallocated size), so tools reading the directory see them while the log is open.
+    await w.exclusive(() => this.active.flushIndexes(this.io, false))
   }
 
   truncateTo(offset: number): Promise<void> {

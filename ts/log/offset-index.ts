@@ -1,9 +1,9 @@
 // A segment's `.index`, as Kafka's OffsetIndex: 8-byte entries, big-endian, the indexed
 // batch's LAST offset relative to the segment's base offset (int32), then the position
 // where that batch starts in the `.log` (int32). Offsets strictly increase. The entries
-// live in memory; the file is written when the segment rolls, is flushed or closed
-// (an active segment's index is rebuilt by recovery after a crash, so writing it on
-// every append would buy nothing).
+// live in memory; the file is written when the segment rolls, on log.flush() and when
+// the log closes (an active segment's index is rebuilt by recovery after a crash, so
+// writing it on every append would buy nothing).
 
 export const OFFSET_ENTRY_BYTES = 8
 
