@@ -24,7 +24,7 @@
 //!
 //! A chain is cut (the rest waits for the cut member to complete, then goes on as the
 //! same chain) where one SQE cannot finish a member (a read/write over MAX_RW_BYTES),
-//! before a Close (which must see an empty SQ, see `prep`), before an Ftruncate that
+//! before a Close (no SQE in the SQ may name its fixed slot, see `prep`), before an Ftruncate that
 //! runs synchronously, and after `sq_entries` members.
 //!
 //! [`Worker`]: crate::Worker
@@ -497,11 +497,18 @@ impl Engine {
                 Op::Close { fd } => {
                     // Free the fd's fixed slot before closing: the table holds its own
                     // reference to the file, so closing only the fd would keep it
-                    // open. Only once every SQE already in the SQ was consumed: an
-                    // unconsumed one may name the slot, and a later open could reuse
-                    // the slot for another file before the kernel reads that SQE.
-                    if self.ring.sq_pending() > 0 {
-                        break;
+                    // open. Only once no SQE still in the SQ names the slot: an
+                    // unconsumed one would, and a later open could reuse the slot for
+                    // another file before the kernel reads that SQE. (Waiting for the
+                    // whole SQ instead cost one submit — and, inline, one event-loop
+                    // turn — per close: 1,000 closes at once took 1.2 s.)
+                    if let Some(slot) = self.files.lookup(fd) {
+                        let names_slot = |sqe: &io_uring_sqe| {
+                            sqe.flags & sys::IOSQE_FIXED_FILE != 0 && sqe.fd == slot as i32
+                        };
+                        if self.ring.any_unsubmitted(names_slot) {
+                            break;
+                        }
                     }
                     self.forget_fd(fd);
                 }

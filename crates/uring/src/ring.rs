@@ -372,6 +372,22 @@ impl Ring {
         n as usize
     }
 
+    /// Whether an SQE written but not yet consumed by the kernel satisfies `f`. Reading
+    /// the entries is sound even while an SQPOLL thread consumes them: both only read.
+    pub(crate) fn any_unsubmitted(&self, mut f: impl FnMut(&io_uring_sqe) -> bool) -> bool {
+        let mut pos = self.khead_sq();
+        while pos != self.sq.tail {
+            let idx = (pos & self.sq.mask) as usize;
+            // SAFETY: idx < sq entries; entries from the kernel's head to our tail were
+            // written by `push` and are not reused before the kernel consumed them.
+            if f(unsafe { &*self.sq.sqes.add(idx) }) {
+                return true;
+            }
+            pos = pos.wrapping_add(1);
+        }
+        false
+    }
+
     /// Takes back SQEs that were written but not consumed by the kernel (after a fatal
     /// io_uring_enter error), calling `f` for each. Sound because without SQPOLL the
     /// kernel reads the SQ only inside io_uring_enter, which only we call.
