@@ -164,7 +164,8 @@ export function renderLatencyPlot(spec: PlotSpec): string {
 export function plotReports(reports: readonly BenchReport[], titles: Record<string, string> = {}): string {
   const first = reports[0]
   const m = first.machine
-  const workloads = [...new Set(reports.flatMap((r) => r.results.map((x) => x.workload)))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+  // In the order the runs report them (DESIGN.md §6's: W1 … W6, then W7's phases).
+  const workloads = [...new Set(reports.flatMap((r) => r.results.map((x) => x.workload)))]
   const panels: PlotPanel[] = workloads.map((w) => {
     const backends = [...new Set(reports.flatMap((r) => r.results.filter((x) => x.workload === w).map((x) => x.backend)))]
     return {
