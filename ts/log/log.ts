@@ -376,6 +376,11 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
             }
             h = await found.scan.header(pos)
           }
+          if (pos === start) {
+            // Nothing of this segment fits: it is not part of the slice.
+            this.unuse(seg)
+            break
+          }
           parts.push({ seg, position: start, length: pos - start, generation })
         } catch (err) {
           if (parts.length === 0 || parts[parts.length - 1].seg !== seg) this.unuse(seg)
