@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { openIo } from '../io'
 import type { Io } from '../types'
-import { listSegments, segmentPaths } from '../log/files'
+import { CLEAN_SHUTDOWN_NAME, listSegments, segmentPaths } from '../log/files'
 import { type InspectedBatch, type LogVerdict, type SegmentEnd, readIndexes, verifyLog, walkSegmentFile } from '../log/inspect'
 import { UsageError, intFlag } from './args'
 import type { CliContext } from './main'
@@ -68,7 +68,8 @@ export async function logDump(ctx: CliContext, dir: string): Promise<number> {
   const from = intFlag(ctx.args, '--from') ?? 0
   return withIo(ctx, async (io) => {
     const { bases } = await listSegments(dir)
-    const segments: Array<SegmentEnd & { batches: number; list?: InspectedBatch[]; index?: unknown; timeIndex?: unknown }> = []
+    const clean = fs.existsSync(path.join(dir, CLEAN_SHUTDOWN_NAME))
+    const segments: Array<SegmentEnd & { batches: number; list?: InspectedBatch[]; index?: unknown; timeIndex?: unknown; unwrittenIndexEntries?: number; unwrittenTimeEntries?: number }> = []
     for (let i = 0; i < bases.length; i++) {
       const base = bases[i]
       // Segments that end before `from` are not read.
@@ -85,14 +86,19 @@ export async function logDump(ctx: CliContext, dir: string): Promise<number> {
       if (!json) ctx.out(`end of batches at position ${end.position}: ${end.what}`)
       const seg: (typeof segments)[number] = { ...end, list }
       if (withIndexes) {
-        const ix = await readIndexes(io, dir, base)
+        // Without the clean-shutdown marker the active segment's index files are its
+        // preallocated space plus whatever a flush wrote: zeros at the end are not entries.
+        const ix = await readIndexes(io, dir, base, !clean && i === bases.length - 1)
+        const unwritten = (n: number) => (n > 0 ? `, then ${n} preallocated entries not written (the active segment of a log without a clean shutdown: opening it rebuilds them)` : '')
         if (json) {
           seg.index = ix.offsets
           seg.timeIndex = ix.times
+          seg.unwrittenIndexEntries = ix.unwrittenIndexEntries
+          seg.unwrittenTimeEntries = ix.unwrittenTimeEntries
         } else {
-          ctx.out(`Dumping ${p.index} (${ix.indexBytes === null ? 'missing' : `${ix.offsets.length} entries`})`)
+          ctx.out(`Dumping ${p.index} (${ix.indexBytes === null ? 'missing' : `${ix.offsets.length} entries${unwritten(ix.unwrittenIndexEntries)}`})`)
           for (const e of ix.offsets) ctx.out(`offset: ${e.offset} position: ${e.position}`)
-          ctx.out(`Dumping ${p.timeIndex} (${ix.timeIndexBytes === null ? 'missing' : `${ix.times.length} entries`})`)
+          ctx.out(`Dumping ${p.timeIndex} (${ix.timeIndexBytes === null ? 'missing' : `${ix.times.length} entries${unwritten(ix.unwrittenTimeEntries)}`})`)
           for (const e of ix.times) ctx.out(`timestamp: ${e.timestamp} offset: ${e.offset}`)
         }
       }

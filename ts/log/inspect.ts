@@ -125,6 +125,16 @@ export interface IndexEntries {
   /** Sizes of the two files (null: missing). */
   indexBytes: number | null
   timeIndexBytes: number | null
+  /** Zero entries at the end that were left out (`unwrittenTail`): preallocated space. */
+  unwrittenIndexEntries: number
+  unwrittenTimeEntries: number
+}
+
+/** Entries of `b` up to its last non-zero one: what follows is preallocated space never written. */
+function writtenBytes(b: Buffer, entry: number): number {
+  let end = b.length - (b.length % entry)
+  while (end >= entry && b.subarray(end - entry, end).every((x) => x === 0)) end -= entry
+  return end
 }
 
 async function readAll(io: Io, file: string): Promise<Buffer | null> {
@@ -140,16 +150,29 @@ async function readAll(io: Io, file: string): Promise<Buffer | null> {
   }
 }
 
-/** The entries of a segment's two index files, as stored (whole entries only). */
-export async function readIndexes(io: Io, dir: string, baseOffset: number): Promise<IndexEntries> {
+/**
+ * The entries of a segment's two index files, as stored (whole entries only). With
+ * `unwrittenTail` (an active segment after a crash, or while its writer runs) the zero
+ * entries at the end are its preallocated space, not entries, and are only counted.
+ */
+export async function readIndexes(io: Io, dir: string, baseOffset: number, unwrittenTail = false): Promise<IndexEntries> {
   const p = segmentPaths(dir, baseOffset)
   const ib = await readAll(io, p.index)
   const tb = await readAll(io, p.timeIndex)
   const offsets: IndexEntries['offsets'] = []
   const times: IndexEntries['times'] = []
-  if (ib !== null) for (let at = 0; at + OFFSET_ENTRY_BYTES <= ib.length; at += OFFSET_ENTRY_BYTES) offsets.push({ offset: baseOffset + ib.readInt32BE(at), position: ib.readInt32BE(at + 4) })
-  if (tb !== null) for (let at = 0; at + TIME_ENTRY_BYTES <= tb.length; at += TIME_ENTRY_BYTES) times.push({ timestamp: readInt64(tb, at), offset: baseOffset + tb.readInt32BE(at + 8) })
-  return { offsets, times, indexBytes: ib?.length ?? null, timeIndexBytes: tb?.length ?? null }
+  const iEnd = ib === null ? 0 : unwrittenTail ? writtenBytes(ib, OFFSET_ENTRY_BYTES) : ib.length
+  const tEnd = tb === null ? 0 : unwrittenTail ? writtenBytes(tb, TIME_ENTRY_BYTES) : tb.length
+  if (ib !== null) for (let at = 0; at + OFFSET_ENTRY_BYTES <= iEnd; at += OFFSET_ENTRY_BYTES) offsets.push({ offset: baseOffset + ib.readInt32BE(at), position: ib.readInt32BE(at + 4) })
+  if (tb !== null) for (let at = 0; at + TIME_ENTRY_BYTES <= tEnd; at += TIME_ENTRY_BYTES) times.push({ timestamp: readInt64(tb, at), offset: baseOffset + tb.readInt32BE(at + 8) })
+  return {
+    offsets,
+    times,
+    indexBytes: ib?.length ?? null,
+    timeIndexBytes: tb?.length ?? null,
+    unwrittenIndexEntries: ib === null ? 0 : Math.floor((ib.length - iEnd) / OFFSET_ENTRY_BYTES),
+    unwrittenTimeEntries: tb === null ? 0 : Math.floor((tb.length - tEnd) / TIME_ENTRY_BYTES),
+  }
 }
 
 export interface LogVerdict {
