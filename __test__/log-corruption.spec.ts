@@ -411,7 +411,7 @@ async function openCase(failed: Fail, io: Io, dir: string, tpl: LogTemplate, a: 
 
 for (const backend of backends) {
   test(`${backend}: ${CASES} seeded corruptions of segments (flips, truncations, zeroed ranges, garbage, a deleted segment; active and old; marker and none): a valid prefix or ERR_LOG_CORRUPT`, async (t) => {
-    t.timeout(SOAK ? 1_800_000 : 110_000)
+    t.timeout(SOAK ? 1_800_000 : 300_000)
     const io = await openBackend(t, backend)
     const root = scratch(t, 'log-corrupt-')
     const templates = [
@@ -575,7 +575,7 @@ function expectedForTimestamp(tpl: LogTemplate, ts: number): { offset: number; t
 
 for (const backend of backends) {
   test(`${backend}: damaged .index / .timeindex (deleted, cut to a non-multiple, garbage; old and active segment; marker and none): rebuilt, every offset reads, Kafka's --verify-index-only passes`, async (t) => {
-    t.timeout(110_000)
+    t.timeout(300_000)
     const io = await openBackend(t, backend)
     const root = scratch(t, 'log-index-')
     const done: string[] = []

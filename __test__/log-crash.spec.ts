@@ -9,13 +9,12 @@
 // DumpLogSegments reads the recovered directory: every batch valid, indexes consistent.
 // 5 rounds per backend; SOAK=1 → 25.
 
-import { spawn } from 'node:child_process'
 import test from 'ava'
 
 import type { LogOptions } from '../ts/index'
 import { openLog } from '../ts/index'
-import { backendConfig, backends, describeError, fixture, ioUringExpected, openBackend, prng, settleWithin, tmpDir } from './helpers/backends'
-import { cleanEnv } from './helpers/child'
+import { backendConfig, backends, describeError, ioUringExpected, openBackend, prng, settleWithin, tmpDir } from './helpers/backends'
+import { type CrashRound, crashRound } from './helpers/crash-round'
 import { kafkaToolsAvailable } from './helpers/kafka'
 import { SaltMap, recordFor, segmentFiles } from './fixtures/log-lib'
 import { kafkaVerify, verifyLog } from './fixtures/log-verify'
@@ -36,65 +35,14 @@ interface Ready {
   recovery: { clean: boolean; truncatedBytes: number; reason: string | null }
 }
 
-interface RoundResult {
-  ready: Ready | null
-  acked: Array<[number, number]>
-  error: string | null
-  stderr: string
-  signal: NodeJS.Signals | null
-  code: number | null
-}
-
-/** Runs one child and SIGKILLs it `killAfterMs` after its first acknowledgement (or after ready when `early`). */
-function crashRound(args: object, killAfterMs: number, early: boolean): Promise<RoundResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture('log-crash-child'), JSON.stringify(args)], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-    const res: RoundResult = { ready: null, acked: [], error: null, stderr: '', signal: null, code: null }
-    let buf = ''
-    let armed = false
-    const arm = (): void => {
-      if (armed) return
-      armed = true
-      setTimeout(() => child.kill('SIGKILL'), killAfterMs)
-    }
-    const guard = setTimeout(() => {
-      res.error = res.error ?? 'child did not get ready / acknowledge within 30 s'
-      child.kill('SIGKILL')
-    }, 30_000)
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      buf += d
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (line.startsWith('a ')) {
-          const [b, l] = line.slice(2).split(' ').map(Number)
-          res.acked.push([b, l])
-          arm()
-        } else if (line.startsWith('{')) {
-          const o = JSON.parse(line) as Record<string, unknown>
-          if (o.ready) {
-            res.ready = o as unknown as Ready
-            if (early) arm()
-          } else if (typeof o.error === 'string') res.error = o.error
-        }
-      }
-    })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (res.stderr += d))
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(guard)
-      res.code = code
-      res.signal = signal
-      // A partial last line is an acknowledgement cut by the kill: not counted.
-      resolve(res)
-    })
-  })
+/** One round: acknowledgements are "a <baseOffset> <lastOffset>" lines. */
+function runRound(args: object, killAfterMs: number, early: boolean): Promise<CrashRound<Ready, [number, number]>> {
+  return crashRound('log-crash-child', args, killAfterMs, early, (s) => s.split(' ').map(Number) as [number, number])
 }
 
 for (const backend of backends) {
   test(`${backend}: partition log survives SIGKILL at random moments (${ROUNDS} rounds, rolls included): acknowledged offsets intact, contiguous, nothing invented; Kafka's DumpLogSegments agrees`, async (t) => {
-    t.timeout(SOAK ? 900_000 : 120_000)
+    t.timeout(SOAK ? 900_000 : 300_000)
     const dir = tmpDir(t, 'log-crash-')
     const rand = prng(backend === 'io_uring' ? 0x10c0ffee : 0x10beef)
     const salts = new SaltMap()
@@ -108,7 +56,7 @@ for (const backend of backends) {
       // One round in five is killed before its first acknowledgement can matter.
       const early = round % 5 === 4
       const killAfterMs = early ? Math.floor(rand() * 40) : 20 + Math.floor(rand() * 500)
-      const r = await crashRound({ ...backendConfig(backend), dir, salt, seed: Math.floor(rand() * 2 ** 31), options: OPTIONS }, killAfterMs, early)
+      const r = await runRound({ ...backendConfig(backend), dir, salt, seed: Math.floor(rand() * 2 ** 31), options: OPTIONS }, killAfterMs, early)
       const what = `${backend} round ${round} (kill ${killAfterMs} ms after ${early ? 'ready' : 'first ack'})`
       if (r.error !== null || r.ready === null) {
         t.fail(`${what}: child failed: ${r.error}\nstderr: ${r.stderr.slice(-3000)}`)

@@ -202,7 +202,7 @@ const SCENARIOS: Array<{ name: string; pl: (seed: number) => PowerLossOptions; o
 for (const backend of backends) {
   for (const sc of SCENARIOS) {
     test(`${backend}: power loss during group commit (${sc.name}): acknowledged offsets survive, the torn tail is cut`, async (t) => {
-      t.timeout(SOAK ? 600_000 : 90_000)
+      t.timeout(SOAK ? 900_000 : 300_000)
       const dir = scratch(t, 'log-power-')()
       const rand = prng(sc.name.length * 7919 + (backend === 'io_uring' ? 1 : 2))
       const salts = new SaltMap()
@@ -375,7 +375,7 @@ class TrapIo extends FaultyIo {
 
 for (const backend of backends) {
   test(`${backend}: power loss at each step of a segment roll: acknowledged offsets survive, the directory stays openable, Kafka's DumpLogSegments agrees`, async (t) => {
-    t.timeout(SOAK ? 600_000 : 90_000)
+    t.timeout(SOAK ? 900_000 : 300_000)
     const dir = scratch(t, 'log-power-roll-')()
     const rand = prng(backend === 'io_uring' ? 77 : 78)
     const salts = new SaltMap()
@@ -433,7 +433,7 @@ for (const backend of backends) {
   })
 
   test(`${backend}: power loss under sync 'none' and { intervalMs }: what survives is a valid prefix holding everything flushed and every rolled segment`, async (t) => {
-    t.timeout(90_000)
+    t.timeout(300_000)
     const seeds = SOAK ? [1, 2, 3, 4, 5, 6, 7, 8] : [1, 2, 3]
     const newDir = scratch(t, 'log-power-nosync-')
     for (const sync of ['none', { intervalMs: 5 }] as const) {
@@ -495,7 +495,7 @@ const ENOSPC_VALUE = 3000
 
 for (const backend of backends) {
   rootTest(`${backend}: a partition log filling its file system: ENOSPC, acknowledged offsets readable after reopen, appends again once space is freed`, async (t) => {
-    t.timeout(120_000)
+    t.timeout(300_000)
     const mnt = mountTmpfs(t, '2m', 'log-enospc-')
     const dir = path.join(mnt, 'log')
     fs.mkdirSync(dir)

@@ -6,11 +6,10 @@
 // directory goes through every round, so recovery runs on recovered logs and the small
 // segmentBytes makes the rounds cross file rolls. 5 rounds per backend; SOAK=1 → 25.
 
-import { spawn } from 'node:child_process'
 import test from 'ava'
 
-import { backendConfig, backends, fixture, ioUringExpected, openBackend, prng, settleWithin, tmpDir } from './helpers/backends'
-import { cleanEnv } from './helpers/child'
+import { backendConfig, backends, ioUringExpected, openBackend, prng, settleWithin, tmpDir } from './helpers/backends'
+import { type CrashRound, crashRound } from './helpers/crash-round'
 import { openWal, recordFor } from './fixtures/wal-lib'
 import { SaltMap, verifyWal } from './fixtures/wal-verify'
 
@@ -18,62 +17,18 @@ const SOAK = process.env.SOAK === '1'
 const ROUNDS = SOAK ? 25 : 5
 const SEGMENT_BYTES = 256 * 1024
 
-interface RoundResult {
-  ready: { backend: string; fallbackReason: string | null; firstLsn: number; lastLsn: number; durableLsn: number; recovery: unknown } | null
-  acked: number[]
-  error: string | null
-  stderr: string
-  signal: NodeJS.Signals | null
-  code: number | null
+interface Ready {
+  backend: string
+  fallbackReason: string | null
+  firstLsn: number
+  lastLsn: number
+  durableLsn: number
+  recovery: unknown
 }
 
-/** Runs one child and SIGKILLs it `killAfterMs` after its first acknowledgement (or after ready when `early`). */
-function crashRound(args: object, killAfterMs: number, early: boolean): Promise<RoundResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture('wal-crash-child'), JSON.stringify(args)], {
-      env: cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    const res: RoundResult = { ready: null, acked: [], error: null, stderr: '', signal: null, code: null }
-    let buf = ''
-    let armed = false
-    const arm = (): void => {
-      if (armed) return
-      armed = true
-      setTimeout(() => child.kill('SIGKILL'), killAfterMs)
-    }
-    const guard = setTimeout(() => {
-      res.error = res.error ?? 'child did not get ready / acknowledge within 30 s'
-      child.kill('SIGKILL')
-    }, 30_000)
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      buf += d
-      let nl: number
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl)
-        buf = buf.slice(nl + 1)
-        if (line.startsWith('a ')) {
-          res.acked.push(Number(line.slice(2)))
-          arm()
-        } else if (line.startsWith('{')) {
-          const o = JSON.parse(line) as Record<string, unknown>
-          if (o.ready) {
-            res.ready = o as unknown as RoundResult['ready']
-            if (early) arm()
-          } else if (typeof o.error === 'string') res.error = o.error
-        }
-      }
-    })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (res.stderr += d))
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      clearTimeout(guard)
-      res.code = code
-      res.signal = signal
-      // A partial last line is an acknowledgement cut by the kill: not counted.
-      resolve(res)
-    })
-  })
+/** One round: acknowledgements are "a <lsn>" lines. */
+function runRound(args: object, killAfterMs: number, early: boolean): Promise<CrashRound<Ready, number>> {
+  return crashRound('wal-crash-child', args, killAfterMs, early, Number)
 }
 
 for (const backend of backends) {
@@ -90,7 +45,7 @@ for (const backend of backends) {
       // One round in five is killed before its first acknowledgement can matter.
       const early = round % 5 === 4
       const killAfterMs = early ? Math.floor(rand() * 40) : 20 + Math.floor(rand() * 400)
-      const r = await crashRound({ ...backendConfig(backend), dir, salt, segmentBytes: SEGMENT_BYTES, seed: Math.floor(rand() * 2 ** 31) }, killAfterMs, early)
+      const r = await runRound({ ...backendConfig(backend), dir, salt, segmentBytes: SEGMENT_BYTES, seed: Math.floor(rand() * 2 ** 31) }, killAfterMs, early)
       const what = `${backend} round ${round} (kill ${killAfterMs} ms after ${early ? 'ready' : 'first ack'})`
       if (r.error !== null || r.ready === null) {
         t.fail(`${what}: child failed: ${r.error}\nstderr: ${r.stderr.slice(-3000)}`)

@@ -1,7 +1,17 @@
 // Sequential reading of a file through the Io in large chunks: the WAL's and the
 // partition log's recovery and scans look at frames or batch headers one by one, but
 // each read from the kernel covers many of them.
-import type { AsyncFile } from './types'
+import type { AsyncFile, Io } from './types'
+
+/** Opens `file` read-only through the Io, runs `fn` with it and its size, and closes it. */
+export async function withFile<T>(io: Io, file: string, fn: (f: AsyncFile, size: number) => Promise<T>): Promise<T> {
+  const f = await io.open(file)
+  try {
+    return await fn(f, await f.size())
+  } finally {
+    await f.close().catch(() => {})
+  }
+}
 
 export const CHUNK_BYTES = 1024 * 1024
 const EMPTY = Buffer.alloc(0)

@@ -4,32 +4,11 @@
 // (ts/log/inspect.ts), not a second reading of the format.
 import fs from 'node:fs'
 import path from 'node:path'
-import { openIo } from '../io'
-import type { Io } from '../types'
 import { CLEAN_SHUTDOWN_NAME, listSegments, segmentPaths } from '../log/files'
 import { type InspectedBatch, type LogVerdict, type SegmentEnd, readIndexes, verifyLog, walkSegmentFile } from '../log/inspect'
-import { UsageError, intFlag } from './args'
+import { intFlag } from './args'
+import { checkDir, withIo } from './dirs'
 import type { CliContext } from './main'
-
-function checkDir(dir: string): void {
-  let st: fs.Stats
-  try {
-    st = fs.statSync(dir)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`no such directory: ${dir}`)
-    throw err
-  }
-  if (!st.isDirectory()) throw new UsageError(`not a directory: ${dir}`)
-}
-
-async function withIo<T>(ctx: CliContext, fn: (io: Io) => Promise<T>): Promise<T> {
-  const io = await openIo(ctx.config)
-  try {
-    return await fn(io)
-  } finally {
-    await io.close()
-  }
-}
 
 function describe(v: LogVerdict): string {
   switch (v.status) {

@@ -2,16 +2,15 @@
 // through an Io (files opened read-only) and openWal({ readOnly: true }); neither
 // writes, locks or repairs anything. The walking is the WAL's own (FrameCursor,
 // recover), not a second reading of the format.
-import fs from 'node:fs'
 import path from 'node:path'
-import { openIo } from '../io'
 import type { Io } from '../types'
 import { openWal } from '../wal'
 import { FRAME_HEADER_BYTES, HEADER_BYTES, decodeHeader, readU64 } from '../wal/format'
 import { FrameCursor, scanForValid } from '../wal/frames'
 import { listDir } from '../wal/recovery'
 import { FileWindow } from '../file-window'
-import { UsageError, intFlag } from './args'
+import { intFlag } from './args'
+import { checkDir, withIo } from './dirs'
 import type { CliContext } from './main'
 
 export interface DumpRecord {
@@ -43,27 +42,6 @@ export interface Verdict {
   lastLsn: number | null
   files: number
   truncatedBytes: number
-}
-
-function checkDir(dir: string): void {
-  let st: fs.Stats
-  try {
-    st = fs.statSync(dir)
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new UsageError(`no such directory: ${dir}`)
-    throw err
-  }
-  if (!st.isDirectory()) throw new UsageError(`not a directory: ${dir}`)
-}
-
-async function withIo<T>(ctx: CliContext, fn: (io: Io) => Promise<T>): Promise<T> {
-  const io = await openIo(ctx.config)
-  try {
-    return await fn(io)
-  } finally {
-    await io.close()
-  }
 }
 
 /** Recovery's verdict on `dir`, read-only. */

@@ -4,8 +4,8 @@
 // verify says what opening the log would do.
 import fs from 'node:fs'
 import path from 'node:path'
-import { FileWindow } from '../file-window'
-import type { AsyncFile, Io } from '../types'
+import { FileWindow, withFile } from '../file-window'
+import type { Io } from '../types'
 import { CLEAN_SHUTDOWN_NAME, listSegments, segmentPaths } from './files'
 import { openLog } from './index'
 import { OFFSET_ENTRY_BYTES } from './offset-index'
@@ -54,15 +54,6 @@ export interface SegmentEnd {
   what: string
   /** Bad spots the walk resumed after (a valid batch further on). */
   badSpots: Array<{ position: number; what: string; resumedAt: number }>
-}
-
-async function withFile<T>(io: Io, file: string, fn: (f: AsyncFile, size: number) => Promise<T>): Promise<T> {
-  const f = await io.open(file)
-  try {
-    return await fn(f, await f.size())
-  } finally {
-    await f.close().catch(() => {})
-  }
 }
 
 /**

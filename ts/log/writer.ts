@@ -8,6 +8,7 @@
 // After a failed write or fdatasync the log is failed (fsyncgate: a failed fdatasync may
 // have dropped dirty pages, and retrying it would report success over lost data): the
 // appends waiting at that moment reject with the error, later calls with ERR_LOG_FAILED.
+import { Lane } from '../lane'
 import type { SyncMode } from '../wal/options'
 import type { Io } from '../types'
 import { logFailed } from './errors'
@@ -63,7 +64,7 @@ export class LogWriter {
   private hasFailed = false
   private queue: Entry[] = []
   private groupActive = false
-  private lane: Promise<void> = Promise.resolve()
+  private readonly lane = new Lane()
   private idleWaiters: Array<() => void> = []
   private timer: NodeJS.Timeout | null = null
 
@@ -121,12 +122,7 @@ export class LogWriter {
 
   /** Runs `fn` in the lane: after every group, roll, truncation and sync before it. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lane.then(fn)
-    this.lane = run.then(
-      () => {},
-      () => {},
-    )
-    return run
+    return this.lane.run(fn)
   }
 
   private async next(): Promise<void> {
@@ -257,6 +253,6 @@ export class LogWriter {
       if (this.hasFailed) break
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
     }
-    await this.lane
+    await this.lane.idle()
   }
 }

@@ -5,12 +5,12 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { debug } from '../debug'
-import type { AsyncFile, Io } from '../types'
+import type { Io } from '../types'
 import { walCorrupt } from './errors'
 import { FREE_SUFFIX, HEADER_BYTES, PREPARED_NAME, decodeHeader, parseFileName } from './format'
 import { type FrameEnd, type TailScan, type WalkResult, scanForValid, walkFrames } from './frames'
 import type { WalRecovery } from './types'
-import { FileWindow } from '../file-window'
+import { FileWindow, withFile } from '../file-window'
 
 export interface LogFile {
   path: string
@@ -51,15 +51,6 @@ export async function listDir(dir: string): Promise<{ files: LogFile[]; free: st
   files.sort((a, b) => a.firstLsn - b.firstLsn)
   free.sort()
   return { files, free, prepared }
-}
-
-async function withFile<T>(io: Io, file: string, fn: (f: AsyncFile, size: number) => Promise<T>): Promise<T> {
-  const f = await io.open(file)
-  try {
-    return await fn(f, await f.size())
-  } finally {
-    await f.close().catch(() => {})
-  }
 }
 
 /** Checks a file's header against its name; throws ERR_WAL_CORRUPT otherwise. */

@@ -7,6 +7,7 @@
 // After a failed write or fdatasync the WAL is failed (fsyncgate: a failed fdatasync may
 // have dropped dirty pages, and retrying it would report success over lost data): the
 // appends waiting at that moment reject with the error, later calls with ERR_WAL_FAILED.
+import { Lane } from '../lane'
 import type { Io } from '../types'
 import { walFailed } from './errors'
 import { HEADER_BYTES, encodeFrame, frameBytes } from './format'
@@ -41,7 +42,7 @@ export class GroupWriter {
   /** A group is scheduled or running. */
   private groupActive = false
   /** Serializes groups, syncs and rolls: they all use the active file. */
-  private lane: Promise<void> = Promise.resolve()
+  private readonly lane = new Lane()
   private writtenWaiters: Waiter[] = []
   private timer: NodeJS.Timeout | null = null
 
@@ -103,12 +104,7 @@ export class GroupWriter {
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lane.then(fn)
-    this.lane = run.then(
-      () => {},
-      () => {},
-    )
-    return run
+    return this.lane.run(fn)
   }
 
   private async writeGroup(): Promise<void> {
@@ -220,6 +216,6 @@ export class GroupWriter {
       await this.waitWritten(this.lastLsn).catch(() => {})
       if (this.hasFailed) break
     }
-    await this.lane
+    await this.lane.idle()
   }
 }
