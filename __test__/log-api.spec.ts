@@ -38,7 +38,7 @@ async function libError(t: ExecutionContext, what: string, fn: () => unknown, cl
 }
 
 function segSizes(dir: string): number {
-  return segmentFiles(dir).reduce((n, s) => n + fs.statSync(s.file).size, 0)
+  return segmentFiles(dir).reduce((n, s) => n + fs.statSync(s.log).size, 0)
 }
 
 for (const backend of backends) {
@@ -279,7 +279,7 @@ for (const backend of backends) {
     t.deepEqual(await log.append([{ value: Buffer.alloc(fitting, 3), timestamp: 1 }]), { baseOffset: 1, lastOffset: 1 }, 'a batch of exactly segmentBytes is accepted')
     const segs = segmentFiles(dir)
     t.is(segs.length, 2, 'it rolled to a segment of its own')
-    t.is(fs.statSync(segs[1].file).size, S)
+    t.is(fs.statSync(segs[1].log).size, S)
     t.is(segs[1].base, 1)
     const recs = await log.readRecords(1)
     t.is(recs.length, 1)
@@ -462,7 +462,7 @@ for (const backend of backends) {
     const segs = segmentFiles(dir)
     t.true(segs.length >= 3, `several segments: ${segs.length}`)
     // A torn tail on the active segment: recovery would cut it; readOnly must not.
-    const active = segs[segs.length - 1].file
+    const active = segs[segs.length - 1].log
     fs.appendFileSync(active, Buffer.from([0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 1, 0, 0xff, 0xee]))
     const before = hashDir(dir)
 

@@ -14,7 +14,6 @@ import { type AppendInfo, type LogOptions, openLog } from '../ts/index'
 import { backends, openBackend, prng, tmpDir } from './helpers/backends'
 import {
   type DumpedLog,
-  type DumpedSegment,
   type ModelBatch,
   type ModelSegment,
   type RuleConfig,

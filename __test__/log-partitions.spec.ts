@@ -85,7 +85,7 @@ for (const backend of backends) {
       await log.readRecords(o, { maxBytes: 1 })
       await check(`readRecords(${o})`)
     }
-    t.is((await log.read(0, { maxBytes: 10 ** 7 })).length, segs.reduce((n, s) => n + fs.statSync(s.file).size, 0))
+    t.is((await log.read(0, { maxBytes: 10 ** 7 })).length, segs.reduce((n, s) => n + fs.statSync(s.log).size, 0))
     await check('a read across every segment')
     t.not(await log.offsetForTimestamp(0), null)
     await check('offsetForTimestamp')

@@ -85,7 +85,7 @@ function timeIndexEntries(file: string): Array<{ ts: number; rel: number }> {
 /** Every index entry of every segment names a batch start whose last offset it holds (§5), and nothing at or past `end`. */
 function checkIndexes(t: ExecutionContext, dir: string, end: number, what: string): void {
   const batches = scanLogDir(dir)
-  for (const { base, file } of segmentFiles(dir)) {
+  for (const { base, log: file } of segmentFiles(dir)) {
     const stem = file.slice(0, -'.log'.length)
     const inSeg = batches.filter((b) => b.segmentBase === base)
     for (const e of indexEntries(stem + '.index')) {
@@ -312,7 +312,7 @@ for (const backend of backends) {
     // The stale slice pins the later segments: they wait as *.deleted until it is released.
     const filesOf = (b: number) => fs.readdirSync(dir).filter((n) => n.startsWith(String(b).padStart(20, '0')))
     for (const b of segs.slice(si + 1)) t.true(filesOf(b).length > 0 && filesOf(b).every((n) => n.endsWith('.deleted')), `segment ${b}, pinned by a slice, is renamed *.deleted: ${filesOf(b).join(' ')}`)
-    t.is(fs.statSync(segmentFiles(dir)[si].file).size, target.position, 'the segment is cut where the batch began')
+    t.is(fs.statSync(segmentFiles(dir)[si].log).size, target.position, 'the segment is cut where the batch began')
     checkIndexes(t, dir, target.baseOffset, 'after truncateTo')
     model = model.slice(0, target.baseOffset)
     t.deepEqual(plain(await log.readRecords(0, { maxBytes: 100 * MiB })), plain(model))
@@ -340,7 +340,7 @@ for (const backend of backends) {
       segmentFiles(dir).map((s) => s.base),
       segs2.slice(0, -1),
     )
-    t.is(fs.statSync(segmentFiles(dir).at(-1)!.file).size, 0, 'the segment at the cut is empty')
+    t.is(fs.statSync(segmentFiles(dir).at(-1)!.log).size, 0, 'the segment at the cut is empty')
     model = model.slice(0, base)
     t.deepEqual(await log.append([{ value: Buffer.from('at the base'), timestamp: 7 }]), { baseOffset: base, lastOffset: base })
     model.push(modelOf({ value: Buffer.from('at the base') }, base, 7))
@@ -386,7 +386,7 @@ for (const backend of backends) {
     t.is(log.highWatermark, lso)
     t.deepEqual(await log.readRecords(lso), [])
     t.deepEqual(
-      segmentFiles(dir).map((s) => [s.base, fs.statSync(s.file).size]),
+      segmentFiles(dir).map((s) => [s.base, fs.statSync(s.log).size]),
       [[lso, 0]],
       'one empty segment at logStartOffset',
     )

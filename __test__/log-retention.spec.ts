@@ -35,7 +35,7 @@ async function fillBatches(log: PartitionLog, n: number, tsOf: (a: number) => nu
 
 /** Kafka's size rule, from the files: how many of the oldest segments go so the rest stays ≥ retentionBytes. */
 function bySize(dir: string, retentionBytes: number): number {
-  const sizes = segmentFiles(dir).map((s) => fs.statSync(s.file).size)
+  const sizes = segmentFiles(dir).map((s) => fs.statSync(s.log).size)
   let total = sizes.reduce((a, b) => a + b, 0)
   let n = 0
   while (n < sizes.length - 1 && total - sizes[n] >= retentionBytes) {
@@ -79,7 +79,7 @@ for (const backend of backends) {
     t.is(await log.applyRetention(), 0, 'no retention configured: nothing goes')
     await log.close()
 
-    const total = segs.reduce((n, s) => n + fs.statSync(s.file).size, 0)
+    const total = segs.reduce((n, s) => n + fs.statSync(s.log).size, 0)
     const retentionBytes = Math.floor(total / 2)
     const want = bySize(dir, retentionBytes)
     t.true(want >= 2 && want < segs.length - 1, `the rule deletes some, not all: ${want}`)
@@ -99,7 +99,7 @@ for (const backend of backends) {
       names(dir).some((n) => n.endsWith('.deleted')),
       'nothing pinned: no .deleted left',
     )
-    for (const s of segs.slice(0, want)) t.false(names(dir).some((n) => n.startsWith(path.basename(s.file, '.log'))), `every file of ${path.basename(s.file)} is gone`)
+    for (const s of segs.slice(0, want)) t.false(names(dir).some((n) => n.startsWith(path.basename(s.log, '.log'))), `every file of ${path.basename(s.log)} is gone`)
     t.is(log.logStartOffset, left[0].base, "logStartOffset is the next segment's base")
     t.is(log.logEndOffset, end)
     await assertLibError(t, 'read(logStartOffset - 1)', () => log.read(log.logStartOffset - 1), 'RangeError', 'ERR_OFFSET_OUT_OF_RANGE')
@@ -173,7 +173,7 @@ for (const backend of backends) {
     await fillBatches(log, 30, () => Date.now())
     const segs = segmentFiles(dir)
     const batches = scanLogDir(dir)
-    const stem = (i: number) => path.basename(segs[i].file, '.log')
+    const stem = (i: number) => path.basename(segs[i].log, '.log')
     // Slice A pins segment 0 (one batch); slice B pins segment 1.
     const a = await log.slice(0, { maxBytes: 0 })
     const bStart = segs[1].base

@@ -5,6 +5,7 @@
 // would answer computed from those batches, directory hashes, open descriptors counted
 // through /proc/self/fd, and kafkajs's own RecordBatch decoder for the records.
 
+import { segmentFiles } from './log-dir'
 import crypto from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -54,19 +55,11 @@ export interface FileBatch extends RawBatch {
 }
 
 /** The .log files of a directory, oldest first. */
-export function segmentFiles(dir: string): Array<{ base: number; file: string }> {
-  return fs
-    .readdirSync(dir)
-    .map((n) => ({ m: SEGMENT_NAME_RE.exec(n), n }))
-    .filter((x) => x.m !== null)
-    .map((x) => ({ base: Number(x.m![1]), file: path.join(dir, x.n) }))
-    .sort((a, b) => a.base - b.base)
-}
 
 /** Every batch of every segment of `dir`, read with node:fs. */
 export function scanLogDir(dir: string): FileBatch[] {
   const out: FileBatch[] = []
-  for (const { base, file } of segmentFiles(dir)) {
+  for (const { base, log: file } of segmentFiles(dir)) {
     const bytes = fs.readFileSync(file)
     for (const b of parseBatches(bytes, file)) out.push({ ...b, segmentBase: base, file, bytes: bytes.subarray(b.position, b.position + b.size) })
   }
@@ -199,3 +192,5 @@ export async function kafkajsDecode(buf: Buffer): Promise<Array<{ offset: number
   }
   return out
 }
+
+export { segmentFiles }

@@ -4,7 +4,7 @@
 // DumpLogSegments run over a log directory with its output split per file and every
 // complaint it can print collected, and Kafka's roll and index placement rules (DESIGN.md
 // §5) re-stated as a model fed with the batches the tool decoded.
-import fs from 'node:fs'
+import { type SegmentFiles, segmentFiles } from './log-dir'
 import path from 'node:path'
 
 import {
@@ -141,24 +141,6 @@ export async function runTool(flags: string[], files: string[]): Promise<ToolRun
   return { ...out, sections, complaints }
 }
 
-export interface SegmentFiles {
-  base: number
-  log: string
-  index: string
-  timeIndex: string
-}
-
-/** The segments in a log directory, by the names of their .log files, oldest first. */
-export function segmentFiles(dir: string): SegmentFiles[] {
-  return fs
-    .readdirSync(dir)
-    .filter((n) => /^\d{20}\.log$/.test(n))
-    .sort()
-    .map((n) => {
-      const stem = path.join(dir, n.slice(0, 20))
-      return { base: Number(n.slice(0, 20)), log: `${stem}.log`, index: `${stem}.index`, timeIndex: `${stem}.timeindex` }
-    })
-}
 
 export interface DumpedSegment {
   files: SegmentFiles
@@ -371,3 +353,5 @@ export function modelRebuild(batches: ReadonlyArray<{ position: number; size: nu
   finalTimeEntry(s, cfg)
   return { index: s.index, timeIndex: s.timeIndex }
 }
+
+export { type SegmentFiles, segmentFiles }
