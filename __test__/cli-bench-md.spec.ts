@@ -79,12 +79,12 @@ test('bench:md prints the section: facts, then the table rows', async (t) => {
     '- Node: v20.20.2',
     '- Date: 2026-11-20 10:00 UTC – 2026-11-20 10:10 UTC',
     '- Command (each of 3 runs): `streamline-io bench --json --duration 2 --dir /work/benchdir`',
-    '| W1 | io_uring | 4,000 / 6,000 / 3,500 | **4,000/s** | 200 | 800 | 1,200 | 3.00× |',
-    '| W1 | node-fs | 2,000 / 2,000 / 1,000 | **2,000/s** | 310 | 510 | 610 | 1.00× |',
-    '| W1 | node-fs-uring | 3,000 / 2,400 / 4,000 | **3,000/s** | 260 | 610 | 710 | 1.50× |',
-    '| W3 | io_uring | skipped / 100,000 / skipped | **100,000/s** | 50 | 90 | 120 | 2.50× |',
-    '| W6 | io_uring | 1,800 / 1,700 / — | **1,750 MB/s** | 3,000 | 9,000 | 12,000 | 1.30× |',
-    '| W6 | node-fs | 2,000 / 1,000 / — | **1,500 MB/s** | 3,100 | 9,100 | 12,100 | 1.00× |',
+    '| W1 | io_uring | 4,000 / 6,000 / 3,500 | **4,000/s** | 200 | 800 | 1,200 | 3.00× | — |',
+    '| W1 | node-fs | 2,000 / 2,000 / 1,000 | **2,000/s** | 310 | 510 | 610 | 1.00× | — |',
+    '| W1 | node-fs-uring | 3,000 / 2,400 / 4,000 | **3,000/s** | 260 | 610 | 710 | 1.50× | — |',
+    '| W3 | io_uring | skipped / 100,000 / skipped | **100,000/s** | 50 | 90 | 120 | 2.50× | — |',
+    '| W6 | io_uring | 1,800 / 1,700 / — | **1,750 MB/s** | 3,000 | 9,000 | 12,000 | 1.30× | — |',
+    '| W6 | node-fs | 2,000 / 1,000 / — | **1,500 MB/s** | 3,100 | 9,100 | 12,100 | 1.00× | — |',
   ]) {
     t.true(md.split('\n').includes(line), `missing line: ${line}\n${md}`)
   }
@@ -94,7 +94,7 @@ test('bench:md prints the section: facts, then the table rows', async (t) => {
   const one = await script([RUNS[1]])
   t.is(one.code, 0, one.stderr)
   t.regex(one.stdout, /^## `streamline-io bench`: one run, 2026-11-20/)
-  t.true(one.stdout.includes('| W1 | io_uring | 6,000 | **6,000/s** | 150 | 900 | 1,500 | 3.00× |'), one.stdout)
+  t.true(one.stdout.includes('| W1 | io_uring | 6,000 | **6,000/s** | 150 | 900 | 1,500 | 3.00× | — |'), one.stdout)
 })
 
 test('bench:md --write replaces only the marked section, and again in place', async (t) => {
@@ -108,13 +108,58 @@ test('bench:md --write replaces only the marked section, and again in place', as
   t.is(r.stdout, '')
   const once = fs.readFileSync(doc, 'utf8')
   t.true(once.startsWith(`${before}${MARK_BEGIN}\n## \`streamline-io bench\`: medians of 3 runs`), once)
-  t.true(once.endsWith(`| 1.00× |\n${MARK_END}${after}`), once)
+  t.true(once.endsWith(`| 1.00× | — |\n${MARK_END}${after}`), once)
   t.false(once.includes('old table'))
   const printed = await script(RUNS)
   t.is(once, `${before}${MARK_BEGIN}\n${printed.stdout}${MARK_END}${after}`)
   const again = await script([...RUNS, '--write', doc])
   t.is(again.code, 0, again.stderr)
   t.is(fs.readFileSync(doc, 'utf8'), once, 'regenerating is idempotent')
+})
+
+test('medianRows/renderMarkdown: the ratio vs standard, CPU per record or GB, the phases of a workload in run order', (t) => {
+  // W7's phases ran P, W, C: the table keeps that order (not the alphabet's C, P, W) and
+  // sorts workloads by number (W7 after W6, W10 after W7).
+  const result = (workload: string, backend: string, opsPerSec: number, cpuUsPerOp?: number) => ({
+    workload,
+    backend,
+    unit: 'records/s' as const,
+    opsPerSec,
+    mbPerSec: opsPerSec / 1000,
+    latencyUs: { p50: 100, p99: 200, p999: 300 },
+    ...(cpuUsPerOp === undefined ? {} : { cpuUsPerOp, cpuSecondsPerGB: cpuUsPerOp }),
+  })
+  const base = readReport(RUNS[0])
+  const run = (scale: number): BenchReport => ({
+    ...base,
+    results: [
+      { workload: 'W10', backend: 'io_uring', unit: 'ops/s', opsPerSec: 5, latencyUs: { p50: 1, p99: 2, p999: 3 } },
+      result('W7P', 'io_uring', 1200 * scale, 4),
+      result('W7P', 'standard', 1000, 5),
+      result('W7W', 'io_uring', 3000, 0.5 * scale),
+      result('W7W', 'standard', 2000 * scale),
+      result('W7C', 'io_uring', 900),
+      result('W7C', 'standard', 1000),
+      { workload: 'W6', backend: 'io_uring', unit: 'MB/s', mbPerSec: 1000, latencyUs: { p50: 1, p99: 2, p999: 3 }, cpuSecondsPerGB: 0.25 },
+    ],
+  })
+  const reports = [run(1), run(2), run(3)]
+  const rows = medianRows(reports)
+  t.deepEqual(
+    rows.map((r) => r.workload),
+    ['W6', 'W7P', 'W7P', 'W7W', 'W7W', 'W7C', 'W7C', 'W10'],
+  )
+  const row = (w: string, b: string) => rows.find((r) => r.workload === w && r.backend === b)!
+  // Per-run ratios vs standard 1.2, 2.4, 3.6 → 2.4; W7W 1.5, 0.75, 0.5 → 0.75.
+  t.like(row('W7P', 'io_uring'), { vsStandard: 2.4, cpuUsPerOp: 4, vsNodeFs: null })
+  t.like(row('W7W', 'io_uring'), { vsStandard: 0.75, cpuUsPerOp: 1 })
+  t.true(Number.isNaN(row('W7W', 'standard').cpuUsPerOp), 'no run measured its CPU')
+  t.is(row('W10', 'io_uring').vsStandard, null)
+  const md = renderMarkdown(reports).split('\n')
+  t.true(md.includes('| workload | backend | runs | median | p50 µs | p99 µs | p999 µs | vs node-fs | vs standard | CPU |'), md.join('\n'))
+  t.true(md.includes('| W7P | io_uring | 1,200 / 2,400 / 3,600 | **2,400/s** | 100 | 200 | 300 | — | 2.40× | 4.00 µs/rec |'), md.join('\n'))
+  t.true(md.includes('| W7W | standard | 2,000 / 4,000 / 6,000 | **4,000/s** | 100 | 200 | 300 | — | 1.00× |  |'), md.join('\n'))
+  t.true(md.includes('| W6 | io_uring | 1,000 / 1,000 / 1,000 | **1,000 MB/s** | 1 | 2 | 3 | — | — | 0.25 s/GB |'), md.join('\n'))
 })
 
 test('the repository BENCHMARKS.md has exactly one marked section', (t) => {
