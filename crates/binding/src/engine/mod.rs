@@ -81,6 +81,8 @@ impl TestPanic {
         }
     }
 
+    /// Panics (reporting the caller's location) when the hook names `at`.
+    #[track_caller]
     fn check(self, at: TestPanic) {
         if self == at {
             panic!(
