@@ -106,7 +106,7 @@ pub fn probe<'e>(
             &entries,
             "The \"entries\" argument",
             1.0,
-            f64::from(limits::MAX_SQ_DEPTH),
+            f64::from(limits::MAX_SQ_ENTRIES),
         )?;
         let test_errno = match args::type_of(&test_setup_errno)? {
             ValueType::Undefined => 0,
@@ -281,13 +281,9 @@ pub fn protocol(env: &Env) -> napi::Result<Object<'_>> {
         out.set_named_property("flags", flags)?;
         out.set_named_property("resultRingFailed", RESULT_RING_FAILED as f64)?;
         let mut l = Object::new(env)?;
-        l.set_named_property("maxSqDepth", limits::MAX_SQ_DEPTH)?;
-        l.set_named_property("maxCqEntries", limits::MAX_CQ_ENTRIES)?;
-        l.set_named_property("maxQueueCapacity", limits::MAX_QUEUE_CAPACITY)?;
-        l.set_named_property("maxFixedFileSlots", limits::MAX_FIXED_FILE_SLOTS)?;
-        l.set_named_property("maxFixedBufferSlots", limits::MAX_FIXED_BUFFER_SLOTS)?;
-        l.set_named_property("maxTransferBytes", limits::MAX_TRANSFER_BYTES)?;
-        l.set_named_property("maxAlignedBytes", limits::MAX_ALIGNED_BYTES as f64)?;
+        for (name, value) in limits::EXPORTED {
+            l.set_named_property(name, value)?;
+        }
         out.set_named_property("limits", l)?;
         Ok(out)
     })

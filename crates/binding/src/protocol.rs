@@ -4,10 +4,11 @@
 //! checked against. `protocol()` (lib.rs) exports all of it to JavaScript at load, so
 //! the TypeScript side reads these numbers instead of repeating them.
 //!
-//! The limits are the engine's (crates/uring) and the kernel's. Those crates/uring keeps
-//! `pub(crate)` today (MAX_SQ_ENTRIES, MAX_CQ_ENTRIES, MAX_QUEUE_CAPACITY, MAX_RW_BYTES
-//! in engine.rs) are mirrored in [`limits`] — the one place in the binding — until
-//! crates/uring exports them; RESULT_RING_FAILED and the pool limit already come from it.
+//! The limits are the engine's: crates/uring defines them (`uring::MAX_SQ_ENTRIES` and
+//! the rest, next to the code they bound) and [`limits`] re-exports them under the names
+//! `protocol().limits` gives them; only the two bounds that are JavaScript's or the
+//! kernel's ABI rather than the engine's (MAX_SAFE_INTEGER, MAX_ERRNO) are written here.
+//! RESULT_RING_FAILED is the engine's too.
 
 /// Numbers per operation in the `desc` Float64Array of `submit`.
 pub const STRIDE: usize = 7;
@@ -156,28 +157,41 @@ pub enum Extra {
 
 /// The bounds of `createEngine`'s options and of descriptor fields.
 pub mod limits {
-    /// SQ entries at most (IORING_MAX_ENTRIES; crates/uring engine.rs MAX_SQ_ENTRIES).
-    pub const MAX_SQ_DEPTH: u32 = 32_768;
-    /// CQ entries at most (IORING_MAX_CQ_ENTRIES; crates/uring MAX_CQ_ENTRIES). The CQ is
-    /// sized to at least `queueCapacity + 1` and the SQ, rounded up to a power of two.
-    pub const MAX_CQ_ENTRIES: u32 = 65_536;
-    /// Requests accepted and not completed, at most (crates/uring MAX_QUEUE_CAPACITY:
-    /// one CQ slot stays free for the ring's own wake-up).
-    pub const MAX_QUEUE_CAPACITY: u32 = 65_535;
-    /// Slots of the sparse fixed-file table (IORING_MAX_FIXED_FILES).
-    pub const MAX_FIXED_FILE_SLOTS: u32 = 1 << 20;
-    /// Slots of the registered-buffer table (IORING_MAX_REG_BUFFERS).
-    pub const MAX_FIXED_BUFFER_SLOTS: u32 = 16_384;
-    /// Bytes one SQE transfers at most (Linux MAX_RW_COUNT; crates/uring MAX_RW_BYTES).
-    /// A longer read or write is continued inside the engine, so this bounds a step,
-    /// not an operation (whose `len` may be any safe integer).
-    pub const MAX_TRANSFER_BYTES: u32 = 0x7fff_f000;
-    /// Bytes of one `allocAligned` buffer (and of a registered buffer) at most.
-    pub const MAX_ALIGNED_BYTES: usize = uring::pool::POOL_MAX_BYTES;
+    /// Bytes of one `allocAligned` buffer at most: the pool's limit, which is the
+    /// registered-buffer limit (`uring::MAX_FIXED_BUFFER_BYTES`), so every pool buffer
+    /// can be registered.
+    pub use uring::pool::POOL_MAX_BYTES as MAX_ALIGNED_BYTES;
+    /// The engine's limits, defined once in crates/uring (its lib.rs says what each
+    /// bounds): `MAX_SQ_ENTRIES` (sqDepth, a power of two), `MAX_CQ_ENTRIES` (cqDepth;
+    /// the CQ is raised to a power of two >= queueCapacity + 1 and >= sqDepth),
+    /// `MAX_QUEUE_CAPACITY` (queueCapacity), `MAX_FIXED_FILE_SLOTS`,
+    /// `MAX_FIXED_BUFFER_SLOTS`, `MAX_RW_BYTES` (one SQE's transfer: a longer read or
+    /// write is continued inside the engine, so an operation's `len` may be any safe
+    /// integer).
+    pub use uring::{
+        MAX_CQ_ENTRIES, MAX_FIXED_BUFFER_SLOTS, MAX_FIXED_FILE_SLOTS, MAX_QUEUE_CAPACITY,
+        MAX_RW_BYTES, MAX_SQ_ENTRIES,
+    };
     /// errno values are below 4096 on Linux (MAX_ERRNO).
     pub const MAX_ERRNO: u32 = 4095;
     /// 2^53 − 1: offsets, lengths and ids are JavaScript safe integers.
     pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+    /// `protocol().limits`: each limit under the name TypeScript reads it by. Every
+    /// value is an integer below 2^53, exact in an f64 (checked below).
+    pub const EXPORTED: [(&str, f64); 7] = [
+        ("maxSqDepth", MAX_SQ_ENTRIES as f64),
+        ("maxCqEntries", MAX_CQ_ENTRIES as f64),
+        ("maxQueueCapacity", MAX_QUEUE_CAPACITY as f64),
+        ("maxFixedFileSlots", MAX_FIXED_FILE_SLOTS as f64),
+        ("maxFixedBufferSlots", MAX_FIXED_BUFFER_SLOTS as f64),
+        ("maxTransferBytes", MAX_RW_BYTES as f64),
+        ("maxAlignedBytes", MAX_ALIGNED_BYTES as f64),
+    ];
+
+    const _: () = assert!((MAX_QUEUE_CAPACITY as u64) < 1 << 53);
+    const _: () = assert!((MAX_RW_BYTES as u64) < 1 << 53);
+    const _: () = assert!((MAX_ALIGNED_BYTES as u64) < 1 << 53);
 }
 
 #[cfg(test)]
@@ -202,5 +216,23 @@ mod tests {
         assert_eq!(FIELD_NAMES[field::ID], "id");
         assert_eq!(FIELD_NAMES[field::FLAGS], "flags");
         assert_eq!(RESULT_RING_FAILED, -1_000_000);
+    }
+
+    #[test]
+    fn the_exported_limits_are_the_engines() {
+        let get = |name: &str| {
+            limits::EXPORTED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| *v)
+                .unwrap()
+        };
+        assert_eq!(get("maxSqDepth"), f64::from(uring::MAX_SQ_ENTRIES));
+        assert_eq!(get("maxQueueCapacity"), uring::MAX_QUEUE_CAPACITY as f64);
+        assert_eq!(get("maxTransferBytes"), uring::MAX_RW_BYTES as f64);
+        assert_eq!(get("maxAlignedBytes"), uring::MAX_FIXED_BUFFER_BYTES as f64);
+        for (name, v) in limits::EXPORTED {
+            assert!(v > 0.0 && v == v.trunc(), "{name} = {v}");
+        }
     }
 }

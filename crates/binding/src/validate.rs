@@ -275,7 +275,8 @@ mod tests {
         assert!(bad([f64::NAN, 1.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("id must be"));
         assert!(bad([1.0, 13.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 13"));
         assert!(bad([1.0, 11.0, 0.0, 0.0, 4096.0, 0.0, 1.0]).contains("cannot be linked"));
-        assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, 16384.0, 0.0]).contains("buffer slot"));
+        let slots = f64::from(limits::MAX_FIXED_BUFFER_SLOTS);
+        assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, slots, 0.0]).contains("buffer slot"));
         assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, -1.0, 0.0]).contains("buffer slot"));
         assert!(bad([1.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 0"));
         assert!(bad([1.0, 1.5, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 1.5"));

@@ -26,8 +26,8 @@ pub fn engine_config(env: &Env, opts: &Unknown) -> Outcome<(EngineConfig, Mode)>
     let opts = args::object(env, opts, "The \"options\" argument")?;
     let sq_what = "options.sqDepth";
     let sq = args::number(&property(&opts, "sqDepth")?, sq_what)?;
-    let sq_entries =
-        power_of_two_in(sq_what, sq, u64::from(limits::MAX_SQ_DEPTH)).map_err(args::range)? as u32;
+    let sq_entries = power_of_two_in(sq_what, sq, u64::from(limits::MAX_SQ_ENTRIES))
+        .map_err(args::range)? as u32;
     // uring raises the CQ to a power of two >= queueCapacity + 1 and >= sqDepth; 0 asks
     // for exactly that.
     let cq_entries =
@@ -36,7 +36,7 @@ pub fn engine_config(env: &Env, opts: &Unknown) -> Outcome<(EngineConfig, Mode)>
         &opts,
         "queueCapacity",
         1.0,
-        f64::from(limits::MAX_QUEUE_CAPACITY),
+        limits::MAX_QUEUE_CAPACITY as f64,
     )? as usize;
     let fixed_file_slots = integer_option(
         &opts,
