@@ -20,6 +20,8 @@
 //! funlock(fd): number                                          // 0 or -errno (LOCK_UN)
 //! fadviseDontNeed(fd, offset, len /* 0 = to EOF */): number     // 0 or -errno
 //! fixedOps(engine): number        // reads/writes that used a registered buffer
+//! engineInfo(engine): { sqEntries, cqEntries, setupFlags, features, fixedFileSlots,
+//!   fixedFilesErrno, fixedBufferSlots, fixedBuffersErrno, ftruncateOp } | null  // the ring as set up
 //! allocAligned(size): Buffer      // zeroed, 4096-aligned native memory (pool buffers)
 //! bufferAddress(buf): number      // the address of buf's first byte (alignment checks)
 //! dioAlignment(fd): [memAlign, offsetAlign] | null | number  // statx DIOALIGN; -errno
@@ -235,6 +237,50 @@ pub fn fixed_ops(env: &Env, engine: Unknown) -> napi::Result<f64> {
             no_engine(&engine)
         }
     })
+}
+
+/// `engineInfo(engine)`: the ring as the kernel set it up — the setup flags actually in
+/// use (after the fallbacks), the kernel's features, and the fixed-file and
+/// registered-buffer tables with the errno that refused each (null: not refused) — or
+/// null once the engine is closed. For `io.kernel` and `streamline-io info`.
+#[napi(js_name = "engineInfo", catch_unwind)]
+pub fn engine_info<'e>(
+    env: &'e Env,
+    engine: Unknown<'e>,
+) -> napi::Result<Either<Object<'e>, Null>> {
+    entry(env, "engineInfo", || {
+        #[cfg(io_uring_engine)]
+        {
+            Ok(match engine::info(env, &engine)? {
+                Some(info) => Either::A(ring_info(env, &info)?),
+                None => Either::B(Null),
+            })
+        }
+        #[cfg(not(io_uring_engine))]
+        {
+            no_engine(&engine)
+        }
+    })
+}
+
+/// `RingInfo` as `engineInfo()` returns it.
+#[cfg(io_uring_engine)]
+fn ring_info<'e>(env: &'e Env, info: &uring::RingInfo) -> napi::Result<Object<'e>> {
+    let errno = |e: Option<i32>| match e {
+        Some(e) => Either::A(f64::from(e.saturating_abs())),
+        None => Either::B(Null),
+    };
+    let mut out = Object::new(env)?;
+    out.set_named_property("sqEntries", info.sq_entries)?;
+    out.set_named_property("cqEntries", info.cq_entries)?;
+    out.set_named_property("setupFlags", string_array(&info.setup_flag_names))?;
+    out.set_named_property("features", string_array(&info.feature_names))?;
+    out.set_named_property("fixedFileSlots", info.fixed_file_slots)?;
+    out.set_named_property("fixedFilesErrno", errno(info.fixed_files_errno))?;
+    out.set_named_property("fixedBufferSlots", info.fixed_buffer_slots)?;
+    out.set_named_property("fixedBuffersErrno", errno(info.fixed_buffers_errno))?;
+    out.set_named_property("ftruncateOp", info.ftruncate_op)?;
+    Ok(out)
 }
 
 #[napi(catch_unwind)]

@@ -125,6 +125,11 @@ impl InlineDriver {
         self.ring.fixed_ops()
     }
 
+    /// What the ring was set up with.
+    pub fn info(&self) -> &uring::RingInfo {
+        self.ring.info()
+    }
+
     /// Lets the loop exit while nothing is in flight.
     fn unref_when_idle(&mut self, book: &Book) {
         if book.is_idle() && self.refd {

@@ -355,6 +355,17 @@ pub fn fixed_ops(env: &Env, engine: &Unknown) -> Outcome<u64> {
     })
 }
 
+/// `engineInfo(engine)`: what the engine's ring was set up with (None once closed).
+pub fn info(env: &Env, engine: &Unknown) -> Outcome<Option<uring::RingInfo>> {
+    let rc = engine_arg(env, engine)?;
+    let e = rc.try_borrow().map_err(|_| busy_error())?;
+    Ok(match &e.driver {
+        Some(Driver::Thread(t)) => Some(t.info().clone()),
+        Some(Driver::Inline(i)) => Some(i.info().clone()),
+        None => None,
+    })
+}
+
 /// `destroy(engine)`: idempotent.
 pub fn destroy(env: &Env, engine: &Unknown) -> Outcome<()> {
     close(&engine_arg(env, engine)?);

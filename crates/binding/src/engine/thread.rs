@@ -144,6 +144,11 @@ impl ThreadDriver {
         self.worker.fixed_ops()
     }
 
+    /// What the ring was set up with.
+    pub fn info(&self) -> &uring::RingInfo {
+        self.worker.info()
+    }
+
     fn unref_when_idle(&mut self, env: &Env, book: &Book) {
         if book.is_idle() && self.refd {
             #[allow(deprecated)] // the loop ref, not the thread count `clone` replaces
