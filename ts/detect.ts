@@ -99,7 +99,7 @@ function probeKernel(load: AddonLoad, release: string, kernel: KernelInfo): stri
     return `kernel ${release} is older than ${MIN_KERNEL.join('.')}, the first release with the io_uring features this library needs`
   }
   const probe = addon.probe(PROBE_ENTRIES, hookedErrno())
-  if (!probe.ok) return explainSetupFailure(probe.errno)
+  if (!probe.ok) return probe.reason ?? explainSetupFailure(probe.errno)
   kernel.ioUring = true
   kernel.opcodes = probe.opcodes
   kernel.features = probe.features

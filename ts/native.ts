@@ -5,7 +5,7 @@ import path from 'node:path'
 
 export type ProbeResult =
   | { ok: true; opcodes: string[]; missing: string[]; features: string[]; setupFlags: string[] }
-  | { ok: false; errno: number }
+  | { ok: false; errno: number; /** Set when the addon itself explains (built without io_uring). */ reason?: string }
 
 export interface EngineOptions {
   sqDepth: number

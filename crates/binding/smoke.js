@@ -159,7 +159,7 @@ async function hostile (dir) {
   throwsLike(() => native.submit(e, d([1, 1, -1, 0, 8, 0]), [Buffer.alloc(8)]), RE, 'ERR_OUT_OF_RANGE', 'fd -1')
   throwsLike(() => native.submit(e, d([NaN, 10, 0, 0, 0, 0]), []), RE, 'ERR_OUT_OF_RANGE', 'id NaN')
   throwsLike(() => native.submit(e, d([1, 0, 0, 0, 0, 0]), []), RE, 'ERR_OUT_OF_RANGE', 'kind 0')
-  throwsLike(() => native.submit(e, d([1, 11, 0, 0, 0, 0]), []), RE, 'ERR_OUT_OF_RANGE', 'kind 11')
+  throwsLike(() => native.submit(e, d([1, 13, 0, 0, 0, 0]), []), RE, 'ERR_OUT_OF_RANGE', 'kind 13')
   throwsLike(() => native.submit(e, d([1, 8, 0, 0, 0o644, 0]), [42]), TE, 'ERR_INVALID_ARG_TYPE', 'open number path')
   throwsLike(() => native.submit(e, d([1, 8, 0, 0, 0o644, 0]), ['a\0b']), TE, 'ERR_INVALID_ARG_VALUE', 'open NUL path')
   throwsLike(() => native.submit(e, d([1, 10, 0, 0, 0, 0], [1, 10, 0, 0, 0, 0]), []), Error, 'ERR_INVALID_ARG_VALUE', 'duplicate id')

@@ -1,391 +1,487 @@
-//! The Node-API addon of @streamline/io: exposes the `uring` engine to JavaScript.
+//! The Node-API addon of @streamline/io, on napi-rs: exposes the `uring` engine to
+//! JavaScript.
 //!
-//! The JavaScript surface is fixed by docs/ARCHITECTURE.md §2 (`ts/backends/native.ts`
-//! calls exactly it):
+//! The JavaScript surface is docs/ARCHITECTURE.md §2 (`ts/native.ts` loads and types it,
+//! `ts/backends/native.ts` drives it):
 //!
 //! ```ts
 //! kernelRelease(): string
-//! probe(entries, testSetupErrno): { ok: true, opcodes, missing, features, setupFlags } | { ok: false, errno }
+//! probe(entries, testSetupErrno): { ok: true, opcodes, missing, features, setupFlags } | { ok: false, errno, reason? }
 //! createEngine({ sqDepth, cqDepth, queueCapacity, fixedFileSlots, testSetupErrno, testFailAfter,
-//!                mode?: 'thread' | 'inline' },
+//!                fixedBufferSlots?, sqpoll?, mode?: 'thread' | 'inline' },
 //!              onComplete: (results: Float64Array) => void): object
-//! submit(engine, desc: Float64Array /* stride 7: id, kind, fd, offset, len, arg, flags */,
-//!        extras): Float64Array | undefined   // inline mode: [id, result] pairs done inside submit
+//! submit(engine, desc: Float64Array /* protocol().stride numbers per op */, extras): Float64Array | undefined
 //! destroy(engine): void
 //! strerror(errno): string
 //! descStride(): number   // 7
+//! protocol(): { stride, fields, kinds, flags, resultRingFailed, limits }   // protocol.rs
 //! crc32c(data: Uint8Array, previous: number /* 0 when none */): number  // unsigned 32-bit
 //! flock(fd, exclusive: boolean, nonBlocking: boolean): number  // 0 or -errno
 //! funlock(fd): number                                          // 0 or -errno (LOCK_UN)
 //! fadviseDontNeed(fd, offset, len /* 0 = to EOF */): number     // 0 or -errno
 //! fixedOps(engine): number        // reads/writes that used a registered buffer
+//! engineInfo(engine): { sqEntries, cqEntries, setupFlags, features, fixedFileSlots,
+//!   fixedFilesErrno, fixedBufferSlots, fixedBuffersErrno, ftruncateOp } | null  // the ring as set up
 //! allocAligned(size): Buffer      // zeroed, 4096-aligned native memory (pool buffers)
 //! bufferAddress(buf): number      // the address of buf's first byte (alignment checks)
 //! dioAlignment(fd): [memAlign, offsetAlign] | null | number  // statx DIOALIGN; -errno
+//! testPanic(where?): never        // test hook: panics inside the addon (ERR_IO_INTERNAL)
 //! ```
-//! `createEngine` also takes `fixedBufferSlots` (0..16384, default 0) and `sqpoll`
-//! (boolean, default false); `submit` kinds 11/12 register/unregister a buffer.
 //!
 //! Bad arguments throw `TypeError [ERR_INVALID_ARG_TYPE]` / `RangeError
 //! [ERR_OUT_OF_RANGE]`; system failures throw an `Error` with `.code` and a positive
-//! `.errno`. Nothing here panics into Node: the trampoline turns panics into exceptions.
+//! `.errno`; a panic inside the addon throws an `Error` with code `ERR_IO_INTERNAL`
+//! saying where (error.rs). Every entry point runs under `catch_unwind` twice over:
+//! `error::entry` around the body (our error shape) and napi-rs's `catch_unwind` around
+//! its argument and result conversions.
+//!
+//! Without the cargo feature `io-uring` (on by default; the engine is also Linux-only)
+//! the addon has the helpers only: `probe()` answers `{ ok: false, errno: ENOSYS,
+//! reason }` and `createEngine()` throws `ERR_IO_URING_NOT_BUILT`, so ts/ runs the
+//! standard backend and says why.
+//!
+//! Raw FFI lives in three fenced modules, where napi-rs has nothing: `uv` (libuv's
+//! poll handle and errno text), `callback` (`napi_make_callback` and the async context
+//! it needs), `cleanup` (an asynchronous cleanup hook whose removal we time).
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+mod args;
+#[cfg(io_uring_engine)]
+mod callback;
+#[cfg(io_uring_engine)]
+mod cleanup;
+#[cfg(io_uring_engine)]
 mod engine;
 mod errno;
+mod error;
+#[cfg(io_uring_engine)]
+mod pin;
+mod protocol;
+mod uv;
+// The descriptor parser serves the engine; its tests run in every build.
+#[cfg_attr(not(io_uring_engine), allow(dead_code))]
 mod validate;
 
-use node_api::{sys, CallInfo, Env, Error, Result, Value, ValueType};
-use uring::EngineConfig;
+use napi::bindgen_prelude::{
+    BufferSlice, Either, Either3, Float64ArraySlice, JsObjectValue, Null, Object,
+};
+use napi::{Env, Unknown, ValueType};
+use napi_derive::napi;
 
-use validate::{integer_in, power_of_two_in, OutOfRange, MAX_SAFE_INTEGER};
+#[cfg(not(io_uring_engine))]
+use error::Outcome;
+use error::{entry, Failure};
+use protocol::limits;
 
-/// The N-API version this addon is written against (Node 20).
+/// The Node-API version this addon is written against (Node 20.3+: napi9).
 const NAPI_VERSION: i32 = 9;
 
-/// Kernel limits mirrored from `uring` (IORING_MAX_ENTRIES, IORING_MAX_CQ_ENTRIES, the
-/// worker's queue bound, IORING_MAX_FIXED_FILES), checked here for clear messages.
-const MAX_SQ_DEPTH: u64 = 32_768;
-const MAX_CQ_DEPTH: f64 = 65_536.0;
-const MAX_QUEUE_CAPACITY: f64 = 65_535.0;
-const MAX_FIXED_FILE_SLOTS: f64 = (1u32 << 20) as f64;
-/// errno values are below 4096 on Linux (MAX_ERRNO).
-const MAX_ERRNO: f64 = 4095.0;
-
-fn range(e: OutOfRange) -> Error {
-    Error::range_error("ERR_OUT_OF_RANGE", e.0)
+/// The N-API version the module targets (`NODE_API_MODULE_GET_API_VERSION`): Node then
+/// gives this module version-9 semantics. napi-rs does not declare it.
+#[no_mangle]
+pub extern "C" fn node_api_module_get_api_version_v1() -> i32 {
+    NAPI_VERSION
 }
 
-/// `v` as a number, or a TypeError naming `what`.
-fn number(env: Env, v: Value, what: &str) -> Result<f64> {
-    match env.type_of(v)? {
-        ValueType::Number => env.get_f64(v),
-        other => Err(Error::type_error(
-            "ERR_INVALID_ARG_TYPE",
-            format!("{what} must be a number; received {}", other.name()),
-        )),
-    }
+/// Why io_uring is not in this build, as `probe()`'s `reason` and createEngine's error.
+#[cfg(not(io_uring_engine))]
+const NOT_BUILT: &str = "the addon was built without the io-uring feature";
+
+#[napi(js_name = "kernelRelease", catch_unwind)]
+pub fn kernel_release(env: &Env) -> napi::Result<String> {
+    entry(env, "kernelRelease", || Ok(uring::kernel_release()))
 }
 
-fn kernel_release(env: Env, _info: &CallInfo) -> Result<Value> {
-    env.string(&uring::kernel_release())
+fn string_array(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_string()).collect()
 }
 
-fn probe(env: Env, info: &CallInfo) -> Result<Value> {
-    let entries = number(env, info.arg(0), "The \"entries\" argument")?;
-    let entries = integer_in(
-        "The \"entries\" argument",
-        entries,
-        1.0,
-        MAX_SQ_DEPTH as f64,
-    )
-    .map_err(range)?;
-    let test_errno = match env.type_of(info.arg(1))? {
-        ValueType::Undefined => 0,
-        _ => {
-            let x = number(env, info.arg(1), "The \"testSetupErrno\" argument")?;
-            integer_in("The \"testSetupErrno\" argument", x, 0.0, MAX_ERRNO).map_err(range)?
-        }
-    };
-    let test_errno = (test_errno != 0).then_some(test_errno as i32);
-    let out = env.object()?;
-    match uring::probe(entries as u32, test_errno) {
-        Ok(report) => {
-            env.set_named(out, "ok", env.boolean(true)?)?;
-            env.set_named(out, "opcodes", env.string_array(&report.opcodes)?)?;
-            env.set_named(out, "missing", env.string_array(&report.missing)?)?;
-            env.set_named(out, "features", env.string_array(&report.features)?)?;
-            env.set_named(out, "setupFlags", env.string_array(&report.setup_flags)?)?;
-        }
-        Err(e) => {
-            env.set_named(out, "ok", env.boolean(false)?)?;
-            env.set_named(out, "errno", env.double(f64::from(e.saturating_abs()))?)?;
-        }
-    }
-    Ok(out)
-}
-
-/// The `createEngine` options object → `EngineConfig` and mode.
-fn engine_config(env: Env, opts: Value) -> Result<(EngineConfig, engine::Mode)> {
-    if env.type_of(opts)? != ValueType::Object {
-        return Err(Error::type_error(
-            "ERR_INVALID_ARG_TYPE",
-            format!(
-                "The \"options\" argument must be an object; received {}",
-                env.type_of(opts)?.name()
-            ),
-        ));
-    }
-    let field = |name: &str| -> Result<(String, f64)> {
-        let what = format!("options.{name}");
-        let v = env.get_named(opts, name)?;
-        Ok((what.clone(), number(env, v, &what)?))
-    };
-    let (what, x) = field("sqDepth")?;
-    let sq_entries = power_of_two_in(&what, x, MAX_SQ_DEPTH).map_err(range)? as u32;
-    // uring raises the CQ to a power of two >= queueCapacity + 1 and >= sqDepth; 0 asks
-    // for exactly that.
-    let (what, x) = field("cqDepth")?;
-    let cq_entries = integer_in(&what, x, 0.0, MAX_CQ_DEPTH).map_err(range)? as u32;
-    let (what, x) = field("queueCapacity")?;
-    let queue_capacity = integer_in(&what, x, 1.0, MAX_QUEUE_CAPACITY).map_err(range)? as usize;
-    let (what, x) = field("fixedFileSlots")?;
-    let fixed_file_slots = integer_in(&what, x, 0.0, MAX_FIXED_FILE_SLOTS).map_err(range)? as u32;
-    let (what, x) = field("testSetupErrno")?;
-    let test_setup_errno = integer_in(&what, x, 0.0, MAX_ERRNO).map_err(range)?;
-    let (what, x) = field("testFailAfter")?;
-    let test_fail_after = integer_in(&what, x, 0.0, MAX_SAFE_INTEGER).map_err(range)?;
-    let mode_v = env.get_named(opts, "mode")?;
-    let mode = match env.type_of(mode_v)? {
-        ValueType::Undefined => engine::Mode::Thread,
-        ValueType::String => match env.get_string(mode_v)?.as_str() {
-            "thread" => engine::Mode::Thread,
-            "inline" => engine::Mode::Inline,
-            other => {
-                return Err(Error::type_error(
-                    "ERR_INVALID_ARG_VALUE",
-                    format!("options.mode must be 'inline' or 'thread'; received '{other}'"),
-                ))
+#[napi(catch_unwind)]
+pub fn probe<'e>(
+    env: &'e Env,
+    entries: Unknown<'e>,
+    test_setup_errno: Unknown<'e>,
+) -> napi::Result<Object<'e>> {
+    entry(env, "probe", || {
+        let entries = args::integer(
+            &entries,
+            "The \"entries\" argument",
+            1.0,
+            f64::from(limits::MAX_SQ_ENTRIES),
+        )?;
+        let test_errno = match args::type_of(&test_setup_errno)? {
+            ValueType::Undefined => 0,
+            _ => args::integer(
+                &test_setup_errno,
+                "The \"testSetupErrno\" argument",
+                0.0,
+                f64::from(limits::MAX_ERRNO),
+            )?,
+        };
+        let mut out = Object::new(env)?;
+        #[cfg(io_uring_engine)]
+        match uring::probe(
+            entries as u32,
+            (test_errno != 0).then_some(test_errno as i32),
+        ) {
+            Ok(report) => {
+                out.set_named_property("ok", true)?;
+                out.set_named_property("opcodes", string_array(&report.opcodes))?;
+                out.set_named_property("missing", string_array(&report.missing))?;
+                out.set_named_property("features", string_array(&report.features))?;
+                out.set_named_property("setupFlags", string_array(&report.setup_flags))?;
             }
-        },
-        other => {
-            return Err(Error::type_error(
-                "ERR_INVALID_ARG_TYPE",
-                format!("options.mode must be a string; received {}", other.name()),
-            ))
+            Err(e) => {
+                out.set_named_property("ok", false)?;
+                out.set_named_property("errno", f64::from(e.saturating_abs()))?;
+            }
         }
-    };
-    let fixed_buffer_slots = match env.type_of(env.get_named(opts, "fixedBufferSlots")?)? {
-        ValueType::Undefined => 0,
-        _ => {
-            let (what, x) = field("fixedBufferSlots")?;
-            integer_in(&what, x, 0.0, validate::MAX_BUFFER_SLOTS).map_err(range)? as u32
+        #[cfg(not(io_uring_engine))]
+        {
+            let _ = (entries, test_errno, string_array);
+            out.set_named_property("ok", false)?;
+            out.set_named_property("errno", f64::from(libc::ENOSYS))?;
+            out.set_named_property("reason", NOT_BUILT)?;
         }
-    };
-    let sqpoll_v = env.get_named(opts, "sqpoll")?;
-    let sqpoll = match env.type_of(sqpoll_v)? {
-        ValueType::Undefined => false,
-        _ => boolean(env, sqpoll_v, "options.sqpoll")?,
-    };
-    let cfg = EngineConfig {
-        sq_entries,
-        cq_entries,
-        queue_capacity,
-        fixed_file_slots,
-        fixed_buffer_slots,
-        sqpoll,
-        test_setup_errno: (test_setup_errno != 0).then_some(test_setup_errno as i32),
-        test_fail_after_submits: (test_fail_after != 0).then_some(test_fail_after),
-    };
-    Ok((cfg, mode))
-}
-
-fn create_engine(env: Env, info: &CallInfo) -> Result<Value> {
-    let (cfg, mode) = engine_config(env, info.arg(0))?;
-    let on_complete = info.arg(1);
-    if env.type_of(on_complete)? != ValueType::Function {
-        return Err(Error::type_error(
-            "ERR_INVALID_ARG_TYPE",
-            format!(
-                "The \"onComplete\" argument must be a function; received {}",
-                env.type_of(on_complete)?.name()
-            ),
-        ));
-    }
-    engine::create(env, cfg, mode, on_complete)
-}
-
-fn submit(env: Env, info: &CallInfo) -> Result<Value> {
-    match engine::submit(env, info)? {
-        Some(results) => Ok(results),
-        None => env.undefined(),
-    }
-}
-
-fn destroy(env: Env, info: &CallInfo) -> Result<Value> {
-    engine::destroy(env, info.arg(0))?;
-    env.undefined()
-}
-
-/// `v` as a boolean, or a TypeError naming `what`.
-fn boolean(env: Env, v: Value, what: &str) -> Result<bool> {
-    match env.type_of(v)? {
-        ValueType::Boolean => env.get_bool(v),
-        other => Err(Error::type_error(
-            "ERR_INVALID_ARG_TYPE",
-            format!("{what} must be of type boolean; received {}", other.name()),
-        )),
-    }
-}
-
-/// `v` as a file descriptor (a non-negative C int).
-fn fd_arg(env: Env, v: Value) -> Result<i32> {
-    let x = number(env, v, "The \"fd\" argument")?;
-    Ok(integer_in("The \"fd\" argument", x, 0.0, f64::from(i32::MAX)).map_err(range)? as i32)
-}
-
-/// 0, or the negative errno of a failed call: the lock helpers report failure as a value
-/// because EWOULDBLOCK from a non-blocking lock is an ordinary outcome.
-fn status(env: Env, r: std::result::Result<(), i32>) -> Result<Value> {
-    env.double(match r {
-        Ok(()) => 0.0,
-        Err(e) => -f64::from(e.saturating_abs()),
+        Ok(out)
     })
 }
 
-/// `crc32c(data, previous)`: the CRC-32C of `data` continuing from `previous`.
-fn crc32c(env: Env, info: &CallInfo) -> Result<Value> {
-    let data = uint8_array(env, info.arg(0), "The \"data\" argument")?;
-    let previous = match env.type_of(info.arg(1))? {
-        ValueType::Undefined => 0,
-        _ => {
-            let x = number(env, info.arg(1), "The \"previous\" argument")?;
-            integer_in("The \"previous\" argument", x, 0.0, f64::from(u32::MAX)).map_err(range)?
-                as u32
+#[napi(js_name = "createEngine", catch_unwind)]
+pub fn create_engine<'e>(
+    env: &'e Env,
+    options: Unknown<'e>,
+    on_complete: Unknown<'e>,
+) -> napi::Result<Unknown<'e>> {
+    entry(env, "createEngine", || {
+        #[cfg(io_uring_engine)]
+        {
+            let (cfg, mode) = engine::engine_config(env, &options)?;
+            match args::type_of(&on_complete)? {
+                ValueType::Function => engine::create(env, cfg, mode, &on_complete),
+                other => Err(Failure::arg_type(
+                    "The \"onComplete\" argument",
+                    "a function",
+                    args::type_name(other),
+                )),
+            }
         }
+        #[cfg(not(io_uring_engine))]
+        {
+            let _ = (options, on_complete);
+            Err(Failure::error("ERR_IO_URING_NOT_BUILT", NOT_BUILT))
+        }
+    })
+}
+
+/// Without the engine no engine exists, so every engine argument is the wrong type.
+#[cfg(not(io_uring_engine))]
+fn no_engine<T>(engine: &Unknown) -> Outcome<T> {
+    Err(Failure::type_error(
+        "ERR_INVALID_ARG_TYPE",
+        format!(
+            "The \"engine\" argument must be an engine returned by createEngine(); received {} ({NOT_BUILT})",
+            args::type_name(args::type_of(engine)?)
+        ),
+    ))
+}
+
+#[napi(catch_unwind)]
+pub fn submit<'e>(
+    env: &'e Env,
+    engine: Unknown<'e>,
+    desc: Unknown<'e>,
+    extras: Unknown<'e>,
+) -> napi::Result<Either<Float64ArraySlice<'e>, ()>> {
+    entry(env, "submit", || {
+        #[cfg(io_uring_engine)]
+        {
+            Ok(match engine::submit(env, &engine, &desc, &extras)? {
+                Some(done) => Either::A(done),
+                None => Either::B(()),
+            })
+        }
+        #[cfg(not(io_uring_engine))]
+        {
+            let _ = (desc, extras);
+            no_engine(&engine)
+        }
+    })
+}
+
+#[napi(catch_unwind)]
+pub fn destroy(env: &Env, engine: Unknown) -> napi::Result<()> {
+    entry(env, "destroy", || {
+        #[cfg(io_uring_engine)]
+        {
+            engine::destroy(env, &engine)
+        }
+        #[cfg(not(io_uring_engine))]
+        {
+            no_engine(&engine)
+        }
+    })
+}
+
+/// `fixedOps(engine)`: reads and writes of this engine that used a registered buffer.
+#[napi(js_name = "fixedOps", catch_unwind)]
+pub fn fixed_ops(env: &Env, engine: Unknown) -> napi::Result<f64> {
+    entry(env, "fixedOps", || {
+        #[cfg(io_uring_engine)]
+        {
+            Ok(engine::fixed_ops(env, &engine)? as f64)
+        }
+        #[cfg(not(io_uring_engine))]
+        {
+            no_engine(&engine)
+        }
+    })
+}
+
+/// `engineInfo(engine)`: the ring as the kernel set it up — the setup flags actually in
+/// use (after the fallbacks), the kernel's features, and the fixed-file and
+/// registered-buffer tables with the errno that refused each (null: not refused) — or
+/// null once the engine is closed. For `io.kernel` and `streamline-io info`.
+#[napi(js_name = "engineInfo", catch_unwind)]
+pub fn engine_info<'e>(
+    env: &'e Env,
+    engine: Unknown<'e>,
+) -> napi::Result<Either<Object<'e>, Null>> {
+    entry(env, "engineInfo", || {
+        #[cfg(io_uring_engine)]
+        {
+            Ok(match engine::info(env, &engine)? {
+                Some(info) => Either::A(ring_info(env, &info)?),
+                None => Either::B(Null),
+            })
+        }
+        #[cfg(not(io_uring_engine))]
+        {
+            no_engine(&engine)
+        }
+    })
+}
+
+/// `RingInfo` as `engineInfo()` returns it.
+#[cfg(io_uring_engine)]
+fn ring_info<'e>(env: &'e Env, info: &uring::RingInfo) -> napi::Result<Object<'e>> {
+    let errno = |e: Option<i32>| match e {
+        Some(e) => Either::A(f64::from(e.saturating_abs())),
+        None => Either::B(Null),
     };
-    let bytes: &[u8] = if data.data.is_null() || data.length == 0 {
-        &[]
-    } else {
-        // SAFETY: a live Uint8Array of `length` bytes at `data`, read during this call
-        // only; no JavaScript runs while the slice exists.
-        unsafe { std::slice::from_raw_parts(data.data, data.length) }
-    };
-    env.double(f64::from(uring::crc32c(bytes, previous)))
+    let mut out = Object::new(env)?;
+    out.set_named_property("sqEntries", info.sq_entries)?;
+    out.set_named_property("cqEntries", info.cq_entries)?;
+    out.set_named_property("setupFlags", string_array(&info.setup_flag_names))?;
+    out.set_named_property("features", string_array(&info.feature_names))?;
+    out.set_named_property("fixedFileSlots", info.fixed_file_slots)?;
+    out.set_named_property("fixedFilesErrno", errno(info.fixed_files_errno))?;
+    out.set_named_property("fixedBufferSlots", info.fixed_buffer_slots)?;
+    out.set_named_property("fixedBuffersErrno", errno(info.fixed_buffers_errno))?;
+    out.set_named_property("ftruncateOp", info.ftruncate_op)?;
+    Ok(out)
 }
 
-/// `flock(fd, exclusive, nonBlocking)`: LOCK_EX or LOCK_SH, with LOCK_NB when asked.
-/// A blocking lock blocks the JavaScript thread: use nonBlocking and retry instead.
-fn flock(env: Env, info: &CallInfo) -> Result<Value> {
-    let fd = fd_arg(env, info.arg(0))?;
-    let exclusive = boolean(env, info.arg(1), "The \"exclusive\" argument")?;
-    let non_blocking = boolean(env, info.arg(2), "The \"nonBlocking\" argument")?;
-    let mode = if exclusive {
-        uring::LockMode::Exclusive
-    } else {
-        uring::LockMode::Shared
-    };
-    status(env, uring::flock(fd, mode, non_blocking))
-}
-
-/// `funlock(fd)`: LOCK_UN.
-fn funlock(env: Env, info: &CallInfo) -> Result<Value> {
-    let fd = fd_arg(env, info.arg(0))?;
-    status(env, uring::flock(fd, uring::LockMode::Unlock, false))
-}
-
-/// `fadviseDontNeed(fd, offset, len)`: posix_fadvise POSIX_FADV_DONTNEED.
-fn fadvise_dont_need(env: Env, info: &CallInfo) -> Result<Value> {
-    let fd = fd_arg(env, info.arg(0))?;
-    let x = number(env, info.arg(1), "The \"offset\" argument")?;
-    let offset = integer_in("The \"offset\" argument", x, 0.0, MAX_SAFE_INTEGER).map_err(range)?;
-    let x = number(env, info.arg(2), "The \"len\" argument")?;
-    let len = integer_in("The \"len\" argument", x, 0.0, MAX_SAFE_INTEGER).map_err(range)?;
-    status(env, uring::fadvise_dontneed(fd, offset, len))
-}
-
-/// `fixedOps(engine)`.
-fn fixed_ops(env: Env, info: &CallInfo) -> Result<Value> {
-    env.double(engine::fixed_ops(env, info.arg(0))? as f64)
-}
-
-/// A Uint8Array argument, or a TypeError naming `what`.
-fn uint8_array(env: Env, v: Value, what: &str) -> Result<node_api::TypedArrayInfo> {
-    env.typedarray_info(v)?
-        .filter(|t| t.kind == sys::napi_uint8_array)
-        .ok_or_else(|| {
-            Error::type_error(
-                "ERR_INVALID_ARG_TYPE",
-                format!("{what} must be a Uint8Array (Buffer)"),
-            )
-        })
-}
-
-/// `allocAligned(size)`: a Buffer over zeroed, page-aligned native memory, freed when
-/// the Buffer is collected. Throws ERR_OUT_OF_RANGE for sizes outside 1..=1 GiB, an
-/// ENOMEM error when the allocator has no memory, and whatever the runtime says where
-/// external buffers are not allowed (the caller then aligns an ordinary Buffer).
-fn alloc_aligned(env: Env, info: &CallInfo) -> Result<Value> {
-    let x = number(env, info.arg(0), "The \"size\" argument")?;
-    let max = uring::pool::POOL_MAX_BYTES as f64;
-    let size = integer_in("The \"size\" argument", x, 1.0, max).map_err(range)? as usize;
-    let buf = uring::pool::AlignedBuf::new(size).ok_or_else(|| errno::error(12, "malloc"))?;
-    let data = buf.as_mut_ptr();
-    // SAFETY: `data..data + size` is the allocation `buf` owns; the Buffer's finalizer
-    // drops `buf` (freeing it) only once the Buffer is unreachable, and every in-flight
-    // request or registration holds a reference to the Buffer until it is done.
-    unsafe { env.external_buffer(buf, data, size) }
-}
-
-/// `bufferAddress(buf)`: the address of the view's first byte. User-space addresses on
-/// x86_64 are below 2^47, exact in an f64.
-fn buffer_address(env: Env, info: &CallInfo) -> Result<Value> {
-    let t = uint8_array(env, info.arg(0), "The \"buf\" argument")?;
-    env.double(t.data as usize as f64)
-}
-
-/// `dioAlignment(fd)`: `[memAlign, offsetAlign]` from statx STATX_DIOALIGN, null when
-/// the kernel or file system does not report it, -errno when statx fails.
-fn dio_alignment(env: Env, info: &CallInfo) -> Result<Value> {
-    let fd = fd_arg(env, info.arg(0))?;
-    match uring::dio_alignment(fd) {
-        Ok(Some(a)) => env.float64_array(&[f64::from(a.mem), f64::from(a.offset)]),
-        Ok(None) => env.null(),
-        Err(e) => env.double(-f64::from(e)),
-    }
+#[napi(catch_unwind)]
+pub fn strerror(env: &Env, errno: Unknown) -> napi::Result<String> {
+    entry(env, "strerror", || {
+        let x = args::number(&errno, "The \"errno\" argument")?;
+        let e = validate::integer_in(
+            "The \"errno\" argument",
+            x.abs(),
+            0.0,
+            f64::from(limits::MAX_ERRNO),
+        )
+        .map_err(args::range)?;
+        Ok(errno::message(e as i32))
+    })
 }
 
 /// `descStride()`: numbers per operation in a `submit` descriptor, so the TypeScript
 /// layer can refuse a build with another descriptor layout.
-fn desc_stride(env: Env, _info: &CallInfo) -> Result<Value> {
-    env.double(validate::STRIDE as f64)
+#[napi(js_name = "descStride", catch_unwind)]
+pub fn desc_stride(env: &Env) -> napi::Result<u32> {
+    entry(env, "descStride", || Ok(protocol::STRIDE as u32))
 }
 
-fn strerror(env: Env, info: &CallInfo) -> Result<Value> {
-    let x = number(env, info.arg(0), "The \"errno\" argument")?;
-    let e = integer_in("The \"errno\" argument", x.abs(), 0.0, MAX_ERRNO).map_err(range)?;
-    env.string(&errno::message(e as i32))
+/// `protocol()`: the wire protocol (protocol.rs), so TypeScript reads these numbers
+/// instead of repeating them:
+/// `{ stride, fields: ['id', …], kinds: { read: 1, … }, flags: { link: 1 },
+///    resultRingFailed, limits: { maxSqDepth, maxCqEntries, maxQueueCapacity,
+///    maxFixedFileSlots, maxFixedBufferSlots, maxTransferBytes, maxAlignedBytes } }`.
+#[napi(catch_unwind)]
+pub fn protocol(env: &Env) -> napi::Result<Object<'_>> {
+    entry(env, "protocol", || {
+        use protocol::{Kind, FIELD_NAMES, FLAG_LINK, RESULT_RING_FAILED, STRIDE};
+        let mut out = Object::new(env)?;
+        out.set_named_property("stride", STRIDE as u32)?;
+        out.set_named_property("fields", string_array(&FIELD_NAMES))?;
+        let mut kinds = Object::new(env)?;
+        for k in Kind::ALL {
+            kinds.set_named_property(k.key(), k as u32)?;
+        }
+        out.set_named_property("kinds", kinds)?;
+        let mut flags = Object::new(env)?;
+        flags.set_named_property("link", FLAG_LINK)?;
+        out.set_named_property("flags", flags)?;
+        out.set_named_property("resultRingFailed", RESULT_RING_FAILED as f64)?;
+        let mut l = Object::new(env)?;
+        for (name, value) in limits::EXPORTED {
+            l.set_named_property(name, value)?;
+        }
+        out.set_named_property("limits", l)?;
+        Ok(out)
+    })
 }
 
-/// The module entry point Node looks up (`NAPI_MODULE_INIT`); runs once per environment
-/// (main thread and each worker thread), and keeps no state of its own.
-///
-/// # Safety
-/// Called by Node only, with a live environment and exports object.
-#[no_mangle]
-pub unsafe extern "C" fn napi_register_module_v1(
-    env: sys::napi_env,
-    exports: sys::napi_value,
-) -> sys::napi_value {
-    // SAFETY: the arguments Node passed to this very call.
-    unsafe {
-        node_api::register_module(
-            env,
-            exports,
-            &[
-                ("kernelRelease", kernel_release),
-                ("probe", probe),
-                ("createEngine", create_engine),
-                ("submit", submit),
-                ("destroy", destroy),
-                ("strerror", strerror),
-                ("descStride", desc_stride),
-                ("crc32c", crc32c),
-                ("flock", flock),
-                ("funlock", funlock),
-                ("fadviseDontNeed", fadvise_dont_need),
-                ("fixedOps", fixed_ops),
-                ("allocAligned", alloc_aligned),
-                ("bufferAddress", buffer_address),
-                ("dioAlignment", dio_alignment),
-            ],
-        )
+/// 0, or the negative errno of a failed call: the lock helpers report failure as a value
+/// because EWOULDBLOCK from a non-blocking lock is an ordinary outcome.
+fn status(r: Result<(), i32>) -> f64 {
+    match r {
+        Ok(()) => 0.0,
+        Err(e) => -f64::from(e.saturating_abs()),
     }
 }
 
-/// The N-API version the module targets (`NODE_API_MODULE_GET_API_VERSION`).
-#[no_mangle]
-pub extern "C" fn node_api_module_get_api_version_v1() -> i32 {
-    NAPI_VERSION
+/// `crc32c(data, previous)`: the CRC-32C of `data` continuing from `previous`.
+#[napi(js_name = "crc32c", catch_unwind)]
+pub fn crc32c<'e>(env: &'e Env, data: Unknown<'e>, previous: Unknown<'e>) -> napi::Result<u32> {
+    entry(env, "crc32c", || {
+        let data = args::uint8_array_arg(env, &data, "The \"data\" argument")?;
+        let previous = match args::type_of(&previous)? {
+            ValueType::Undefined => 0,
+            _ => args::integer(
+                &previous,
+                "The \"previous\" argument",
+                0.0,
+                f64::from(u32::MAX),
+            )? as u32,
+        };
+        // Borrowed for this call only; no JavaScript runs while the slice exists.
+        Ok(uring::crc32c(&data, previous))
+    })
+}
+
+/// `flock(fd, exclusive, nonBlocking)`: LOCK_EX or LOCK_SH, with LOCK_NB when asked.
+/// A blocking lock blocks the JavaScript thread: use nonBlocking and retry instead.
+#[napi(catch_unwind)]
+pub fn flock<'e>(
+    env: &'e Env,
+    fd: Unknown<'e>,
+    exclusive: Unknown<'e>,
+    non_blocking: Unknown<'e>,
+) -> napi::Result<f64> {
+    entry(env, "flock", || {
+        let fd = args::fd(&fd)?;
+        let exclusive = args::boolean(&exclusive, "The \"exclusive\" argument")?;
+        let non_blocking = args::boolean(&non_blocking, "The \"nonBlocking\" argument")?;
+        let mode = if exclusive {
+            uring::LockMode::Exclusive
+        } else {
+            uring::LockMode::Shared
+        };
+        Ok(status(uring::flock(fd, mode, non_blocking)))
+    })
+}
+
+/// `funlock(fd)`: LOCK_UN.
+#[napi(catch_unwind)]
+pub fn funlock(env: &Env, fd: Unknown) -> napi::Result<f64> {
+    entry(env, "funlock", || {
+        Ok(status(uring::flock(
+            args::fd(&fd)?,
+            uring::LockMode::Unlock,
+            false,
+        )))
+    })
+}
+
+/// `fadviseDontNeed(fd, offset, len)`: posix_fadvise POSIX_FADV_DONTNEED.
+#[napi(js_name = "fadviseDontNeed", catch_unwind)]
+pub fn fadvise_dont_need<'e>(
+    env: &'e Env,
+    fd: Unknown<'e>,
+    offset: Unknown<'e>,
+    len: Unknown<'e>,
+) -> napi::Result<f64> {
+    entry(env, "fadviseDontNeed", || {
+        let fd = args::fd(&fd)?;
+        let offset = args::integer(
+            &offset,
+            "The \"offset\" argument",
+            0.0,
+            limits::MAX_SAFE_INTEGER,
+        )?;
+        let len = args::integer(&len, "The \"len\" argument", 0.0, limits::MAX_SAFE_INTEGER)?;
+        Ok(status(uring::fadvise_dontneed(fd, offset, len)))
+    })
+}
+
+/// `allocAligned(size)`: a Buffer over zeroed, page-aligned native memory, freed when
+/// the Buffer is collected. Throws ERR_OUT_OF_RANGE for sizes outside 1..=1 GiB, an
+/// ENOMEM error when the allocator has no memory, and ERR_IO_EXTERNAL_BUFFERS where the
+/// runtime forbids external buffers (the caller then aligns an ordinary Buffer).
+#[napi(js_name = "allocAligned", catch_unwind)]
+pub fn alloc_aligned<'e>(env: &'e Env, size: Unknown<'e>) -> napi::Result<BufferSlice<'e>> {
+    entry(env, "allocAligned", || {
+        let max = limits::MAX_ALIGNED_BYTES as f64;
+        let size = args::integer(&size, "The \"size\" argument", 1.0, max)? as usize;
+        let buf = uring::pool::AlignedBuf::new(size)
+            .ok_or_else(|| Failure::system(libc::ENOMEM, "malloc"))?;
+        let data = buf.as_mut_ptr();
+        // SAFETY: `data..data + size` is the allocation `buf` owns; the Buffer's
+        // finalizer drops `buf` (freeing it) only once the Buffer is unreachable, and
+        // every in-flight request or registration pins the Buffer until it is done.
+        let out = unsafe { BufferSlice::from_external(env, data, size, buf, |_, buf| drop(buf)) }?;
+        // napi-rs copies into an ordinary Buffer where external buffers are forbidden
+        // (Electron): that memory is not aligned, which is the whole point here.
+        if out.as_ptr() != data.cast_const() {
+            return Err(Failure::error(
+                "ERR_IO_EXTERNAL_BUFFERS",
+                "this runtime does not allow external buffers, so aligned native memory cannot be handed out",
+            ));
+        }
+        Ok(out)
+    })
+}
+
+/// `bufferAddress(buf)`: the address of the view's first byte. User-space addresses on
+/// x86_64 are below 2^47, exact in an f64.
+#[napi(js_name = "bufferAddress", catch_unwind)]
+pub fn buffer_address<'e>(env: &'e Env, buf: Unknown<'e>) -> napi::Result<f64> {
+    entry(env, "bufferAddress", || {
+        let view = args::uint8_array_arg(env, &buf, "The \"buf\" argument")?;
+        Ok(view.as_ptr() as usize as f64)
+    })
+}
+
+/// `dioAlignment(fd)`: `[memAlign, offsetAlign]` from statx STATX_DIOALIGN, null when
+/// the kernel or file system does not report it, -errno when statx fails.
+#[napi(js_name = "dioAlignment", catch_unwind)]
+pub fn dio_alignment<'e>(
+    env: &'e Env,
+    fd: Unknown<'e>,
+) -> napi::Result<Either3<Float64ArraySlice<'e>, Null, f64>> {
+    entry(env, "dioAlignment", || {
+        Ok(match uring::dio_alignment(args::fd(&fd)?) {
+            Ok(Some(a)) => Either3::A(Float64ArraySlice::copy_from(
+                env,
+                [f64::from(a.mem), f64::from(a.offset)],
+            )?),
+            Ok(None) => Either3::B(Null),
+            Err(e) => Either3::C(-f64::from(e)),
+        })
+    })
+}
+
+/// Test hook (README "Test hooks"): panics inside the addon, to show that a panic
+/// becomes a JavaScript `Error` with code `ERR_IO_INTERNAL` naming where it happened,
+/// never an abort. `place` is put in the panic message.
+#[napi(js_name = "testPanic", catch_unwind)]
+pub fn test_panic(env: &Env, place: Unknown) -> napi::Result<()> {
+    entry(env, "testPanic", || {
+        let what = args::string(&place)?.unwrap_or_else(|| "testPanic()".into());
+        panic!("test hook: {what}");
+    })
 }

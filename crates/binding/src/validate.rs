@@ -1,106 +1,14 @@
 //! Pure argument validation: the numbers of `createEngine` options and of the `submit`
-//! descriptor. No Node types here, so `cargo test` covers it without a JavaScript engine.
+//! descriptor (laid out as protocol.rs defines it). No Node types here, so `cargo test`
+//! covers it without a JavaScript engine.
 
 use std::fmt::Write as _;
 
-/// Numbers per operation in the `desc` Float64Array:
-/// `[id, kind, fd, offset, len, arg, flags]`.
-pub const STRIDE: usize = 7;
-
-/// `flags` bit 0: IOSQE_IO_LINK to the next operation of the same submit.
-pub const FLAG_LINK: u64 = 1;
-/// Every flag bit this version knows.
-const KNOWN_FLAGS: u64 = FLAG_LINK;
-
-/// 2^53 − 1: offsets, lengths and ids are JavaScript safe integers.
-pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+pub use crate::protocol::limits::MAX_SAFE_INTEGER;
+use crate::protocol::{field, limits, Kind, FIELD_NAMES, FLAG_LINK, KNOWN_FLAGS, STRIDE};
 
 /// The largest fd / flags / mode value: a non-negative C `int`.
 const MAX_INT: f64 = i32::MAX as f64;
-
-/// Operation kinds, as numbered in ARCHITECTURE.md §2.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Read = 1,
-    Write = 2,
-    Fsync = 3,
-    Fdatasync = 4,
-    Fallocate = 5,
-    Ftruncate = 6,
-    Size = 7,
-    Open = 8,
-    Close = 9,
-    Nop = 10,
-    /// Registers the whole of `extras[i]` (a pool buffer) in the ring's buffer table;
-    /// result = the slot. Never linked.
-    RegisterBuffer = 11,
-    /// Empties slot `arg` of the buffer table. Never linked.
-    UnregisterBuffer = 12,
-}
-
-/// The highest kind number (for messages).
-const MAX_KIND: u32 = 12;
-
-/// Slots of a registered-buffer table (IORING_MAX_REG_BUFFERS).
-pub const MAX_BUFFER_SLOTS: f64 = 16_384.0;
-
-impl Kind {
-    fn from_number(k: f64) -> Option<Kind> {
-        Some(match k {
-            1.0 => Kind::Read,
-            2.0 => Kind::Write,
-            3.0 => Kind::Fsync,
-            4.0 => Kind::Fdatasync,
-            5.0 => Kind::Fallocate,
-            6.0 => Kind::Ftruncate,
-            7.0 => Kind::Size,
-            8.0 => Kind::Open,
-            9.0 => Kind::Close,
-            10.0 => Kind::Nop,
-            11.0 => Kind::RegisterBuffer,
-            12.0 => Kind::UnregisterBuffer,
-            _ => return None,
-        })
-    }
-
-    /// The word used in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Read => "read",
-            Kind::Write => "write",
-            Kind::Fsync => "fsync",
-            Kind::Fdatasync => "fdatasync",
-            Kind::Fallocate => "fallocate",
-            Kind::Ftruncate => "ftruncate",
-            Kind::Size => "size",
-            Kind::Open => "open",
-            Kind::Close => "close",
-            Kind::Nop => "nop",
-            Kind::RegisterBuffer => "buffer registration",
-            Kind::UnregisterBuffer => "buffer unregistration",
-        }
-    }
-
-    /// What `extras[i]` must be for this kind.
-    pub fn extra(self) -> Extra {
-        match self {
-            Kind::Read | Kind::Write | Kind::RegisterBuffer => Extra::Buffer,
-            Kind::Open => Extra::Path,
-            _ => Extra::None,
-        }
-    }
-}
-
-/// What an operation takes from `extras[i]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Extra {
-    /// Ignored.
-    None,
-    /// A Uint8Array (Buffer) whose byte length is at least `len`.
-    Buffer,
-    /// A string: the path to open.
-    Path,
-}
 
 /// One validated descriptor. Fields a kind does not use are 0 (and were not looked at).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -183,22 +91,28 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
             integer_in(&field(name), x, lo, hi)
         }
     };
-    let [id, kind, fd, offset, len, arg, flags] = [
-        fields[0], fields[1], fields[2], fields[3], fields[4], fields[5], fields[6],
-    ];
-    let flags = checked("flags", flags, 0.0, 255.0)?;
+    let flags = checked(FIELD_NAMES[field::FLAGS], fields[field::FLAGS], 0.0, 255.0)? as u32;
     if flags & !KNOWN_FLAGS != 0 {
         return Err(OutOfRange(format!(
             "{}: unknown bits in {flags:#x} (known: {KNOWN_FLAGS:#x})",
             field("flags")
         )));
     }
+    let [id, kind, fd, offset, len, arg] = [
+        fields[field::ID],
+        fields[field::KIND],
+        fields[field::FD],
+        fields[field::OFFSET],
+        fields[field::LEN],
+        fields[field::ARG],
+    ];
     let id = checked("id", id, 0.0, MAX_SAFE_INTEGER)?;
     let kind = Kind::from_number(kind).ok_or_else(|| {
         OutOfRange(format!(
-            "{}: unknown operation kind {} (expected 1..{MAX_KIND})",
+            "{}: unknown operation kind {} (expected 1..{})",
             field("kind"),
-            js_number(kind)
+            js_number(kind),
+            Kind::MAX
         ))
     })?;
     let fd_of = |fd: f64| checked("fd", fd, 0.0, MAX_INT).map(|v| v as i32);
@@ -249,7 +163,7 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
                 &field("arg (buffer slot)"),
                 arg,
                 0.0,
-                MAX_BUFFER_SLOTS - 1.0,
+                f64::from(limits::MAX_FIXED_BUFFER_SLOTS - 1),
             )? as i32
         }
     }
@@ -361,7 +275,8 @@ mod tests {
         assert!(bad([f64::NAN, 1.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("id must be"));
         assert!(bad([1.0, 13.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 13"));
         assert!(bad([1.0, 11.0, 0.0, 0.0, 4096.0, 0.0, 1.0]).contains("cannot be linked"));
-        assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, 16384.0, 0.0]).contains("buffer slot"));
+        let slots = f64::from(limits::MAX_FIXED_BUFFER_SLOTS);
+        assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, slots, 0.0]).contains("buffer slot"));
         assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, -1.0, 0.0]).contains("buffer slot"));
         assert!(bad([1.0, 0.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 0"));
         assert!(bad([1.0, 1.5, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 1.5"));

@@ -1,6 +1,7 @@
 //! The sparse registered-buffer table: registered once with every slot empty
-//! (IORING_REGISTER_BUFFERS2 with IORING_RSRC_REGISTER_SPARSE, Linux 5.19), then filled
-//! and emptied one slot at a time (IORING_REGISTER_BUFFERS_UPDATE) as the buffer pool
+//! (`register_buffers_sparse`: IORING_REGISTER_BUFFERS2 with IORING_RSRC_REGISTER_SPARSE,
+//! Linux 5.19), then filled and emptied one slot at a time (`register_buffers_update`:
+//! IORING_REGISTER_BUFFERS_UPDATE, transient refusals tried again) as the buffer pool
 //! creates and drops buffers.
 //!
 //! Registration pins the pages once, so a READ_FIXED/WRITE_FIXED on them skips the
@@ -19,11 +20,8 @@
 //! otherwise make a later request on new memory use the old pinned pages.
 
 use crate::ring::Ring;
-use crate::sys;
+use crate::MAX_FIXED_BUFFER_BYTES;
 use std::collections::BTreeMap;
-
-/// The most bytes one registered buffer may span (the kernel's limit is 1 GiB).
-pub(crate) const MAX_FIXED_BUFFER_BYTES: usize = 1 << 30;
 
 pub(crate) struct FixedBuffers {
     /// Registered table size; 0 = registered buffers are not in use.
@@ -51,22 +49,9 @@ impl FixedBuffers {
         if slots == 0 {
             return (FixedBuffers::disabled(), None);
         }
-        let reg = sys::io_uring_rsrc_register {
-            nr: slots,
-            flags: sys::IORING_RSRC_REGISTER_SPARSE,
-            ..Default::default()
-        };
-        // SAFETY: `reg` is a valid io_uring_rsrc_register alive for the call; nr_args is
-        // its size, as the opcode requires; a sparse table passes no iovecs.
-        let r = unsafe {
-            ring.register(
-                sys::IORING_REGISTER_BUFFERS2,
-                (&reg as *const sys::io_uring_rsrc_register).cast(),
-                size_of::<sys::io_uring_rsrc_register>() as u32,
-            )
-        };
+        let r = ring.register(|s| s.register_buffers_sparse(slots));
         match r {
-            Ok(_) => (
+            Ok(()) => (
                 FixedBuffers {
                     slots,
                     free: (0..slots).rev().collect(),
@@ -100,17 +85,19 @@ impl FixedBuffers {
         len: usize,
     ) -> Result<u32, i32> {
         if self.slots == 0 {
-            return Err(sys::EOPNOTSUPP);
+            return Err(libc::EOPNOTSUPP);
         }
         if addr == 0 || len == 0 || len > MAX_FIXED_BUFFER_BYTES || self.overlaps(addr, len) {
-            return Err(sys::EINVAL);
+            return Err(libc::EINVAL);
         }
-        let slot = *self.free.last().ok_or(sys::ENOBUFS)?;
-        let iov = sys::iovec {
-            iov_base: addr as *mut std::ffi::c_void,
+        let slot = *self.free.last().ok_or(libc::ENOBUFS)?;
+        let iov = libc::iovec {
+            iov_base: addr as *mut libc::c_void,
             iov_len: len,
         };
-        update(ring, slot, &iov)?;
+        // SAFETY: the memory stays allocated until the slot is emptied or the ring is
+        // dropped (this function's contract).
+        unsafe { update(ring, slot, iov) }?;
         self.free.pop();
         self.by_addr.insert(addr, (len, slot));
         Ok(slot)
@@ -125,13 +112,14 @@ impl FixedBuffers {
             .find(|(_, &(_, s))| s == slot)
             .map(|(a, _)| a)
         else {
-            return Err(sys::EINVAL);
+            return Err(libc::EINVAL);
         };
-        let empty = sys::iovec {
+        let empty = libc::iovec {
             iov_base: std::ptr::null_mut(),
             iov_len: 0,
         };
-        update(ring, slot, &empty)?;
+        // SAFETY: an empty iovec names no memory; it empties the slot.
+        unsafe { update(ring, slot, empty) }?;
         self.by_addr.remove(&addr);
         self.free.push(slot);
         Ok(())
@@ -157,23 +145,13 @@ impl FixedBuffers {
     }
 }
 
-/// IORING_REGISTER_BUFFERS_UPDATE of one slot.
-fn update(ring: &Ring, slot: u32, iov: &sys::iovec) -> Result<(), i32> {
-    let up = sys::io_uring_rsrc_update2 {
-        offset: slot,
-        data: iov as *const sys::iovec as u64,
-        nr: 1,
-        ..Default::default()
-    };
-    // SAFETY: `up` and the iovec it points at are alive for the call; nr_args is the
-    // struct's size, as the opcode requires. The memory the iovec names is the caller's
-    // (see `insert`); an empty iovec names none.
-    unsafe {
-        ring.register(
-            sys::IORING_REGISTER_BUFFERS_UPDATE,
-            (&up as *const sys::io_uring_rsrc_update2).cast(),
-            size_of::<sys::io_uring_rsrc_update2>() as u32,
-        )
-    }
-    .map(|_| ())
+/// IORING_REGISTER_BUFFERS_UPDATE of one slot; an iovec with a null base empties it.
+///
+/// # Safety
+/// The memory `iov` names must stay allocated until the slot is emptied or the ring is
+/// dropped.
+unsafe fn update(ring: &Ring, slot: u32, iov: libc::iovec) -> Result<(), i32> {
+    // SAFETY: the iovec lives across the call (the kernel copies it); the memory it names
+    // is the caller's duty (see above).
+    ring.register(|s| unsafe { s.register_buffers_update(slot, &[iov], None) })
 }

@@ -1,11 +1,24 @@
-//! The operation state machine both engine modes drive: the ring thread ([`Worker`],
-//! `worker.rs`) and the caller's own thread ([`InlineEngine`], `inline.rs`).
+//! The operation state machine, and nothing else: no thread, no eventfd, no waiting
+//! for new work. Two drivers drive it through its methods — the ring thread
+//! ([`Worker`], `worker.rs`) and the caller's own thread ([`InlineEngine`], `inline.rs`);
+//! neither reaches into its fields.
 //!
-//! It owns the ring and turns requests into SQEs, continues short reads and writes,
-//! retries EAGAIN/EINTR, checks opens (EISDIR, fixed slots), and implements linked
-//! chains (IOSQE_IO_LINK). It never blocks except inside [`Engine::enter`] with
-//! `block`, and never calls out: completions collect in `completions` for the caller to
-//! hand over after reaping (the sink never runs while CQEs are being reaped).
+//! It owns the ring and turns requests into SQEs (the io-uring crate's `opcode`
+//! builders), continues short reads and writes, retries EAGAIN/EINTR, checks opens
+//! (EISDIR, fixed slots), and implements linked chains (IOSQE_IO_LINK). It never blocks
+//! except inside [`Engine::enter`] with `block`, and never calls out: completions
+//! collect until the driver takes them ([`Engine::drain_completions`]) after reaping, so
+//! no callback ever runs while CQEs are being reaped.
+//!
+//! A driver may keep SQEs of its own in the ring (the ring thread's eventfd read):
+//! [`Engine::push_driver_sqe`] tags them, and what becomes of them (a CQE, or taken back
+//! unread after a fatal enter) comes back as [`DriverEvent`]s.
+//!
+//! # Driving it
+//! One round: [`Engine::accept`] new requests → [`Engine::prep`] (fill the SQ from the
+//! FIFO of what waits) → [`Engine::enter`] → [`Engine::reap`] → hand out
+//! [`Engine::drain_completions`]. Requests that do not fit in the SQ, and continuations,
+//! wait in that FIFO (`unqueued`, as in TigerBeetle's io/linux.zig) for the next round.
 //!
 //! # Linked chains
 //! A request with `link` is linked to the next request of the same submit (the last
@@ -24,35 +37,36 @@
 //!
 //! A chain is cut (the rest waits for the cut member to complete, then goes on as the
 //! same chain) where one SQE cannot finish a member (a read/write over MAX_RW_BYTES),
-//! before a Close (no SQE in the SQ may name its fixed slot, see `prep`), before an Ftruncate that
-//! runs synchronously, and after `sq_entries` members.
+//! before a Close (no SQE in the SQ may name its fixed slot, see `prep`), before an
+//! Ftruncate that runs synchronously, and after `sq_entries` members.
+//!
+//! # Failure
+//! A fatal io_uring_enter error fails the ring: the requests whose SQEs the kernel never
+//! read complete with RESULT_RING_FAILED (`Ring::take_back_unconsumed`), what it did
+//! read is still reaped, and every later request completes with RESULT_RING_FAILED
+//! without reaching the kernel. If entries stayed unread in the SQ (or the ring fails a
+//! second time) it is *broken*: nothing is submitted any more, and it is only polled for
+//! the completions of what the kernel had taken.
 //!
 //! [`Worker`]: crate::Worker
 //! [`InlineEngine`]: crate::InlineEngine
 
 use crate::buffers::FixedBuffers;
 use crate::files::FixedFiles;
+use crate::info::RingInfo;
+use crate::names;
 use crate::probe;
 use crate::ring::{self, Ring};
-use crate::sys::{self, io_uring_cqe, io_uring_sqe};
-use crate::worker::RingInfo;
-use crate::{Completion, EngineConfig, Op, Request, RESULT_RING_FAILED};
+use crate::{
+    Completion, EngineConfig, Op, Request, MAX_CQ_ENTRIES, MAX_QUEUE_CAPACITY, MAX_RW_BYTES,
+    MAX_SQ_ENTRIES, RESULT_RING_FAILED,
+};
+use io_uring::{cqueue, opcode, squeue, types};
+use std::cell::UnsafeCell;
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// The most one SQE transfers: Linux caps a single read/write at 0x7ffff000 bytes
-/// (MAX_RW_COUNT), so larger buffers are split and continued.
-pub(crate) const MAX_RW_BYTES: usize = 0x7fff_f000;
-/// user_data of the armed eventfd read (thread mode); request slots use their index.
-pub(crate) const WAKE_USER_DATA: u64 = u64::MAX;
-/// The plain and registered-buffer opcodes of a read and of a write.
-const RW_READ: (u8, u8) = (sys::IORING_OP_READ, sys::IORING_OP_READ_FIXED);
-const RW_WRITE: (u8, u8) = (sys::IORING_OP_WRITE, sys::IORING_OP_WRITE_FIXED);
-/// Limits that keep the preallocated tables reasonable.
-pub(crate) const MAX_SQ_ENTRIES: u32 = 32_768;
-pub(crate) const MAX_CQ_ENTRIES: u32 = 65_536;
-pub(crate) const MAX_QUEUE_CAPACITY: usize = 65_535;
 /// Reads and writes on O_DIRECT files go to the kernel at most this many per
 /// io_uring_enter. io_uring plugs the block layer when one enter submits more than two
 /// SQEs, and on this machine's virtio disk a plugged batch of 32 random 4 KiB O_DIRECT
@@ -61,6 +75,17 @@ pub(crate) const MAX_QUEUE_CAPACITY: usize = 65_535;
 /// unsplit, 68–69k at 8 per enter, 73k at 4, 74–77k at 2, 73–74k at 1. Cached I/O
 /// completes inside the enter and is not split.
 const DIRECT_SQES_PER_ENTER: usize = 2;
+
+/// user_data of a driver's own SQE: this bit, and the driver's tag below it. A request's
+/// SQE carries its slot index, which never reaches it.
+const DRIVER_BIT: u64 = 1 << 63;
+const _: () = assert!((MAX_QUEUE_CAPACITY as u64) < DRIVER_BIT);
+
+// The kernel writes a whole struct statx (256 bytes) for Op::Size.
+const _: () = assert!(std::mem::size_of::<libc::statx>() == 256);
+// SQEs and CQEs of the default sizes (no SQE128/CQE32 setup flag is ever used).
+const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
+const _: () = assert!(std::mem::size_of::<cqueue::Entry>() == 16);
 
 /// Checks `cfg` and returns the CQ size to ask for. Err(errno).
 pub(crate) fn checked_cq_entries(cfg: &EngineConfig) -> Result<u32, i32> {
@@ -72,7 +97,7 @@ pub(crate) fn checked_cq_entries(cfg: &EngineConfig) -> Result<u32, i32> {
         || cfg.queue_capacity == 0
         || cfg.queue_capacity > MAX_QUEUE_CAPACITY
     {
-        return Err(sys::EINVAL);
+        return Err(libc::EINVAL);
     }
     let cq_entries = cfg
         .cq_entries
@@ -80,20 +105,21 @@ pub(crate) fn checked_cq_entries(cfg: &EngineConfig) -> Result<u32, i32> {
         .max(cfg.sq_entries)
         .next_power_of_two();
     if cq_entries > MAX_CQ_ENTRIES {
-        return Err(sys::EINVAL);
+        return Err(libc::EINVAL);
     }
     Ok(cq_entries)
 }
 
-/// Ring failure state, readable from any thread.
+/// Ring failure state and counters, readable from any thread (the Worker handle reads
+/// what the ring thread's engine records).
 #[derive(Default)]
 pub(crate) struct RingStatus {
-    pub(crate) failed: AtomicBool,
+    failed: AtomicBool,
     /// errno of a real fatal io_uring_enter failure (0 = none or the test hook).
-    pub(crate) failed_errno: AtomicI32,
+    failed_errno: AtomicI32,
     /// Reads and writes that went to the kernel as READ_FIXED/WRITE_FIXED (first SQE of
     /// each request), for the registered-buffer hit counter.
-    pub(crate) fixed_ops: AtomicU64,
+    fixed_ops: AtomicU64,
 }
 
 impl RingStatus {
@@ -113,14 +139,57 @@ impl RingStatus {
     }
 }
 
+/// What became of an SQE a driver pushed with [`Engine::push_driver_sqe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DriverEvent {
+    pub(crate) tag: u32,
+    /// Its CQE's result; None when it was taken back unread after a fatal enter (the
+    /// kernel will never touch its memory).
+    pub(crate) result: Option<i32>,
+}
+
+/// The file an SQE names: a plain fd or a fixed-file slot.
+#[derive(Clone, Copy, Debug)]
+enum Target {
+    Plain(i32),
+    Fixed(u32),
+}
+
+impl Target {
+    fn file_slot(self) -> Option<u32> {
+        match self {
+            Target::Plain(_) => None,
+            Target::Fixed(slot) => Some(slot),
+        }
+    }
+}
+
+/// Builds an SQE with an opcode builder whose fd argument may be either kind of target
+/// (`types::Fd` or `types::Fixed`, which sets IOSQE_FIXED_FILE): `$fd` is bound to it.
+macro_rules! on_target {
+    ($target:expr, |$fd:ident| $build:expr) => {
+        match $target {
+            Target::Plain(fd) => {
+                let $fd = types::Fd(fd);
+                $build
+            }
+            Target::Fixed(slot) => {
+                let $fd = types::Fixed(slot);
+                $build
+            }
+        }
+    };
+}
+
 /// An operation in flight (or waiting for the SQ), by slot index.
 struct InFlight {
     user_data: u64,
     op: Op,
     /// Bytes transferred so far by a read or write.
     done_bytes: u64,
-    /// Where IORING_OP_STATX writes for `Op::Size`.
-    statx: Option<Box<sys::statx>>,
+    /// Where IORING_OP_STATX writes for `Op::Size`: the kernel writes it behind Rust's
+    /// back, hence the cell; boxed so its address is stable.
+    statx: Option<Box<UnsafeCell<libc::statx>>>,
     /// The unfinished chain members before and after this one.
     prev: Option<u32>,
     next: Option<u32>,
@@ -139,51 +208,50 @@ struct InFlight {
     queued: bool,
 }
 
-/// The optional eventfd read kept armed in the ring (thread mode), so a blocking
-/// io_uring_enter also wakes up for new requests.
-struct Wake {
-    fd: i32,
-    /// Target of the read; boxed so its address is stable.
-    buf: Box<u64>,
-    armed: bool,
-}
-
+/// The op state machine over one ring.
+///
+/// Drop order is field order: the ring goes first (its fd closed), then the slots with
+/// the paths and statx buffers SQEs point at. Both drivers drop an engine only once
+/// nothing of theirs is in the kernel any more (see `Ring`).
 pub(crate) struct Engine {
-    /// Dropped only after every in-flight request has been reaped (see `Ring`).
-    pub(crate) ring: Ring,
-    pub(crate) files: FixedFiles,
+    ring: Ring,
+    files: FixedFiles,
     /// Open fds of ours opened with O_DIRECT (see DIRECT_SQES_PER_ENTER).
     direct_fds: HashSet<i32>,
     /// Registered buffers; `build_sqe` turns reads/writes inside them into *_FIXED.
     bufs: FixedBuffers,
-    pub(crate) info: RingInfo,
-    pub(crate) status: Arc<RingStatus>,
+    info: RingInfo,
+    status: Arc<RingStatus>,
     /// Preallocated: one entry per request that may be outstanding.
     slots: Vec<Option<InFlight>>,
     free_slots: Vec<u32>,
     /// Chain heads (a single request is a chain of one) waiting for SQ space, in order.
-    pub(crate) unqueued: VecDeque<u32>,
+    unqueued: VecDeque<u32>,
     /// Finished requests not yet handed over.
-    pub(crate) completions: Vec<Completion>,
-    wake: Option<Wake>,
-    pub(crate) has_ftruncate: bool,
+    completions: Vec<Completion>,
+    /// Buffer-table updates among `completions`: they take no request slot, so the
+    /// ring thread does not count them against its capacity.
+    table_done: usize,
+    has_ftruncate: bool,
     /// No new work goes to the kernel (fatal enter error or the test hook).
-    pub(crate) failed: bool,
+    failed: bool,
     /// Set by the test hook: fail after the next enter.
     fail_pending: bool,
-    /// io_uring_enter keeps failing: the ring cannot even be reaped.
-    pub(crate) broken: bool,
+    /// Nothing is submitted any more, the ring is only polled for completions (see the
+    /// module docs, Failure).
+    broken: bool,
     fail_after: Option<u64>,
     taken_total: u64,
     /// SQEs of requests pushed and not yet reaped.
     in_kernel: usize,
+    /// SQEs of the driver's pushed and not yet reaped (or taken back).
+    driver_in_kernel: usize,
+    /// What became of the driver's SQEs, not yet taken by it.
+    driver_events: Vec<DriverEvent>,
     /// The previous accepted request's slot when it asked to be linked to the next.
     link_from: Option<u32>,
-    /// Buffer-table updates completed since the owner last took this count: they take
-    /// no request slot, so the worker does not count them against its capacity.
-    pub(crate) table_done: usize,
     /// Reused buffers: one reap's CQEs, one chain segment.
-    scratch: Vec<io_uring_cqe>,
+    scratch: Vec<cqueue::Entry>,
     segment: Vec<u32>,
 }
 
@@ -197,39 +265,41 @@ enum Next {
 }
 
 impl Engine {
-    /// Creates the ring (trying `attempts`, see `ring::SETUP_ATTEMPTS`), probes the
-    /// opcodes, registers the fixed-file table. `wake_fd`: an eventfd to keep a read
-    /// armed on (thread mode).
+    /// Creates the ring (trying the flag sets of `attempts`, see `ring::THREAD_SETUP`;
+    /// with `cfg.sqpoll` first with SQPOLL added), probes the opcodes, registers the
+    /// fixed-file and buffer tables. `status` is where the engine records failure and
+    /// counters for the driver's handle.
     pub(crate) fn new(
         cfg: &EngineConfig,
         cq_entries: u32,
         attempts: &[u32],
-        wake_fd: Option<i32>,
+        status: Arc<RingStatus>,
     ) -> Result<Engine, i32> {
         // SQPOLL is a preference: a kernel that refuses it (EPERM for unprivileged
         // users before 5.11, EINVAL for flag combinations) gets an ordinary ring.
         let ring = match cfg.sqpoll {
-            true => Ring::with_attempts(cfg.sq_entries, cq_entries, &ring::with_sqpoll(attempts))
-                .or_else(|_| Ring::with_attempts(cfg.sq_entries, cq_entries, attempts))?,
-            false => Ring::with_attempts(cfg.sq_entries, cq_entries, attempts)?,
+            true => Ring::new(cfg.sq_entries, cq_entries, &ring::with_sqpoll(attempts))
+                .or_else(|_| Ring::new(cfg.sq_entries, cq_entries, attempts))?,
+            false => Ring::new(cfg.sq_entries, cq_entries, attempts)?,
         };
         let supported = probe::supported_opcodes(&ring)?;
         if probe::REQUIRED_OPCODES
             .iter()
-            .any(|&op| !supported[op as usize])
+            .any(|&op| !supported.is_supported(op))
         {
-            return Err(sys::EOPNOTSUPP);
+            return Err(libc::EOPNOTSUPP);
         }
-        let has_ftruncate = supported[sys::IORING_OP_FTRUNCATE as usize];
+        let has_ftruncate = supported.is_supported(opcode::Ftruncate::CODE);
         let (files, files_errno) = FixedFiles::register(&ring, cfg.fixed_file_slots);
         let (bufs, bufs_errno) = FixedBuffers::register(&ring, cfg.fixed_buffer_slots);
+        let (features, feature_names) = names::features(ring.params());
         let info = RingInfo {
             sq_entries: ring.sq_entries(),
             cq_entries: ring.cq_entries(),
             setup_flags: ring.flags(),
-            features: ring.features(),
-            setup_flag_names: ring::setup_flag_names(ring.flags()),
-            feature_names: ring::feature_names(ring.features()),
+            features,
+            setup_flag_names: names::setup_flag_names(ring.flags()),
+            feature_names,
             fixed_file_slots: files.slots(),
             fixed_files_errno: files_errno,
             fixed_buffer_slots: bufs.slots(),
@@ -243,16 +313,12 @@ impl Engine {
             direct_fds: HashSet::new(),
             bufs,
             info,
-            status: Arc::new(RingStatus::default()),
+            status,
             slots: (0..cap).map(|_| None).collect(),
             free_slots: (0..cap as u32).rev().collect(),
             unqueued: VecDeque::with_capacity(cap),
             completions: Vec::with_capacity(cap),
-            wake: wake_fd.map(|fd| Wake {
-                fd,
-                buf: Box::new(0),
-                armed: false,
-            }),
+            table_done: 0,
             has_ftruncate,
             failed: false,
             fail_pending: false,
@@ -260,11 +326,27 @@ impl Engine {
             fail_after: cfg.test_fail_after_submits,
             taken_total: 0,
             in_kernel: 0,
+            driver_in_kernel: 0,
+            driver_events: Vec::new(),
             link_from: None,
-            table_done: 0,
             scratch: Vec::with_capacity(cq_entries as usize),
             segment: Vec::new(),
         })
+    }
+
+    /// What the ring was set up with.
+    pub(crate) fn info(&self) -> &RingInfo {
+        &self.info
+    }
+
+    /// The ring fd (readable while CQEs wait, for an event loop to watch).
+    pub(crate) fn ring_fd(&self) -> i32 {
+        self.ring.fd()
+    }
+
+    /// Failure state and counters (shared with the driver's handle).
+    pub(crate) fn status(&self) -> &RingStatus {
+        &self.status
     }
 
     /// Requests accepted and not finished (in the kernel, waiting, or held).
@@ -272,13 +354,63 @@ impl Engine {
         self.slots.len() - self.free_slots.len()
     }
 
-    /// Whether SQEs of ours are in the kernel (their CQEs will come).
+    /// Whether SQEs of requests are in the kernel (their CQEs will come).
     pub(crate) fn has_in_kernel(&self) -> bool {
         self.in_kernel > 0
     }
 
-    pub(crate) fn wake_armed(&self) -> bool {
-        self.wake.as_ref().is_some_and(|w| w.armed)
+    /// Whether nothing at all — no request, no driver SQE — is in the SQ or the kernel:
+    /// no CQE can come.
+    pub(crate) fn kernel_idle(&self) -> bool {
+        self.in_kernel == 0 && self.driver_in_kernel == 0
+    }
+
+    /// Whether requests (or continuations) wait for SQ space: the next `prep` has work.
+    pub(crate) fn has_unqueued(&self) -> bool {
+        !self.unqueued.is_empty()
+    }
+
+    /// Whether finished requests wait to be handed out.
+    pub(crate) fn has_completions(&self) -> bool {
+        !self.completions.is_empty()
+    }
+
+    /// Whether the ring is broken: nothing is submitted any more, and `enter` only
+    /// polls (it never blocks in the kernel).
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Moves the finished requests to `out`, in completion order; returns how many of
+    /// them held a request slot (all but buffer-table updates).
+    pub(crate) fn drain_completions(&mut self, out: &mut Vec<Completion>) -> usize {
+        debug_assert!(self.table_done <= self.completions.len());
+        let slotted = self.completions.len() - std::mem::take(&mut self.table_done);
+        out.append(&mut self.completions);
+        slotted
+    }
+
+    /// Pushes an SQE of the driver's own, tagged `tag` (its user_data is replaced); what
+    /// becomes of it comes back as a [`DriverEvent`]. False when the SQ is full or the
+    /// ring is broken (then it was not pushed).
+    ///
+    /// # Safety
+    /// As `Ring::push`: what the SQE points at stays valid until its event has been
+    /// taken from [`Engine::driver_events`].
+    pub(crate) unsafe fn push_driver_sqe(&mut self, entry: squeue::Entry, tag: u32) -> bool {
+        if self.broken {
+            return false;
+        }
+        let entry = entry.user_data(DRIVER_BIT | u64::from(tag));
+        // SAFETY: forwarded to our caller.
+        let pushed = unsafe { self.ring.push(&entry, None) };
+        self.driver_in_kernel += usize::from(pushed);
+        pushed
+    }
+
+    /// What became of the driver's SQEs since it last asked.
+    pub(crate) fn driver_events(&mut self) -> std::vec::Drain<'_, DriverEvent> {
+        self.driver_events.drain(..)
     }
 
     /// Takes one request (the test hook may turn it into RESULT_RING_FAILED). The
@@ -366,7 +498,9 @@ impl Engine {
             .free_slots
             .pop()
             .expect("more requests in flight than queue_capacity");
-        let statx = matches!(req.op, Op::Size { .. }).then(|| Box::new(sys::statx::default()));
+        // SAFETY: statx is plain old data; all-zero is a valid value.
+        let zeroed = || unsafe { std::mem::zeroed::<libc::statx>() };
+        let statx = matches!(req.op, Op::Size { .. }).then(|| Box::new(UnsafeCell::new(zeroed())));
         let prev = self.link_from.take();
         self.slots[slot as usize] = Some(InFlight {
             user_data: req.user_data,
@@ -451,11 +585,12 @@ impl Engine {
             }
         }
         for x in now {
-            self.finish(x, -i64::from(sys::ECANCELED));
+            self.finish(x, -i64::from(libc::ECANCELED));
         }
     }
 
-    /// Fills the SQ: the eventfd read first (so it is always armed), then `unqueued`.
+    /// Fills the SQ from `unqueued`, in order. A failed ring finishes what waits with
+    /// RESULT_RING_FAILED instead.
     pub(crate) fn prep(&mut self) {
         if self.failed {
             // Continuations and retries of requests the kernel already ran part of
@@ -465,29 +600,6 @@ impl Engine {
                 self.slot_mut(head).queued = false;
                 self.finish(head, RESULT_RING_FAILED);
             }
-        }
-        if self.broken {
-            return;
-        }
-        if let Some(w) = &mut self.wake {
-            if !w.armed {
-                let sqe = io_uring_sqe {
-                    opcode: sys::IORING_OP_READ,
-                    fd: w.fd,
-                    addr: &mut *w.buf as *mut u64 as u64,
-                    len: 8,
-                    user_data: WAKE_USER_DATA,
-                    ..Default::default()
-                };
-                // SAFETY: the buffer is heap memory owned by the engine, which only
-                // frees it after the read's CQE was reaped (disarm_wake); nothing else
-                // touches it.
-                if unsafe { self.ring.push(&sqe) } {
-                    w.armed = true;
-                }
-            }
-        }
-        if self.failed {
             return;
         }
         // Direct-I/O SQEs pushed since the last enter.
@@ -503,10 +615,7 @@ impl Engine {
                     // whole SQ instead cost one submit — and, inline, one event-loop
                     // turn — per close: 1,000 closes at once took 1.2 s.)
                     if let Some(slot) = self.files.lookup(fd) {
-                        let names_slot = |sqe: &io_uring_sqe| {
-                            sqe.flags & sys::IOSQE_FIXED_FILE != 0 && sqe.fd == slot as i32
-                        };
-                        if self.ring.any_unsubmitted(names_slot) {
+                        if self.ring.unconsumed_names_file_slot(slot) {
                             break;
                         }
                     }
@@ -527,7 +636,7 @@ impl Engine {
                 _ => {}
             }
             self.fill_segment(head);
-            if self.segment.len() as u32 > self.ring.sq_space_left() {
+            if self.segment.len() > self.ring.sq_space_left() {
                 // Never split a chain across an SQ-full boundary: submit what is
                 // queued first (the segment is at most sq_entries long, so it fits
                 // into an empty SQ).
@@ -538,20 +647,20 @@ impl Engine {
             let n = self.segment.len();
             for i in 0..n {
                 let slot = self.segment[i];
-                let mut sqe = self.build_sqe(slot);
+                let (mut sqe, file_slot, sqe_len) = self.build_sqe(slot);
                 if i + 1 < n {
-                    sqe.flags |= sys::IOSQE_IO_LINK;
+                    sqe = sqe.flags(squeue::Flags::IO_LINK);
                 }
                 // SAFETY: the SQE points at the caller's buffer (kept valid by the
                 // submit contract until the completion is handed over, which happens
                 // only after the CQE is reaped) or at the slot's own path/statx
                 // allocation, which stays in `slots` until `finish`, after the reap.
-                let pushed = unsafe { self.ring.push(&sqe) };
-                debug_assert!(pushed, "space was checked");
+                let pushed = unsafe { self.ring.push(&sqe, file_slot) };
+                assert!(pushed, "SQ space was checked and the ring is not broken");
                 let st = self.slot_mut(slot);
                 st.in_kernel = true;
                 st.expect_cancel = false;
-                st.sqe_len = sqe.len;
+                st.sqe_len = sqe_len;
                 let target = match st.op {
                     Op::Read { fd, .. } | Op::Write { fd, .. } => Some(fd),
                     _ => None,
@@ -602,146 +711,146 @@ impl Engine {
         self.segment = seg;
     }
 
-    /// The fd field and flags for a request on `fd`: the fixed slot when it has one.
-    fn target(&self, fd: i32) -> (i32, u8) {
+    /// The file for a request on `fd`: its fixed slot when it has one.
+    fn target(&self, fd: i32) -> Target {
         match self.files.lookup(fd) {
-            Some(slot) => (slot as i32, sys::IOSQE_FIXED_FILE),
-            None => (fd, 0),
+            Some(slot) => Target::Fixed(slot),
+            None => Target::Plain(fd),
         }
     }
 
-    fn build_sqe(&self, slot: u32) -> io_uring_sqe {
+    /// The SQE for what is left of `slot`'s request, the fixed-file slot it names and
+    /// its length (reads and writes; 0 otherwise).
+    fn build_sqe(&self, slot: u32) -> (squeue::Entry, Option<u32>, u32) {
         let st = self.slot(slot);
-        let mut sqe = io_uring_sqe {
-            user_data: slot as u64,
-            ..Default::default()
-        };
-        match &st.op {
-            Op::Read {
+        let (sqe, target, len) = match &st.op {
+            &Op::Read {
                 fd,
                 buf,
                 len,
                 offset,
-            } => self.prep_rw(&mut sqe, st, (*fd, *buf, *len, *offset), RW_READ),
-            Op::Write {
+            } => self.rw_sqe(st, fd, buf, len, offset, false),
+            &Op::Write {
                 fd,
                 buf,
                 len,
                 offset,
-            } => self.prep_rw(&mut sqe, st, (*fd, buf.cast_mut(), *len, *offset), RW_WRITE),
-            Op::Fsync { fd, datasync } => {
-                let (f, flags) = self.target(*fd);
-                sqe.opcode = sys::IORING_OP_FSYNC;
-                sqe.fd = f;
-                sqe.flags = flags;
-                sqe.op_flags = if *datasync {
-                    sys::IORING_FSYNC_DATASYNC
-                } else {
-                    0
+            } => self.rw_sqe(st, fd, buf.cast_mut(), len, offset, true),
+            &Op::Fsync { fd, datasync } => {
+                let t = self.target(fd);
+                let flags = match datasync {
+                    true => types::FsyncFlags::DATASYNC,
+                    false => types::FsyncFlags::empty(),
                 };
+                let sqe = on_target!(t, |f| opcode::Fsync::new(f).flags(flags).build());
+                (sqe, Some(t), 0)
             }
-            Op::Fallocate {
+            &Op::Fallocate {
                 fd,
                 mode,
                 offset,
                 len,
             } => {
-                // IORING_OP_FALLOCATE (5.6) takes the length in addr and the mode in len.
-                let (f, flags) = self.target(*fd);
-                sqe.opcode = sys::IORING_OP_FALLOCATE;
-                sqe.fd = f;
-                sqe.flags = flags;
-                sqe.off = *offset;
-                sqe.addr = *len;
-                sqe.len = *mode as u32;
+                let t = self.target(fd);
+                let sqe = on_target!(t, |f| opcode::Fallocate::new(f, len)
+                    .offset(offset)
+                    .mode(mode)
+                    .build());
+                (sqe, Some(t), 0)
             }
-            Op::Ftruncate { fd, len } => {
-                // IORING_OP_FTRUNCATE (6.9) takes the new length in off.
-                let (f, flags) = self.target(*fd);
-                sqe.opcode = sys::IORING_OP_FTRUNCATE;
-                sqe.fd = f;
-                sqe.flags = flags;
-                sqe.off = *len;
+            &Op::Ftruncate { fd, len } => {
+                let t = self.target(fd);
+                let sqe = on_target!(t, |f| opcode::Ftruncate::new(f, len).build());
+                (sqe, Some(t), 0)
             }
-            Op::Size { fd } => {
+            &Op::Size { fd } => {
                 // STATX is path-based: the fd is a dirfd and cannot be a fixed file,
                 // so the plain fd goes in with an empty path and AT_EMPTY_PATH.
                 let statx = st.statx.as_ref().expect("Size without a statx buffer");
-                sqe.opcode = sys::IORING_OP_STATX;
-                sqe.fd = *fd;
-                sqe.addr = c"".as_ptr() as u64;
-                sqe.len = sys::STATX_SIZE;
-                sqe.op_flags = sys::AT_EMPTY_PATH;
-                sqe.off = &**statx as *const sys::statx as u64;
+                let sqe = opcode::Statx::new(
+                    types::Fd(fd),
+                    c"".as_ptr(),
+                    statx.get().cast::<types::statx>(),
+                )
+                .flags(libc::AT_EMPTY_PATH)
+                .mask(libc::STATX_SIZE)
+                .build();
+                (sqe, None, 0)
             }
             Op::Open { path, flags, mode } => {
-                sqe.opcode = sys::IORING_OP_OPENAT;
-                sqe.fd = sys::AT_FDCWD;
-                sqe.addr = path.as_ptr() as u64;
-                sqe.len = *mode;
-                sqe.op_flags = (*flags | sys::O_CLOEXEC) as u32;
+                let sqe = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr())
+                    .flags(*flags | libc::O_CLOEXEC)
+                    .mode(*mode)
+                    .build();
+                (sqe, None, 0)
             }
-            Op::Close { fd } => {
-                // The slot was freed in `prep`; close the plain fd (file_index 0).
-                sqe.opcode = sys::IORING_OP_CLOSE;
-                sqe.fd = *fd;
-            }
-            Op::Nop => sqe.opcode = sys::IORING_OP_NOP,
+            // The slot was freed in `prep`: close the plain fd.
+            &Op::Close { fd } => (opcode::Close::new(types::Fd(fd)).build(), None, 0),
+            Op::Nop => (opcode::Nop::new().build(), None, 0),
             Op::RegisterBuffer { .. } | Op::UnregisterBuffer { .. } => {
                 unreachable!("buffer-table updates complete in `start`")
             }
-        }
-        sqe
+        };
+        let file_slot = target.and_then(Target::file_slot);
+        (sqe.user_data(u64::from(slot)), file_slot, len)
     }
 
-    /// A read or write SQE for what is left of the transfer (`st.done_bytes` done):
-    /// at most MAX_RW_BYTES, on the fixed file and into a registered buffer where they
-    /// exist. `(fd, buf, len, offset)` is the whole request.
-    fn prep_rw(
+    /// A read or write SQE for what is left of the transfer (`st.done_bytes` done): at
+    /// most MAX_RW_BYTES, on the fixed file and into a registered buffer where they
+    /// exist (READ_FIXED/WRITE_FIXED when the whole range lies inside one, looked up
+    /// now, so an emptied slot is never named). `(fd, buf, len, offset)` is the whole
+    /// request.
+    fn rw_sqe(
         &self,
-        sqe: &mut io_uring_sqe,
         st: &InFlight,
-        (fd, buf, len, offset): (i32, *mut u8, usize, u64),
-        (opcode, fixed_opcode): (u8, u8),
-    ) {
-        let (f, flags) = self.target(fd);
+        fd: i32,
+        buf: *mut u8,
+        len: usize,
+        offset: u64,
+        write: bool,
+    ) -> (squeue::Entry, Option<Target>, u32) {
+        let t = self.target(fd);
         let done = st.done_bytes as usize;
-        sqe.opcode = opcode;
-        sqe.fd = f;
-        sqe.flags = flags;
-        sqe.addr = buf.wrapping_add(done) as u64;
-        sqe.len = (len - done).min(MAX_RW_BYTES) as u32;
-        sqe.off = offset.wrapping_add(st.done_bytes);
-        self.use_fixed_buffer(sqe, fixed_opcode, done == 0);
-    }
-
-    /// Switches a READ/WRITE SQE to its *_FIXED opcode when its whole range lies inside
-    /// a registered buffer (looked up now, so an emptied slot is never named).
-    fn use_fixed_buffer(&self, sqe: &mut io_uring_sqe, fixed_opcode: u8, first: bool) {
-        if let Some(slot) = self.bufs.lookup(sqe.addr as usize, sqe.len as usize) {
-            sqe.opcode = fixed_opcode;
-            sqe.buf_index = slot as u16;
-            if first {
-                self.status.fixed_ops.fetch_add(1, Ordering::Relaxed);
-            }
+        let addr = buf.wrapping_add(done);
+        let n = (len - done).min(MAX_RW_BYTES) as u32;
+        let off = offset.wrapping_add(st.done_bytes);
+        let fixed = self.bufs.lookup(addr as usize, n as usize);
+        if fixed.is_some() && done == 0 {
+            self.status.fixed_ops.fetch_add(1, Ordering::Relaxed);
         }
+        // Slots are below MAX_FIXED_BUFFER_SLOTS, which fits the SQE's u16 buf_index.
+        let sqe = match (write, fixed.map(|s| s as u16)) {
+            (false, None) => on_target!(t, |f| opcode::Read::new(f, addr, n).offset(off).build()),
+            (false, Some(i)) => on_target!(t, |f| opcode::ReadFixed::new(f, addr, n, i)
+                .offset(off)
+                .build()),
+            (true, None) => on_target!(t, |f| opcode::Write::new(f, addr.cast_const(), n)
+                .offset(off)
+                .build()),
+            (true, Some(i)) => {
+                on_target!(t, |f| opcode::WriteFixed::new(f, addr.cast_const(), n, i)
+                    .offset(off)
+                    .build())
+            }
+        };
+        (sqe, Some(t), n)
     }
 
-    /// One io_uring_enter: submit everything in the SQ, wait for one CQE if `block`.
+    /// One io_uring_enter: submit everything in the SQ, wait for one CQE if `block`. A
+    /// broken ring is only polled: it never blocks in the kernel, and with `block`
+    /// sleeps 1 ms instead while something of anybody's is in it.
     pub(crate) fn enter(&mut self, block: bool) {
         if self.broken {
             return self.enter_broken(block);
         }
-        let min_complete = u32::from(block);
-        match self.ring.enter(min_complete) {
-            Ok(_) => {}
-            // Interrupted by a signal: the caller's loop comes back here.
-            Err(sys::EINTR) => {}
+        match self.ring.enter(u32::from(block)) {
+            // EINTR: interrupted by a signal; the driver's loop comes back here.
+            Ok(_) | Err(libc::EINTR) => {}
             // EBUSY: the CQ overflowed (older kernels refuse to submit until the
             // overflow list is flushed); EAGAIN: the kernel could not allocate request
             // memory. Either way reap (flushing the overflow list) and submit again
             // later; yield so memory pressure can clear.
-            Err(sys::EBUSY) | Err(sys::EAGAIN) => {
+            Err(libc::EBUSY) | Err(libc::EAGAIN) => {
                 self.flush_overflow();
                 std::thread::yield_now();
             }
@@ -753,10 +862,10 @@ impl Engine {
         }
     }
 
-    /// Runs task work and moves overflowed CQEs into the CQ without submitting.
+    /// Runs task work and moves overflowed CQEs into the CQ without submitting. Its
+    /// errors are not actionable: whatever it could not flush the next call will.
     fn flush_overflow(&mut self) {
-        // SAFETY: submits nothing (to_submit = 0); only waits for / flushes CQEs.
-        let _ = unsafe { sys::io_uring_enter(self.ring.fd(), 0, 0, sys::IORING_ENTER_GETEVENTS) };
+        let _ = self.ring.get_events(0);
     }
 
     fn set_failed(&mut self) {
@@ -764,50 +873,47 @@ impl Engine {
         self.status.failed.store(true, Ordering::Release);
     }
 
-    /// io_uring_enter failed for good: SQEs the kernel did not consume are taken back
-    /// and complete with RESULT_RING_FAILED; what was consumed is still reaped.
-    pub(crate) fn fail_fatal(&mut self, errno: i32) {
-        if self.failed {
-            // Even the eventfd re-arm cannot be submitted: stop using the ring.
-            self.broken = true;
-        }
+    /// io_uring_enter failed for good: SQEs the kernel did not consume are taken back —
+    /// requests complete with RESULT_RING_FAILED, the driver's come back as events —
+    /// and what was consumed is still reaped.
+    fn fail_fatal(&mut self, errno: i32) {
+        let again = self.failed;
         if self.status.failed_errno.load(Ordering::Relaxed) == 0 {
             self.status.failed_errno.store(errno, Ordering::Release);
         }
         self.set_failed();
-        let mut rolled_back = Vec::new();
-        self.ring
-            .rollback_unsubmitted(|sqe| rolled_back.push(sqe.user_data));
-        for ud in rolled_back {
-            if ud == WAKE_USER_DATA {
-                if let Some(w) = &mut self.wake {
-                    w.armed = false;
-                }
+        let taken_back = self.ring.take_back_unconsumed();
+        // Entries stay unread in the SQ (the ring is sealed), or it fails again: from
+        // now on it is only polled.
+        if again || self.ring.is_sealed() {
+            self.broken = true;
+        }
+        for user_data in taken_back {
+            if user_data & DRIVER_BIT != 0 {
+                self.driver_in_kernel -= 1;
+                self.driver_events.push(DriverEvent {
+                    tag: (user_data & !DRIVER_BIT) as u32,
+                    result: None,
+                });
             } else {
-                let st = self.slot_mut(ud as u32);
-                st.in_kernel = false;
+                let slot = user_data as u32;
+                self.slot_mut(slot).in_kernel = false;
                 self.in_kernel -= 1;
-                self.finish(ud as u32, RESULT_RING_FAILED);
+                self.finish(slot, RESULT_RING_FAILED);
             }
         }
     }
 
-    /// The ring cannot be entered: poll for completions of what was in flight (a ring
-    /// without DEFER_TASKRUN posts them without our help) and sleep briefly instead of
-    /// blocking in the kernel.
+    /// The broken ring's enter: poll for completions of what is in flight (a ring
+    /// without DEFER_TASKRUN posts them without our help; with it the flush runs the
+    /// task work) and sleep briefly instead of blocking in the kernel. With nothing in
+    /// the kernel there is nothing to wait for here: the driver waits for new work its
+    /// own way.
     fn enter_broken(&mut self, block: bool) {
-        if self.in_kernel > 0 || self.wake_armed() {
+        if !self.kernel_idle() {
             self.flush_overflow();
             if block {
                 std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        } else if block {
-            if let Some(w) = &self.wake {
-                // Nothing of ours is in the kernel: wait for a submitter on the eventfd.
-                let mut v = 0u64;
-                // SAFETY: reads 8 bytes into a live u64 from the eventfd; no armed ring
-                // read competes (armed is false).
-                unsafe { sys::read(w.fd, (&mut v as *mut u64).cast(), 8) };
             }
         }
     }
@@ -815,40 +921,40 @@ impl Engine {
     /// Reaps every available CQE first, then processes them (continuations, opens).
     pub(crate) fn reap(&mut self) {
         let mut cqes = std::mem::take(&mut self.scratch);
-        self.ring.reap(|cqe| cqes.push(cqe));
+        self.ring.reap(&mut cqes);
         // IORING_SQ_CQ_OVERFLOW: CQEs wait in the kernel's overflow list (kept, not
         // dropped, with IORING_FEAT_NODROP since 5.5). Entering with GETEVENTS moves
         // them into the space just freed; repeat until the flag clears.
-        while !self.broken && self.ring.sq_flags() & sys::IORING_SQ_CQ_OVERFLOW != 0 {
+        while !self.broken && self.ring.cq_overflow() {
             self.flush_overflow();
-            if self.ring.reap(|cqe| cqes.push(cqe)) == 0 {
+            if self.ring.reap(&mut cqes) == 0 {
                 break;
             }
         }
-        for &cqe in &cqes {
-            self.on_cqe(cqe);
+        for cqe in &cqes {
+            self.on_cqe(cqe.user_data(), cqe.result());
         }
         cqes.clear();
         self.scratch = cqes;
     }
 
-    fn on_cqe(&mut self, cqe: io_uring_cqe) {
-        if cqe.user_data == WAKE_USER_DATA {
-            // New requests (or shutdown): the caller takes them and re-arms.
-            if let Some(w) = &mut self.wake {
-                w.armed = false;
-            }
+    fn on_cqe(&mut self, user_data: u64, res: i32) {
+        if user_data & DRIVER_BIT != 0 {
+            self.driver_in_kernel -= 1;
+            self.driver_events.push(DriverEvent {
+                tag: (user_data & !DRIVER_BIT) as u32,
+                result: Some(res),
+            });
             return;
         }
-        let slot = cqe.user_data as u32;
-        let res = cqe.res;
+        let slot = user_data as u32;
         self.in_kernel -= 1;
         let st = self.slot_mut(slot);
         st.in_kernel = false;
         if st.doomed {
-            return self.finish(slot, -i64::from(sys::ECANCELED));
+            return self.finish(slot, -i64::from(libc::ECANCELED));
         }
-        if res == -sys::ECANCELED && (st.prev.is_some() || st.expect_cancel) {
+        if res == -libc::ECANCELED && (st.prev.is_some() || st.expect_cancel) {
             // Not run: an earlier member broke the chain in the kernel. Its fate
             // decides ours (pushed again, or doomed); wait for the chain to settle.
             st.expect_cancel = false;
@@ -872,13 +978,13 @@ impl Engine {
         }
         let st = self.slot_mut(slot);
         let err = i64::from(res.min(0));
-        let retryable = res == -sys::EAGAIN || res == -sys::EINTR;
+        let retryable = res == -libc::EAGAIN || res == -libc::EINTR;
         let next = match st.op {
             Op::Read { .. } | Op::Write { .. } | Op::Size { .. } if retryable => Next::Retry,
             // O_DIRECT at end of file: the first read stopped short at EOF, and reading
             // on from that (unaligned) position is EINVAL. A read that already got
             // bytes is done with them, as at an ordinary end of file.
-            Op::Read { .. } if res == -sys::EINVAL && st.done_bytes > 0 => {
+            Op::Read { .. } if res == -libc::EINVAL && st.done_bytes > 0 => {
                 Next::Finish(st.done_bytes as i64)
             }
             Op::Read { .. } | Op::Write { .. } | Op::Size { .. } if res < 0 => Next::Finish(err),
@@ -887,7 +993,7 @@ impl Engine {
             // End of file: the read is done with what it has.
             Op::Read { .. } if res == 0 => Next::Finish(st.done_bytes as i64),
             // No progress with bytes left: retrying could spin forever.
-            Op::Write { .. } if res == 0 => Next::Finish(-i64::from(sys::EIO)),
+            Op::Write { .. } if res == 0 => Next::Finish(-i64::from(libc::EIO)),
             Op::Read { len, .. } | Op::Write { len, .. } => {
                 st.done_bytes += res as u64;
                 if st.done_bytes >= len as u64 {
@@ -896,7 +1002,13 @@ impl Engine {
                     Next::Retry
                 }
             }
-            Op::Size { .. } => Next::Finish(st.statx.as_ref().map_or(0, |s| s.stx_size as i64)),
+            Op::Size { .. } => {
+                let statx = st.statx.as_ref().expect("Size without a statx buffer");
+                // SAFETY: the statx CQE has been reaped: the kernel wrote the struct and
+                // will not touch it again.
+                let size = unsafe { (*statx.get()).stx_size };
+                Next::Finish(size as i64)
+            }
             // Not retried: repeating an O_CREAT|O_EXCL open could report EEXIST for a
             // file this very request created.
             Op::Open { .. } if res < 0 => Next::Finish(err),
@@ -926,7 +1038,7 @@ impl Engine {
                 self.finish(slot, r);
             }
             Next::Opened(fd) => {
-                let direct = matches!(self.slot(slot).op, Op::Open { flags, .. } if flags & sys::O_DIRECT != 0);
+                let direct = matches!(self.slot(slot).op, Op::Open { flags, .. } if flags & libc::O_DIRECT != 0);
                 let r = self.opened(fd);
                 if r >= 0 && direct {
                     self.direct_fds.insert(fd);
@@ -942,63 +1054,271 @@ impl Engine {
 
     /// A successful open: refuse directories, then register the fd in a fixed slot.
     fn opened(&mut self, fd: i32) -> i64 {
-        match sys::fstat_fd(fd) {
-            Err(e) => {
-                let _ = sys::close_fd(fd);
-                -(e as i64)
-            }
-            Ok(st) if st.st_mode & sys::S_IFMT == sys::S_IFDIR => {
-                let _ = sys::close_fd(fd);
-                -(sys::EISDIR as i64)
-            }
-            Ok(_) => {
-                // A full table is fine: the fd is then used without IOSQE_FIXED_FILE.
-                let _ = self.files.insert(&self.ring, fd);
-                fd as i64
-            }
-        }
-    }
-
-    /// Before the engine (and the wake buffer) is dropped, the armed eventfd read must
-    /// have completed: write the eventfd ourselves and reap until its CQE arrives.
-    pub(crate) fn disarm_wake(&mut self) {
-        let Some(fd) = self.wake.as_ref().filter(|w| w.armed).map(|w| w.fd) else {
-            return;
+        // SAFETY: stat is plain old data; all-zero is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is a writable struct stat of the size libc declares for fstat.
+        let r = unsafe { libc::fstat(fd, &mut st) };
+        let refused = if r < 0 {
+            Some(crate::last_errno())
+        } else if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            Some(libc::EISDIR)
+        } else {
+            None
         };
-        eventfd_signal(fd);
-        for _ in 0..1000 {
-            if self.broken {
-                break;
-            }
-            let _ = self.ring.enter(1);
-            self.reap();
-            if !self.wake_armed() {
-                return;
-            }
+        if let Some(e) = refused {
+            close_fd(fd);
+            return -i64::from(e);
         }
-        // The read could not be reaped (the ring is broken): leak its buffer rather
-        // than let the kernel write into freed memory.
-        if let Some(w) = &mut self.wake {
-            std::mem::forget(std::mem::replace(&mut w.buf, Box::new(0)));
-        }
+        // A full table is fine: the fd is then used without IOSQE_FIXED_FILE.
+        let _ = self.files.insert(&self.ring, fd);
+        i64::from(fd)
     }
 }
 
 /// ftruncate(2) on the calling thread, as a result value.
 fn sync_ftruncate(fd: i32, len: u64) -> i64 {
-    sys::ftruncate_fd(fd, len).map_or_else(|e| -(e as i64), |()| 0)
+    let Ok(len) = libc::off_t::try_from(len) else {
+        return -i64::from(libc::EINVAL);
+    };
+    // SAFETY: plain syscall on an integer fd; no memory is passed.
+    match unsafe { libc::ftruncate(fd, len) } {
+        0 => 0,
+        _ => -i64::from(crate::last_errno()),
+    }
 }
 
-/// Adds 1 to an eventfd (wakes a reader).
-pub(crate) fn eventfd_signal(fd: i32) {
-    let one: u64 = 1;
-    loop {
-        // SAFETY: writes 8 bytes from a live u64 to an eventfd the caller owns.
-        let r = unsafe { sys::write(fd, (&one as *const u64).cast(), 8) };
-        // EAGAIN cannot happen on a blocking eventfd short of a counter of 2^64-2;
-        // EINTR is retried.
-        if r >= 0 || sys::errno() != sys::EINTR {
-            return;
+/// close(2) of an fd an open just returned, which the engine refuses (a directory).
+/// Errors are not actionable: Linux frees the descriptor even when close reports
+/// EINTR/EIO, so retrying could close an unrelated, reused fd.
+fn close_fd(fd: i32) {
+    // SAFETY: plain syscall on an integer fd this engine owns and gives up here.
+    unsafe { libc::close(fd) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, IntoRawFd};
+
+    fn engine(attempts: &[u32]) -> Engine {
+        let cfg = EngineConfig {
+            sq_entries: 8,
+            queue_capacity: 8,
+            ..EngineConfig::default()
+        };
+        Engine::new(&cfg, 16, attempts, Arc::default()).unwrap()
+    }
+
+    fn nops(e: &mut Engine, ids: std::ops::Range<u64>) {
+        for id in ids {
+            e.accept(Request::new(id, Op::Nop));
         }
+    }
+
+    /// Drives `e` until nothing is in flight, as a driver would; returns what completed.
+    fn run(e: &mut Engine) -> Vec<Completion> {
+        let mut out = Vec::new();
+        loop {
+            e.prep();
+            e.drain_completions(&mut out);
+            if e.in_flight() == 0 {
+                return out;
+            }
+            let block = !e.has_unqueued() && e.has_in_kernel();
+            e.enter(block);
+            e.reap();
+        }
+    }
+
+    /// Runs `f` on another thread: the ring was created with SINGLE_ISSUER on this one,
+    /// so any io_uring_enter there that submits fails for real (EEXIST).
+    fn elsewhere(e: Engine, f: impl FnOnce(&mut Engine) + Send + 'static) -> Engine {
+        std::thread::spawn(move || {
+            let mut e = e;
+            f(&mut e);
+            e
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// Before Linux 6.9 Ftruncate runs as ftruncate(2) on the driving thread.
+    #[test]
+    fn ftruncate_without_the_opcode_is_synchronous() {
+        let mut e = engine(ring::THREAD_SETUP);
+        e.has_ftruncate = false;
+        let path =
+            std::env::temp_dir().join(format!("streamline-uring-ftrunc-{}", std::process::id()));
+        let f = std::fs::File::create(&path).unwrap();
+        let fd = f.as_raw_fd();
+        e.accept(Request::new(1, Op::Ftruncate { fd, len: 4321 }));
+        assert!(!e.has_unqueued(), "completed without an SQE");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4321);
+        e.accept(Request::new(2, Op::Ftruncate { fd: -1, len: 1 }));
+        assert_eq!(
+            run(&mut e),
+            vec![
+                Completion {
+                    user_data: 1,
+                    result: 0
+                },
+                Completion {
+                    user_data: 2,
+                    result: -i64::from(libc::EBADF)
+                }
+            ]
+        );
+        drop(f);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// A Close frees its fixed slot only once no unconsumed SQE names it, so a later
+    /// open cannot reuse the slot under an SQE the kernel has not read yet; SQEs that do
+    /// not name it (here NOPs) do not hold it up.
+    #[test]
+    fn close_waits_only_for_sqes_naming_its_slot() {
+        let mut e = engine(ring::THREAD_SETUP);
+        let fd = std::fs::File::open("/proc/self/exe").unwrap().into_raw_fd();
+        assert!(e.files.insert(&e.ring, fd).is_some());
+        let mut buf = vec![0u8; 64];
+        nops(&mut e, 0..2);
+        let read = Op::Read {
+            fd,
+            buf: buf.as_mut_ptr(),
+            len: buf.len(),
+            offset: 0,
+        };
+        e.accept(Request::new(5, read));
+        e.accept(Request::new(9, Op::Close { fd }));
+        e.prep();
+        assert_eq!(
+            e.unqueued.len(),
+            1,
+            "the close waits for the read that names its slot"
+        );
+        assert!(e.files.lookup(fd).is_some());
+        e.enter(false);
+        e.prep();
+        assert!(!e.has_unqueued());
+        assert!(e.files.lookup(fd).is_none());
+        let got = run(&mut e);
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|c| c.result >= 0), "{got:?}");
+        assert_eq!(
+            got.iter().find(|c| c.user_data == 5).map(|c| c.result),
+            Some(64)
+        );
+
+        // NOPs only in the SQ: the close goes in the same submit.
+        let mut e = engine(ring::THREAD_SETUP);
+        let fd = std::fs::File::open("/proc/self/exe").unwrap().into_raw_fd();
+        assert!(e.files.insert(&e.ring, fd).is_some());
+        nops(&mut e, 0..2);
+        e.accept(Request::new(9, Op::Close { fd }));
+        e.prep();
+        assert!(
+            !e.has_unqueued(),
+            "nothing names the slot: the close is not held up"
+        );
+        assert!(e.files.lookup(fd).is_none());
+        let got = run(&mut e);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|c| c.result == 0), "{got:?}");
+    }
+
+    /// A driver's SQE comes back as a DriverEvent with its result, not as a completion.
+    #[test]
+    fn driver_sqes_come_back_as_events() {
+        let mut e = engine(ring::INLINE_SETUP);
+        // SAFETY: a NOP carries no pointers.
+        assert!(unsafe { e.push_driver_sqe(opcode::Nop::new().build(), 7) });
+        nops(&mut e, 0..1);
+        assert!(!e.kernel_idle());
+        e.prep();
+        e.enter(true);
+        e.reap();
+        while e.driver_events.is_empty() || e.in_flight() > 0 {
+            e.enter(true);
+            e.reap();
+        }
+        let events: Vec<DriverEvent> = e.driver_events().collect();
+        assert_eq!(
+            events,
+            vec![DriverEvent {
+                tag: 7,
+                result: Some(0)
+            }]
+        );
+        assert!(e.kernel_idle());
+        let mut out = Vec::new();
+        assert_eq!(e.drain_completions(&mut out), 1);
+        assert_eq!(out.len(), 1);
+    }
+
+    /// A real fatal io_uring_enter (EEXIST from a thread that is not the ring's single
+    /// issuer) after part of the work was consumed: what the kernel read completes
+    /// normally, what it never read — a chain, a NOP, the driver's SQE — is taken back
+    /// (RESULT_RING_FAILED, or an event without result), the ring is broken, and every
+    /// later request fails without reaching the kernel.
+    #[test]
+    fn fatal_enter_takes_back_what_the_kernel_never_read() {
+        let mut e = engine(ring::THREAD_SETUP);
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let mut buf = Box::new([0u8; 4]);
+        // Consumed: a pipe read that stays in the kernel until data arrives.
+        let read = Op::Read {
+            fd: reader.as_raw_fd(),
+            buf: buf.as_mut_ptr(),
+            len: 4,
+            offset: 0,
+        };
+        e.accept(Request::new(1, read));
+        e.prep();
+        e.enter(false);
+        assert!(e.has_in_kernel());
+        // Never read: a linked pair, a NOP and a driver SQE.
+        e.accept(Request::linked(2, Op::Nop));
+        e.accept(Request::new(3, Op::Nop));
+        e.accept(Request::new(4, Op::Nop));
+        // SAFETY: a NOP carries no pointers.
+        assert!(unsafe { e.push_driver_sqe(opcode::Nop::new().build(), 1) });
+        e.prep();
+        let mut e = elsewhere(e, |e| e.enter(false));
+        assert_eq!(e.status().ring_error(), Some(libc::EEXIST));
+        assert!(e.status().ring_failed() && e.is_broken());
+        let events: Vec<DriverEvent> = e.driver_events().collect();
+        assert_eq!(
+            events,
+            vec![DriverEvent {
+                tag: 1,
+                result: None
+            }]
+        );
+        let mut out = Vec::new();
+        assert_eq!(e.drain_completions(&mut out), 3);
+        let ids: Vec<u64> = out.iter().map(|c| c.user_data).collect();
+        assert_eq!(ids, vec![2, 3, 4]);
+        assert!(out.iter().all(|c| c.result == RESULT_RING_FAILED));
+        // A later request never reaches the kernel.
+        e.accept(Request::new(5, Op::Nop));
+        // SAFETY: a NOP carries no pointers.
+        assert!(!unsafe { e.push_driver_sqe(opcode::Nop::new().build(), 2) });
+        // The consumed read is still reaped once data arrives.
+        std::io::Write::write_all(&mut writer, b"abcd").unwrap();
+        let got = run(&mut e);
+        assert_eq!(
+            got,
+            vec![
+                Completion {
+                    user_data: 5,
+                    result: RESULT_RING_FAILED
+                },
+                Completion {
+                    user_data: 1,
+                    result: 4
+                }
+            ]
+        );
+        assert_eq!(&*buf, b"abcd");
     }
 }

@@ -1,8 +1,10 @@
 //! Small synchronous file calls the layers above need next to the ring: whole-file
 //! advisory locks (the WAL's and the log's directory locks) and page-cache eviction
-//! (cold-cache benchmarks). They are plain syscalls on the calling thread.
+//! (cold-cache benchmarks), and the direct-I/O alignment of a file. They are plain
+//! libc calls on the calling thread, on every Unix target (page-cache eviction where the
+//! target has posix_fadvise, the alignment on Linux).
 
-use crate::sys;
+use crate::last_errno;
 
 /// What [`flock`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,21 +22,21 @@ pub enum LockMode {
 /// retried on EINTR. Err(errno).
 pub fn flock(fd: i32, mode: LockMode, non_blocking: bool) -> Result<(), i32> {
     let mut op = match mode {
-        LockMode::Shared => sys::LOCK_SH,
-        LockMode::Exclusive => sys::LOCK_EX,
-        LockMode::Unlock => sys::LOCK_UN,
+        LockMode::Shared => libc::LOCK_SH,
+        LockMode::Exclusive => libc::LOCK_EX,
+        LockMode::Unlock => libc::LOCK_UN,
     };
     if non_blocking {
-        op |= sys::LOCK_NB;
+        op |= libc::LOCK_NB;
     }
     loop {
         // SAFETY: plain syscall on an integer fd; no memory is passed.
-        let r = unsafe { sys::flock(fd, op) };
+        let r = unsafe { libc::flock(fd, op) };
         if r == 0 {
             return Ok(());
         }
-        match sys::errno() {
-            sys::EINTR => continue,
+        match last_errno() {
+            libc::EINTR => continue,
             e => return Err(e),
         }
     }
@@ -42,14 +44,23 @@ pub fn flock(fd: i32, mode: LockMode, non_blocking: bool) -> Result<(), i32> {
 
 /// posix_fadvise(fd, offset, len, POSIX_FADV_DONTNEED): drops the clean page-cache pages
 /// of the range (`len` 0 = to the end of the file). Dirty pages stay: fdatasync first.
-/// Err(errno).
+/// Err(errno); Err(ENOSYS) on a target without posix_fadvise (macOS).
 pub fn fadvise_dontneed(fd: i32, offset: u64, len: u64) -> Result<(), i32> {
-    let offset = i64::try_from(offset).map_err(|_| sys::EINVAL)?;
-    let len = i64::try_from(len).map_err(|_| sys::EINVAL)?;
-    // SAFETY: plain syscall on an integer fd; no memory is passed.
-    match unsafe { sys::posix_fadvise(fd, offset, len, sys::POSIX_FADV_DONTNEED) } {
-        0 => Ok(()),
-        e => Err(e),
+    let offset = libc::off_t::try_from(offset).map_err(|_| libc::EINVAL)?;
+    let len = libc::off_t::try_from(len).map_err(|_| libc::EINVAL)?;
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+    {
+        // SAFETY: plain syscall on an integer fd; no memory is passed. It returns the
+        // error number itself and leaves errno alone.
+        match unsafe { libc::posix_fadvise(fd, offset, len, libc::POSIX_FADV_DONTNEED) } {
+            0 => Ok(()),
+            e => Err(e),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    {
+        let _ = (fd, offset, len);
+        Err(libc::ENOSYS)
     }
 }
 
@@ -64,16 +75,40 @@ pub struct DioAlignment {
 
 /// The direct-I/O alignment the file system reports for `fd`: Ok(None) when it reports
 /// none (a kernel before 6.1, or a file system that does not fill it in), Ok(Some) with
-/// zeros when the file does not support O_DIRECT. Err(errno).
+/// zeros when the file does not support O_DIRECT. Err(errno). Ok(None) on targets other
+/// than Linux.
 pub fn dio_alignment(fd: i32) -> Result<Option<DioAlignment>, i32> {
-    let st = sys::statx_fd(fd, sys::STATX_DIOALIGN)?;
-    if st.stx_mask & sys::STATX_DIOALIGN == 0 {
-        return Ok(None);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: statx is plain old data; all-zero is a valid value.
+        let mut st: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` is a writable struct statx of the size the kernel writes; the
+        // path is an empty C string that outlives the call (AT_EMPTY_PATH: `fd` itself).
+        let r = unsafe {
+            libc::statx(
+                fd,
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH,
+                libc::STATX_DIOALIGN,
+                &mut st,
+            )
+        };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        if st.stx_mask & libc::STATX_DIOALIGN == 0 {
+            return Ok(None);
+        }
+        Ok(Some(DioAlignment {
+            mem: st.stx_dio_mem_align,
+            offset: st.stx_dio_offset_align,
+        }))
     }
-    Ok(Some(DioAlignment {
-        mem: st.stx_dio_mem_align,
-        offset: st.stx_dio_offset_align,
-    }))
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = fd;
+        Ok(None)
+    }
 }
 
 #[cfg(test)]
@@ -93,16 +128,16 @@ mod tests {
         assert_eq!(flock(a.as_raw_fd(), LockMode::Exclusive, true), Ok(()));
         assert_eq!(
             flock(b.as_raw_fd(), LockMode::Exclusive, true),
-            Err(sys::EAGAIN)
+            Err(libc::EAGAIN)
         );
         assert_eq!(
             flock(b.as_raw_fd(), LockMode::Shared, true),
-            Err(sys::EAGAIN)
+            Err(libc::EAGAIN)
         );
         assert_eq!(flock(a.as_raw_fd(), LockMode::Unlock, false), Ok(()));
         assert_eq!(flock(b.as_raw_fd(), LockMode::Shared, true), Ok(()));
         assert_eq!(flock(a.as_raw_fd(), LockMode::Shared, true), Ok(()));
-        assert_eq!(flock(-1, LockMode::Exclusive, true), Err(sys::EBADF));
+        assert_eq!(flock(-1, LockMode::Exclusive, true), Err(libc::EBADF));
         drop((a, b));
         std::fs::remove_file(&path).unwrap();
     }
@@ -112,10 +147,10 @@ mod tests {
         let path = temp("fadvise");
         let f = std::fs::File::create(&path).unwrap();
         assert_eq!(fadvise_dontneed(f.as_raw_fd(), 0, 0), Ok(()));
-        assert_eq!(fadvise_dontneed(-1, 0, 0), Err(sys::EBADF));
+        assert_eq!(fadvise_dontneed(-1, 0, 0), Err(libc::EBADF));
         assert_eq!(
             fadvise_dontneed(f.as_raw_fd(), u64::MAX, 0),
-            Err(sys::EINVAL)
+            Err(libc::EINVAL)
         );
         drop(f);
         std::fs::remove_file(&path).unwrap();
@@ -130,7 +165,7 @@ mod tests {
             assert!(a.mem == 0 || a.mem.is_power_of_two(), "{a:?}");
             assert!(a.offset == 0 || a.offset.is_power_of_two(), "{a:?}");
         }
-        assert_eq!(dio_alignment(-1), Err(sys::EBADF));
+        assert_eq!(dio_alignment(-1), Err(libc::EBADF));
         drop(f);
         std::fs::remove_file(&path).unwrap();
     }

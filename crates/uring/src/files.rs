@@ -1,13 +1,13 @@
-//! The sparse fixed-file table: registered once with every slot empty (-1), then
-//! filled and emptied one slot at a time as files open and close.
+//! The sparse fixed-file table: registered once with every slot empty, then filled and
+//! emptied one slot at a time (IORING_REGISTER_FILES_UPDATE) as files open and close.
 //!
-//! A request on a registered file names the slot with IOSQE_FIXED_FILE, which saves the
-//! kernel an fdget/fdput (an atomic on the file's refcount when the process is
-//! multi-threaded, which a Node process always is) per operation. The plain fd stays
-//! open and owned by the caller: fstat, flock, sendfile and the fallback backend use it.
+//! A request on a registered file names the slot (`types::Fixed`, IOSQE_FIXED_FILE),
+//! which saves the kernel an fdget/fdput (an atomic on the file's refcount when the
+//! process is multi-threaded, which a Node process always is) per operation. The plain
+//! fd stays open and owned by the caller: fstat, flock, sendfile and the fallback
+//! backend use it.
 
 use crate::ring::Ring;
-use crate::sys;
 use std::collections::HashMap;
 
 pub(crate) struct FixedFiles {
@@ -28,20 +28,24 @@ impl FixedFiles {
         }
     }
 
-    /// Registers `slots` empty slots (IORING_REGISTER_FILES with -1 entries, sparse sets
-    /// since Linux 5.5). Registration can fail (EMFILE when `slots` exceeds
+    /// Registers `slots` empty slots: `register_files_sparse` (IORING_REGISTER_FILES2
+    /// with IORING_RSRC_REGISTER_SPARSE, Linux 5.19), or on EINVAL a table of -1 entries
+    /// (sparse sets since Linux 5.5). Registration can fail (EMFILE when `slots` exceeds
     /// RLIMIT_NOFILE, ENOMEM): the engine then works with plain fds only, which is
     /// slower but correct, so the failure is returned for reporting only.
     pub(crate) fn register(ring: &Ring, slots: u32) -> (FixedFiles, Option<i32>) {
         if slots == 0 {
             return (FixedFiles::disabled(), None);
         }
-        let table = vec![-1i32; slots as usize];
-        // SAFETY: `table` is an array of `slots` i32 fds (all -1) alive for the call;
-        // the kernel copies it.
-        let r = unsafe { ring.register(sys::IORING_REGISTER_FILES, table.as_ptr().cast(), slots) };
+        let r = match ring.register(|s| s.register_files_sparse(slots)) {
+            Err(libc::EINVAL) => {
+                let table = vec![-1; slots as usize];
+                ring.register(|s| s.register_files(&table))
+            }
+            r => r,
+        };
         match r {
-            Ok(_) => (
+            Ok(()) => (
                 FixedFiles {
                     slots,
                     free: (0..slots).rev().collect(),
@@ -63,22 +67,10 @@ impl FixedFiles {
         self.by_fd.get(&fd).copied()
     }
 
+    /// Puts `fd` (-1: nothing) into `slot`; transient refusals are tried again.
     fn update(ring: &Ring, slot: u32, fd: i32) -> Result<(), i32> {
-        let fds = [fd];
-        let up = sys::io_uring_files_update {
-            offset: slot,
-            resv: 0,
-            fds: fds.as_ptr() as u64,
-        };
-        // SAFETY: `up` and `fds` live across the call; nr_args = 1 fd.
-        unsafe {
-            ring.register(
-                sys::IORING_REGISTER_FILES_UPDATE,
-                (&up as *const sys::io_uring_files_update).cast(),
-                1,
-            )
-        }
-        .map(|_| ())
+        ring.register(|s| s.register_files_update(slot, &[fd]))
+            .map(drop)
     }
 
     /// Puts a freshly opened `fd` into a slot. An fd number already in the map means

@@ -5,16 +5,18 @@
 //! paths) is returned at once. What completes later (fdatasync in io-wq, reads from
 //! disk) makes the ring fd readable ([`InlineEngine::poll_fd`]): the owner's event loop
 //! watches it and calls [`InlineEngine::reap`]. The op state machine (continuations,
-//! retries, chains, opens, fixed files, the failure hook) is the worker's, `engine.rs`.
+//! retries, chains, opens, fixed files, the failure hook) is `engine.rs`, which the ring
+//! thread drives too; this driver keeps no SQE of its own in the ring and needs no
+//! eventfd: its event loop is what waits.
 //!
 //! The ring is set up with SINGLE_ISSUER (this thread is its only issuer) and
-//! COOP_TASKRUN but never DEFER_TASKRUN (see `ring::INLINE_SETUP_ATTEMPTS` for why).
+//! COOP_TASKRUN but never DEFER_TASKRUN (see `ring::INLINE_SETUP` for why).
 //! Every call must come from the thread that created the engine.
 
-use crate::engine::{self, Engine};
+use crate::engine::{self, Engine, RingStatus};
 use crate::ring;
-use crate::worker::RingInfo;
-use crate::{Completion, EngineConfig, Request};
+use crate::{Completion, EngineConfig, Request, RingInfo};
+use std::sync::Arc;
 
 /// How many submit/reap rounds one call makes while continuations keep appearing
 /// (short transfers of a cached file complete inside each enter).
@@ -34,7 +36,8 @@ impl InlineEngine {
     /// test hook says so), as [`crate::Worker::start`].
     pub fn new(cfg: &EngineConfig) -> Result<InlineEngine, i32> {
         let cq_entries = engine::checked_cq_entries(cfg)?;
-        let e = Engine::new(cfg, cq_entries, ring::INLINE_SETUP_ATTEMPTS, None)?;
+        let status = Arc::new(RingStatus::default());
+        let e = Engine::new(cfg, cq_entries, ring::INLINE_SETUP, status)?;
         Ok(InlineEngine {
             e,
             capacity: cfg.queue_capacity,
@@ -44,12 +47,12 @@ impl InlineEngine {
 
     /// The setup flags actually used and the kernel's features.
     pub fn info(&self) -> &RingInfo {
-        &self.e.info
+        self.e.info()
     }
 
     /// The fd to watch for readability (the ring fd: readable while CQEs wait).
     pub fn poll_fd(&self) -> i32 {
-        self.e.ring.fd()
+        self.e.ring_fd()
     }
 
     /// Accepts `reqs` (all or nothing), submits them and appends every completion
@@ -72,7 +75,7 @@ impl InlineEngine {
         // Buffer-table updates take no request slot.
         let slotted = reqs.iter().filter(|r| !r.op.is_table_update()).count();
         if self.e.in_flight() + slotted > self.capacity {
-            return Err(crate::sys::EAGAIN);
+            return Err(libc::EAGAIN);
         }
         // A chain never extends past its submit.
         if let Some(last) = reqs.last_mut() {
@@ -92,13 +95,11 @@ impl InlineEngine {
     }
 
     fn pump(&mut self, out: &mut Vec<Completion>) {
-        // Only the worker needs this count (its capacity excludes table updates).
-        self.e.table_done = 0;
         for round in 0.. {
             self.e.prep();
             self.e.enter(false);
             self.e.reap();
-            if self.e.unqueued.is_empty() {
+            if !self.e.has_unqueued() {
                 break;
             }
             // Continuations (or a chain that did not fit) wait: go round again. If the
@@ -111,7 +112,9 @@ impl InlineEngine {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }
-        out.append(&mut self.e.completions);
+        // Only the ring thread needs the count of slotted completions (its capacity
+        // excludes table updates); ours is the engine's slot count itself.
+        self.e.drain_completions(out);
     }
 
     /// Requests accepted and not yet handed out.
@@ -123,26 +126,28 @@ impl InlineEngine {
     pub fn wait_all(&mut self, out: &mut Vec<Completion>) {
         while self.e.in_flight() > 0 {
             self.e.prep();
-            let block = self.e.unqueued.is_empty() && self.e.completions.is_empty();
+            // What finished is handed out now, so that waiting for the rest can block.
+            self.e.drain_completions(out);
+            let block = !self.e.has_unqueued() && self.e.has_in_kernel();
             self.e.enter(block);
             self.e.reap();
         }
-        out.append(&mut self.e.completions);
+        self.e.drain_completions(out);
     }
 
     /// True once the ring has failed (or the failure test hook fired).
     pub fn ring_failed(&self) -> bool {
-        self.e.status.ring_failed()
+        self.e.status().ring_failed()
     }
 
     /// Reads and writes that used a registered buffer (READ_FIXED/WRITE_FIXED).
     pub fn fixed_ops(&self) -> u64 {
-        self.e.status.fixed_ops()
+        self.e.status().fixed_ops()
     }
 
     /// The errno of the io_uring_enter failure that made the ring fail, if a real one.
     pub fn ring_error(&self) -> Option<i32> {
-        self.e.status.ring_error()
+        self.e.status().ring_error()
     }
 }
 

@@ -1,52 +1,112 @@
-//! The io_uring engine of @streamline/io: std only, no Node types.
+//! The io_uring engine of @streamline/io: no Node types.
 //!
-//! Two ways to drive a ring, over one op state machine (`engine`): a [`Worker`] owns
-//! one ring on its own thread; an [`InlineEngine`] is driven by its creating thread
-//! (submit and reap there, the ring fd watched by the caller's event loop).
-//! A [`Worker`] owns one ring on its own thread. Callers hand it batches of [`Request`]s
-//! ([`Worker::submit`]); the ring thread turns them into SQEs, continues short reads
-//! and writes, retries EAGAIN/EINTR, and hands [`Completion`]s to a sink in batches.
+//! The ring itself is the [`io-uring`](https://docs.rs/io-uring) crate's (tokio-rs): setup
+//! with `io_uring::Builder`, SQEs from `io_uring::opcode`, the probe, the sparse file and
+//! buffer tables and `Submitter`'s submit/enter. On top of it, one op state machine
+//! (`engine`: requests → SQEs, continuations of short transfers, EAGAIN/EINTR retries,
+//! linked chains, opens and closes with fixed slots, the rollback after a fatal enter)
+//! and its two drivers, which stand apart and drive it only through its methods:
+//!
+//! - a [`Worker`] owns one ring on its own thread (`worker`): callers hand it batches of
+//!   [`Request`]s through a bounded queue and an eventfd, whose read the ring thread keeps
+//!   armed in the ring; [`Completion`]s go to a sink in batches;
+//! - an [`InlineEngine`] is driven by its creating thread (`inline`): submit and reap
+//!   there, the ring fd watched by the caller's event loop.
+//!
 //! [`probe`] and [`kernel_release`] tell whether io_uring can be used at all.
 //!
-//! Modules follow kernel concepts: `sys` (the ABI, hand-written from
-//! `linux/io_uring.h`), `fd` and `mmap` (RAII), `ring` (SQ/CQ), `probe`, `files`
-//! (the sparse fixed-file table) and `worker` (the ring thread). Besides the ring:
-//! `crc32c` (Castagnoli checksum) and `fileops` (flock, posix_fadvise). See
-//! `docs/ARCHITECTURE.md` §1 for the contract.
+//! Modules follow kernel concepts: `ring` (one io_uring instance: setup-flag fallback,
+//! the record of unconsumed SQEs, enter, register calls), `names` (flag, feature and
+//! opcode names for reports), `probe`, `files` (the sparse fixed-file table), `buffers`
+//! (the sparse registered-buffer table), `info` ([`RingInfo`]). Portable, on every
+//! target: `crc32c` (Castagnoli checksum), `pool` (page-aligned memory), `fileops` (flock,
+//! posix_fadvise, statx DIOALIGN), the limits below and the request types.
+//!
+//! The io_uring part is built on Linux with the `io-uring` feature (on by default);
+//! elsewhere, or without it, [`probe`] answers ENOSYS and there is no [`Worker`] or
+//! [`InlineEngine`]. See `docs/ARCHITECTURE.md` §1 for the contract.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod buffers;
 pub mod crc32c;
-mod engine;
-mod fd;
 mod fileops;
-mod files;
-mod inline;
-mod mmap;
+mod info;
 pub mod pool;
 mod probe;
+
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod buffers;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod engine;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod files;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod inline;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod names;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
 mod ring;
-mod sys;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
 mod worker;
 
 pub use crc32c::crc32c;
 pub use fileops::{dio_alignment, fadvise_dontneed, flock, DioAlignment, LockMode};
+pub use info::RingInfo;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
 pub use inline::InlineEngine;
 pub use probe::{kernel_release, probe, ProbeReport};
-pub use worker::{RingInfo, Worker};
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub use worker::Worker;
 
 use std::ffi::CString;
+
+// ---------------------------------------------------------------------------------------
+// Limits. Defined here once; the binding exports them to TypeScript, whose config
+// validates against them, so a value the config accepts is one the engine takes.
+
+/// The largest SQ (`EngineConfig::sq_entries`, config `sqDepth`): the kernel's
+/// IORING_MAX_ENTRIES.
+pub const MAX_SQ_ENTRIES: u32 = 32_768;
+/// The largest CQ the engine asks for (IORING_SETUP_CQSIZE; the kernel allows twice
+/// this): the CQ is raised to a power of two ≥ `queue_capacity + 1`, so this bounds
+/// [`MAX_QUEUE_CAPACITY`].
+pub const MAX_CQ_ENTRIES: u32 = 65_536;
+/// The most requests accepted and not completed (`EngineConfig::queue_capacity`, config
+/// `queueDepth`): one less than [`MAX_CQ_ENTRIES`], so that every outstanding request's
+/// completion fits in the CQ.
+pub const MAX_QUEUE_CAPACITY: usize = 65_535;
+/// The largest fixed-file table (`EngineConfig::fixed_file_slots`): the kernel's
+/// IORING_MAX_FIXED_FILES. A table over RLIMIT_NOFILE is refused by the kernel (EMFILE)
+/// and the engine then uses plain fds (see [`RingInfo::fixed_files_errno`]).
+pub const MAX_FIXED_FILE_SLOTS: u32 = 1 << 20;
+/// The largest registered-buffer table (`EngineConfig::fixed_buffer_slots`): the kernel's
+/// IORING_MAX_REG_BUFFERS.
+pub const MAX_FIXED_BUFFER_SLOTS: u32 = 1 << 14;
+/// The most bytes one registered buffer may span (the kernel refuses more than 1 GiB).
+pub const MAX_FIXED_BUFFER_BYTES: usize = 1 << 30;
+/// The most one SQE transfers: Linux caps a single read or write at MAX_RW_COUNT
+/// (0x7ffff000 bytes). Larger requests are split and continued by the engine, so this
+/// bounds one SQE, not one request.
+pub const MAX_RW_BYTES: usize = 0x7fff_f000;
+
+const _: () = assert!(MAX_QUEUE_CAPACITY + 1 == MAX_CQ_ENTRIES as usize);
+const _: () = assert!(MAX_SQ_ENTRIES <= MAX_CQ_ENTRIES && MAX_SQ_ENTRIES.is_power_of_two());
+// A registered buffer's slot travels in the SQE's 16-bit buf_index.
+const _: () = assert!(MAX_FIXED_BUFFER_SLOTS <= 1 << 16);
+// One SQE's length is a u32.
+const _: () = assert!(MAX_RW_BYTES <= u32::MAX as usize);
 
 /// The engine's settings (see `IoConfig` in DESIGN.md §3 for where they come from).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// SQ size; a power of two in 1..=32768 (config `sqDepth`).
+    /// SQ size; a power of two in 1..=[`MAX_SQ_ENTRIES`] (config `sqDepth`).
     pub sq_entries: u32,
     /// CQ size (IORING_SETUP_CQSIZE). Raised to the next power of two of at least
-    /// `queue_capacity + 1` and `sq_entries`, so completions never overflow in practice.
+    /// `queue_capacity + 1` and `sq_entries`, so completions never overflow in practice;
+    /// at most [`MAX_CQ_ENTRIES`] after raising.
     pub cq_entries: u32,
-    /// Requests accepted but not yet completed, at most (config `queueDepth`).
+    /// Requests accepted but not yet completed, at most (config `queueDepth`);
+    /// 1..=[`MAX_QUEUE_CAPACITY`].
     pub queue_capacity: usize,
     /// Size of the sparse registered file table; 0 = plain fds only.
     pub fixed_file_slots: u32,
@@ -79,7 +139,7 @@ impl Default for EngineConfig {
 }
 
 /// One operation. File descriptors are plain fds owned by the caller (an `Open`
-/// result, or any fd); the worker substitutes the fixed slot when the fd has one.
+/// result, or any fd); the engine substitutes the fixed slot when the fd has one.
 #[derive(Debug)]
 pub enum Op {
     /// Reads into `buf[..len]` at `offset`, continuing short reads until the buffer is
@@ -107,7 +167,7 @@ pub enum Op {
         offset: u64,
         len: u64,
     },
-    /// IORING_OP_FTRUNCATE where probed (Linux 6.9), else ftruncate(2) on the ring
+    /// IORING_OP_FTRUNCATE where probed (Linux 6.9), else ftruncate(2) on the driving
     /// thread; result 0.
     Ftruncate { fd: i32, len: u64 },
     /// The size of the file (statx STATX_SIZE); result = st_size.
@@ -146,7 +206,7 @@ impl Op {
 }
 
 // SAFETY: the raw pointers in `Read`/`Write` are only dereferenced by the kernel on
-// behalf of the ring thread; `Worker::submit` (unsafe) makes the caller keep them valid
+// behalf of the driving thread; `Worker::submit` (unsafe) makes the caller keep them valid
 // and unaliased until the completion is delivered, whatever thread that happens on.
 unsafe impl Send for Op {}
 
@@ -196,12 +256,19 @@ pub const RESULT_RING_FAILED: i64 = -1_000_000;
 
 /// Errno values callers compare against (positive, as in `Err(errno)`).
 pub mod errno {
-    pub use crate::sys::{EAGAIN, ECANCELED, EINVAL, EIO, EISDIR, ENOENT, ESHUTDOWN};
+    pub use libc::{EAGAIN, ECANCELED, EINVAL, EIO, EISDIR, ENOENT, ESHUTDOWN};
 }
 
-/// open(2) flag values for `Op::Open` on this target (x86_64 Linux).
+/// open(2) flag values for `Op::Open` on this target.
 pub mod oflags {
-    pub use crate::sys::{
-        O_APPEND, O_CREAT, O_DIRECT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
-    };
+    #[cfg(target_os = "linux")]
+    pub use libc::O_DIRECT;
+    pub use libc::{O_APPEND, O_CREAT, O_DIRECTORY, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY};
+}
+
+/// The calling thread's errno (positive) after a libc call reported failure.
+pub(crate) fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }

@@ -12,7 +12,7 @@ use std::ptr::NonNull;
 /// Alignment of every pool buffer: one page on x86_64.
 pub const POOL_ALIGN: usize = 4096;
 /// The largest pool buffer (the registered-buffer limit of the kernel, 1 GiB).
-pub const POOL_MAX_BYTES: usize = crate::buffers::MAX_FIXED_BUFFER_BYTES;
+pub const POOL_MAX_BYTES: usize = crate::MAX_FIXED_BUFFER_BYTES;
 
 /// One page-aligned, zeroed heap allocation; freed on drop.
 pub struct AlignedBuf {

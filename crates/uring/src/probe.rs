@@ -1,20 +1,7 @@
-//! What the running kernel offers: its release string and an opcode probe of a real ring.
+//! What the running kernel offers: its release string and an opcode probe of a real ring
+//! (the io-uring crate's `Probe`, IORING_REGISTER_PROBE).
 
-use crate::ring::{self, Ring};
-use crate::sys;
 use std::ffi::CStr;
-
-/// Opcodes the engine cannot work without (all present since Linux 5.6).
-pub const REQUIRED_OPCODES: &[u8] = &[
-    sys::IORING_OP_NOP,
-    sys::IORING_OP_READ,
-    sys::IORING_OP_WRITE,
-    sys::IORING_OP_FSYNC,
-    sys::IORING_OP_FALLOCATE,
-    sys::IORING_OP_OPENAT,
-    sys::IORING_OP_CLOSE,
-    sys::IORING_OP_STATX,
-];
 
 /// What `probe` found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -23,7 +10,7 @@ pub struct ProbeReport {
     pub opcodes: Vec<&'static str>,
     /// Required opcodes (see `REQUIRED_OPCODES`) the kernel lacks; empty = usable.
     pub missing: Vec<&'static str>,
-    /// Names of the bits set in `io_uring_params.features` ("nodrop", "ext_arg", …).
+    /// Names of the features the kernel reports ("nodrop", "ext_arg", …).
     pub features: Vec<&'static str>,
     /// Setup flags the kernel accepted ("cqsize", "single_issuer", "defer_taskrun", …).
     pub setup_flags: Vec<&'static str>,
@@ -31,78 +18,116 @@ pub struct ProbeReport {
 
 /// The kernel release from uname(2), e.g. "6.18.44-fc-v669"; "" if uname fails.
 pub fn kernel_release() -> String {
-    let mut u = sys::utsname {
-        fields: [[0; 65]; 6],
-    };
-    // SAFETY: `u` is a writable struct utsname of the size glibc expects.
-    if unsafe { sys::uname(&mut u) } != 0 {
+    // SAFETY: utsname is plain old data; all-zero is a valid value.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a writable struct utsname of the size libc declares for uname.
+    if unsafe { libc::uname(&mut u) } != 0 {
         return String::new();
     }
-    let field = &u.fields[sys::UTSNAME_RELEASE];
-    // SAFETY: uname NUL-terminates each field within its 65 bytes; `field` is a
-    // 65-byte array, so the scan stays in bounds.
-    let cstr = unsafe { CStr::from_ptr(field.as_ptr()) };
-    cstr.to_string_lossy().into_owned()
+    // The field is NUL-terminated within its bytes; a missing NUL gives "".
+    // SAFETY: `release` is a c_char array; reading it as bytes of the same length is
+    // in bounds.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(u.release.as_ptr().cast::<u8>(), u.release.len()) };
+    CStr::from_bytes_until_nul(bytes)
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
-/// The supported-opcode bitmap of a ring (IORING_REGISTER_PROBE, Linux 5.6).
-pub(crate) fn supported_opcodes(ring: &Ring) -> Result<[bool; 256], i32> {
-    // Header followed by 256 io_uring_probe_op; u64 storage keeps it 8-byte aligned.
-    const OPS: usize = 256;
-    let mut buf = vec![0u64; (16 + OPS * 8) / 8];
-    // SAFETY: buf is zeroed (the kernel requires it) and sized for OPS entries.
-    unsafe {
-        ring.register(
-            sys::IORING_REGISTER_PROBE,
-            buf.as_mut_ptr().cast(),
-            OPS as u32,
-        )?;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+pub(crate) use ring_probe::{supported_opcodes, REQUIRED_OPCODES};
+
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod ring_probe {
+    use super::ProbeReport;
+    use crate::names;
+    use crate::ring::{Ring, THREAD_SETUP};
+    use io_uring::{opcode, Probe};
+
+    /// Opcodes the engine cannot work without (all present since Linux 5.6).
+    pub(crate) const REQUIRED_OPCODES: &[u8] = &[
+        opcode::Nop::CODE,
+        opcode::Read::CODE,
+        opcode::Write::CODE,
+        opcode::Fsync::CODE,
+        opcode::Fallocate::CODE,
+        opcode::OpenAt::CODE,
+        opcode::Close::CODE,
+        opcode::Statx::CODE,
+    ];
+
+    /// The supported opcodes of a ring (IORING_REGISTER_PROBE, Linux 5.6).
+    pub(crate) fn supported_opcodes(ring: &Ring) -> Result<Probe, i32> {
+        let mut probe = Probe::new();
+        ring.register(|s| s.register_probe(&mut probe))?;
+        Ok(probe)
     }
-    let bytes = buf.as_ptr().cast::<u8>();
-    // SAFETY: buf holds a probe header then OPS probe ops, filled by the kernel.
-    let header = unsafe { bytes.cast::<sys::io_uring_probe>().read() };
-    let mut out = [false; 256];
-    let n = (header.ops_len as usize).min(OPS);
-    for i in 0..n {
-        // SAFETY: i < OPS, inside buf.
-        let op = unsafe {
-            bytes
-                .add(16 + i * 8)
-                .cast::<sys::io_uring_probe_op>()
-                .read()
-        };
-        if op.flags & sys::IO_URING_OP_SUPPORTED != 0 {
-            out[op.op as usize] = true;
-        }
+
+    /// See [`crate::probe`].
+    pub(super) fn probe(entries: u32) -> Result<ProbeReport, i32> {
+        let entries = entries.clamp(1, 4096).next_power_of_two();
+        let ring = Ring::new(entries, entries * 2, THREAD_SETUP)?;
+        let supported = supported_opcodes(&ring)?;
+        let opcodes = (0..=u8::MAX)
+            .filter(|&op| supported.is_supported(op))
+            .filter_map(names::opcode_name)
+            .collect();
+        let missing = REQUIRED_OPCODES
+            .iter()
+            .filter(|&&op| !supported.is_supported(op))
+            .filter_map(|&op| names::opcode_name(op))
+            .collect();
+        Ok(ProbeReport {
+            opcodes,
+            missing,
+            features: names::features(ring.params()).1,
+            setup_flags: names::setup_flag_names(ring.flags()),
+        })
     }
-    Ok(out)
 }
 
-/// Creates a small ring (`entries` SQEs, the same setup-flag fallback as the worker),
-/// probes it and names what it found. `test_setup_errno` makes setup fail with that
-/// errno without touching the kernel. Err(errno) when no ring can be created.
+/// Creates a small ring (`entries` SQEs, the same setup-flag fallback as the ring
+/// thread), probes it and names what it found. `test_setup_errno` makes setup fail with
+/// that errno without touching the kernel. Err(errno) when no ring can be created;
+/// Err(ENOSYS) where this crate is built without io_uring (another target, or without
+/// the `io-uring` feature).
 pub fn probe(entries: u32, test_setup_errno: Option<i32>) -> Result<ProbeReport, i32> {
     if let Some(e) = test_setup_errno {
         return Err(e.abs().max(1));
     }
-    let entries = entries.clamp(1, 4096).next_power_of_two();
-    let ring = Ring::new(entries, entries * 2)?;
-    let supported = supported_opcodes(&ring)?;
-    let opcodes = sys::OPCODE_NAMES
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| supported[*i])
-        .map(|(_, n)| *n)
-        .collect();
-    let missing = REQUIRED_OPCODES
-        .iter()
-        .filter(|&&op| !supported[op as usize])
-        .map(|&op| sys::OPCODE_NAMES[op as usize])
-        .collect();
-    Ok(ProbeReport {
-        opcodes,
-        missing,
-        features: ring::feature_names(ring.features()),
-        setup_flags: ring::setup_flag_names(ring.flags()),
-    })
+    #[cfg(all(target_os = "linux", feature = "io-uring"))]
+    return ring_probe::probe(entries);
+    #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+    {
+        let _ = entries;
+        Err(libc::ENOSYS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_release_names_a_version() {
+        let release = kernel_release();
+        assert!(
+            release.chars().next().is_some_and(|c| c.is_ascii_digit()),
+            "{release:?}"
+        );
+    }
+
+    #[test]
+    fn setup_errno_hook_answers_without_a_ring() {
+        assert_eq!(probe(8, Some(38)), Err(38));
+        assert_eq!(probe(8, Some(-12)), Err(12));
+    }
+
+    /// Built without io_uring, the probe says so (the binding then runs the standard
+    /// backend and reports why).
+    #[cfg(not(all(target_os = "linux", feature = "io-uring")))]
+    #[test]
+    fn probe_without_io_uring_is_enosys() {
+        assert_eq!(probe(8, None), Err(libc::ENOSYS));
+    }
 }

@@ -1,46 +1,22 @@
-//! The ring thread.
+//! The thread driver: one ring on its own thread.
 //!
 //! Requests reach the thread through a bounded queue (a `Mutex<VecDeque>`) and an
-//! eventfd. The eventfd is read by an IORING_OP_READ kept armed in the ring itself, so
-//! one blocking io_uring_enter waits for both new requests and completions. Each loop
-//! iteration: take new requests → fill the SQ (what does not fit waits in the
-//! `unqueued` FIFO, as in TigerBeetle's io/linux.zig) → one io_uring_enter → reap every
-//! CQE (continuations go back to `unqueued`) → hand the iteration's completions to the
-//! sink in one batch. The sink never runs while CQEs are being reaped.
+//! eventfd. The eventfd is this driver's: the ring thread keeps a read of it armed in
+//! the ring itself (an SQE of the driver's own, see `Engine::push_driver_sqe`), so one
+//! blocking io_uring_enter waits for both new requests and completions. Each loop
+//! iteration: take new requests → arm the eventfd read → `Engine::prep` (what does not
+//! fit waits in the engine's FIFO) → one io_uring_enter → reap every CQE → hand the
+//! iteration's completions to the sink in one batch. The sink never runs while CQEs are
+//! being reaped.
 
 use crate::engine::{self, Engine, RingStatus};
-use crate::fd::Fd;
 use crate::ring;
-use crate::sys;
-use crate::{Completion, EngineConfig, Request};
+use crate::{last_errno, Completion, EngineConfig, Request, RingInfo};
+use io_uring::{opcode, types};
 use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-
-/// What the ring thread's ring was created with.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RingInfo {
-    pub sq_entries: u32,
-    pub cq_entries: u32,
-    /// IORING_SETUP_* bits actually used (after the EINVAL fallback).
-    pub setup_flags: u32,
-    /// io_uring_params.features.
-    pub features: u32,
-    /// `setup_flags` by name ("cqsize", "single_issuer", …).
-    pub setup_flag_names: Vec<&'static str>,
-    /// `features` by name ("nodrop", "ext_arg", …).
-    pub feature_names: Vec<&'static str>,
-    /// Registered fixed-file slots (0 when disabled or registration failed).
-    pub fixed_file_slots: u32,
-    /// Why fixed-file registration failed (errno), if it did.
-    pub fixed_files_errno: Option<i32>,
-    /// Registered buffer slots (0 when disabled or registration failed).
-    pub fixed_buffer_slots: u32,
-    /// Why buffer-table registration failed (errno), if it did.
-    pub fixed_buffers_errno: Option<i32>,
-    /// Whether `Op::Ftruncate` goes through IORING_OP_FTRUNCATE (Linux 6.9).
-    pub ftruncate_op: bool,
-}
 
 /// The bounded queue shared by submitters and the ring thread.
 struct Queue {
@@ -53,20 +29,64 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     capacity: usize,
-    /// Written by submitters (any thread) to wake the ring thread.
-    wake: Fd,
+    /// Written by submitters (any thread) to wake the ring thread; read by the ring's
+    /// armed read. Closed when the last of the Worker and the ring thread lets go, after
+    /// the thread has reaped that read (see `RingThread::disarm_wake`).
+    wake: OwnedFd,
     status: Arc<RingStatus>,
 }
 
 impl Shared {
+    fn new(capacity: usize) -> Result<Shared, i32> {
+        // A blocking eventfd on purpose: io_uring reads it with IOCB_NOWAIT and arms its
+        // internal poll on EAGAIN (FEAT_FAST_POLL, 5.7), whereas an O_NONBLOCK fd would
+        // complete the armed read with -EAGAIN immediately.
+        // SAFETY: eventfd(2) takes no pointers.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if efd < 0 {
+            return Err(last_errno());
+        }
+        Ok(Shared {
+            queue: Mutex::new(Queue {
+                pending: VecDeque::with_capacity(capacity.min(4096)),
+                outstanding: 0,
+                closed: false,
+            }),
+            capacity,
+            // SAFETY: a fresh fd that nothing else owns.
+            wake: unsafe { OwnedFd::from_raw_fd(efd) },
+            status: Arc::new(RingStatus::default()),
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         // A panic while holding the lock cannot leave Queue inconsistent (every update
         // is a single assignment or push), so a poisoned lock is still usable.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Adds 1 to the eventfd (wakes the ring thread).
     fn wake(&self) {
-        engine::eventfd_signal(self.wake.raw());
+        let one: u64 = 1;
+        loop {
+            // SAFETY: writes 8 bytes from a live u64 to the eventfd this struct owns.
+            let r = unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            // EAGAIN cannot happen on a blocking eventfd short of a counter of 2^64-2;
+            // EINTR is retried.
+            if r >= 0 || last_errno() != libc::EINTR {
+                return;
+            }
+        }
+    }
+
+    /// Blocks until a submitter writes the eventfd, and takes its count (used only when
+    /// no read of it can be armed in the ring, see `RingThread::run`).
+    fn wait_for_wake(&self) {
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from the eventfd this struct owns; no
+        // armed ring read competes (the caller checked none is in the kernel). A signal
+        // (EINTR) just ends the wait early, which the caller's loop tolerates.
+        unsafe { libc::read(self.wake.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
     }
 }
 
@@ -89,24 +109,7 @@ impl Worker {
     /// unwinding would free buffers the kernel may still be writing.
     pub fn start(cfg: &EngineConfig, sink: Sink) -> Result<Worker, i32> {
         let cq_entries = engine::checked_cq_entries(cfg)?;
-        // A blocking eventfd on purpose: io_uring reads it with IOCB_NOWAIT and arms its
-        // internal poll on EAGAIN (FEAT_FAST_POLL, 5.7), whereas an O_NONBLOCK fd would
-        // complete the armed read with -EAGAIN immediately.
-        // SAFETY: eventfd(2) takes no pointers.
-        let efd = unsafe { sys::eventfd(0, sys::EFD_CLOEXEC) };
-        if efd < 0 {
-            return Err(sys::errno());
-        }
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                pending: VecDeque::with_capacity(cfg.queue_capacity.min(4096)),
-                outstanding: 0,
-                closed: false,
-            }),
-            capacity: cfg.queue_capacity,
-            wake: Fd::from_raw(efd),
-            status: Arc::new(RingStatus::default()),
-        });
+        let shared = Arc::new(Shared::new(cfg.queue_capacity)?);
         let (tx, rx) = mpsc::sync_channel::<Result<RingInfo, i32>>(1);
         let thread_shared = Arc::clone(&shared);
         let cfg = cfg.clone();
@@ -114,10 +117,10 @@ impl Worker {
             .name("streamline-ring".into())
             .spawn(
                 move || match RingThread::new(&cfg, cq_entries, thread_shared, sink) {
-                    Ok(mut engine) => {
-                        let _ = tx.send(Ok(engine.e.info.clone()));
+                    Ok(mut rt) => {
+                        let _ = tx.send(Ok(rt.e.info().clone()));
                         let guard = AbortOnUnwind;
-                        engine.run();
+                        rt.run();
                         std::mem::forget(guard);
                     }
                     Err(e) => {
@@ -125,7 +128,7 @@ impl Worker {
                     }
                 },
             )
-            .map_err(|e| e.raw_os_error().unwrap_or(sys::EAGAIN))?;
+            .map_err(|e| e.raw_os_error().unwrap_or(libc::EAGAIN))?;
         match rx.recv() {
             Ok(Ok(info)) => Ok(Worker {
                 shared,
@@ -138,7 +141,7 @@ impl Worker {
             }
             Err(_) => {
                 let _ = thread.join();
-                Err(sys::EIO)
+                Err(libc::EIO)
             }
         }
     }
@@ -163,13 +166,13 @@ impl Worker {
         let was_empty = {
             let mut q = self.shared.lock();
             if q.closed {
-                return Err(sys::ESHUTDOWN);
+                return Err(libc::ESHUTDOWN);
             }
             // Buffer-table updates take no request slot and complete when accepted: they
             // never count against the capacity (a full queue must not refuse them).
             let slotted = reqs.iter().filter(|r| !r.op.is_table_update()).count();
             if q.outstanding + slotted > self.shared.capacity {
-                return Err(sys::EAGAIN);
+                return Err(libc::EAGAIN);
             }
             q.outstanding += slotted;
             let was_empty = q.pending.is_empty();
@@ -253,13 +256,26 @@ impl Drop for AbortOnUnwind {
     }
 }
 
-/// The ring thread's state: the shared op state machine plus the intake and the sink.
+/// Tag of the eventfd read among the driver's SQEs.
+const WAKE_TAG: u32 = 0;
+
+/// The ring thread's state: the op state machine plus the intake, the armed eventfd
+/// read and the sink.
+///
+/// Drop order is field order: the engine (and its ring) goes before the read's target
+/// buffer, which `disarm_wake` has made sure the kernel is done with.
 struct RingThread {
     e: Engine,
+    /// Target of the armed eventfd read; boxed so its address is stable.
+    wake_buf: Box<u64>,
+    /// The eventfd read is in the ring (its CQE has not been reaped).
+    wake_armed: bool,
     shared: Arc<Shared>,
     sink: Sink,
     /// Swapped with the shared queue, so both keep their allocation.
     incoming: VecDeque<Request>,
+    /// One iteration's completions, handed to the sink.
+    batch: Vec<Completion>,
 }
 
 impl RingThread {
@@ -269,43 +285,99 @@ impl RingThread {
         shared: Arc<Shared>,
         sink: Sink,
     ) -> Result<RingThread, i32> {
-        let mut e = Engine::new(
+        let e = Engine::new(
             cfg,
             cq_entries,
-            ring::SETUP_ATTEMPTS,
-            Some(shared.wake.raw()),
+            ring::THREAD_SETUP,
+            Arc::clone(&shared.status),
         )?;
-        // One status for both: the Worker reads what the engine records.
-        e.status = Arc::clone(&shared.status);
         Ok(RingThread {
             e,
+            wake_buf: Box::new(0),
+            wake_armed: false,
             shared,
             sink,
             incoming: VecDeque::new(),
+            batch: Vec::with_capacity(cfg.queue_capacity.min(4096)),
         })
     }
 
     fn run(&mut self) {
         loop {
             let closing = self.take_incoming();
+            self.arm_wake();
             self.e.prep();
-            if closing && self.e.in_flight() == 0 && self.e.completions.is_empty() {
+            self.note_driver_events();
+            if closing && self.e.in_flight() == 0 && !self.e.has_completions() {
                 break;
             }
             // Block only when nothing is ready to be handed out or submitted, and only
             // with the eventfd read armed: otherwise new requests could not wake us.
-            // (A broken ring polls instead, see `Engine::enter`.)
-            let can_block = self.e.completions.is_empty()
-                && self.e.unqueued.is_empty()
-                && (self.e.wake_armed() || self.e.broken);
-            self.e.enter(can_block);
+            // A broken ring cannot arm it: the engine polls while anything is in the
+            // kernel, and with nothing there the eventfd is waited for directly.
+            let can_block = !self.e.has_completions()
+                && !self.e.has_unqueued()
+                && (self.wake_armed || self.e.is_broken());
+            if can_block && self.e.is_broken() && self.e.kernel_idle() {
+                self.shared.wait_for_wake();
+            } else {
+                self.e.enter(can_block);
+            }
             self.e.reap();
+            self.note_driver_events();
             self.deliver();
         }
-        self.e.disarm_wake();
+        self.disarm_wake();
         // Completions cannot appear now (nothing else is in flight), but deliver for
         // symmetry should one have been produced.
         self.deliver();
+    }
+
+    /// Keeps the eventfd read in the ring (a broken ring or a full SQ refuses it; the
+    /// next iteration tries again).
+    fn arm_wake(&mut self) {
+        if self.wake_armed {
+            return;
+        }
+        let read = opcode::Read::new(
+            types::Fd(self.shared.wake.as_raw_fd()),
+            (&mut *self.wake_buf as *mut u64).cast::<u8>(),
+            8,
+        )
+        .build();
+        // SAFETY: the buffer is heap memory owned by this struct, freed only after the
+        // read's event (its CQE, or taken back unread) was seen (`disarm_wake`); the
+        // eventfd stays open as long as `shared` lives, which outlives this struct.
+        self.wake_armed = unsafe { self.e.push_driver_sqe(read, WAKE_TAG) };
+    }
+
+    /// A wake-up came in (the read completed: new requests or shutdown, taken at the
+    /// top of the loop), or the read was taken back after a fatal enter.
+    fn note_driver_events(&mut self) {
+        for ev in self.e.driver_events() {
+            debug_assert_eq!(ev.tag, WAKE_TAG);
+            self.wake_armed = false;
+        }
+    }
+
+    /// Before the read's buffer is freed, the armed eventfd read must have completed:
+    /// write the eventfd ourselves and reap until its CQE arrives.
+    fn disarm_wake(&mut self) {
+        if !self.wake_armed {
+            return;
+        }
+        self.shared.wake();
+        for _ in 0..1000 {
+            self.e.enter(true);
+            self.e.reap();
+            self.note_driver_events();
+            if !self.wake_armed {
+                return;
+            }
+        }
+        // The read could not be reaped (the ring is broken and the kernel never posted
+        // it): leak its buffer rather than let the kernel write into freed memory.
+        std::mem::forget(std::mem::replace(&mut self.wake_buf, Box::new(0)));
     }
 
     /// Moves the shared queue into this thread; returns whether shutdown began.
@@ -327,14 +399,13 @@ impl RingThread {
     /// operations in flight must never be ahead of ours (else a spurious EAGAIN).
     /// Their request slots were already freed when the CQEs were reaped.
     fn deliver(&mut self) {
-        let n = self.e.completions.len();
-        if n == 0 {
+        let slotted = self.e.drain_completions(&mut self.batch);
+        if self.batch.is_empty() {
             return;
         }
-        let table_updates = std::mem::take(&mut self.e.table_done);
-        self.shared.lock().outstanding -= n - table_updates;
-        (self.sink)(&mut self.e.completions);
-        self.e.completions.clear();
+        self.shared.lock().outstanding -= slotted;
+        (self.sink)(&mut self.batch);
+        self.batch.clear();
     }
 }
 
@@ -348,6 +419,8 @@ mod tests {
         fn check<T: Send + Sync>() {}
         check::<Worker>();
         check::<RingInfo>();
+        fn send<T: Send>() {}
+        send::<RingThread>();
     }
 
     fn nops(ids: std::ops::Range<u64>) -> Vec<Request> {
@@ -355,35 +428,22 @@ mod tests {
             .collect()
     }
 
-    /// An engine on the test thread, its shared queue and what its sink received.
-    fn engine() -> (RingThread, Arc<Shared>, Arc<Mutex<Vec<Completion>>>) {
-        // SAFETY: eventfd(2) takes no pointers.
-        let efd = unsafe { sys::eventfd(0, sys::EFD_CLOEXEC) };
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                pending: VecDeque::new(),
-                outstanding: 0,
-                closed: false,
-            }),
-            capacity: 8,
-            wake: Fd::from_raw(efd),
-            status: Arc::new(RingStatus::default()),
-        });
+    /// A ring thread's state on the test thread, its shared queue and what its sink
+    /// received.
+    fn ring_thread() -> (RingThread, Arc<Shared>, Arc<Mutex<Vec<Completion>>>) {
+        let shared = Arc::new(Shared::new(8).unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink_got = Arc::clone(&got);
-        let cfg = EngineConfig {
-            queue_capacity: 8,
-            ..EngineConfig::default()
-        };
         let sink: Sink = Box::new(move |batch: &mut Vec<Completion>| {
             sink_got.lock().unwrap().append(batch);
         });
         let cfg = EngineConfig {
             sq_entries: 8,
-            ..cfg
+            queue_capacity: 8,
+            ..EngineConfig::default()
         };
-        let engine = RingThread::new(&cfg, 16, Arc::clone(&shared), sink).unwrap();
-        (engine, shared, got)
+        let rt = RingThread::new(&cfg, 16, Arc::clone(&shared), sink).unwrap();
+        (rt, shared, got)
     }
 
     fn accept(shared: &Shared, reqs: Vec<Request>) {
@@ -392,70 +452,103 @@ mod tests {
         q.pending.extend(reqs);
     }
 
-    /// A real fatal io_uring_enter error: SQEs the kernel never saw are taken back and
-    /// complete with RESULT_RING_FAILED, later requests too, and shutdown still ends.
+    /// Runs `f` on another thread: the ring was created with SINGLE_ISSUER on this one,
+    /// so any io_uring_enter there that submits fails for real (EEXIST).
+    fn elsewhere<T: Send + 'static>(
+        rt: RingThread,
+        f: impl FnOnce(&mut RingThread) -> T + Send + 'static,
+    ) -> (RingThread, T) {
+        std::thread::spawn(move || {
+            let mut rt = rt;
+            let r = f(&mut rt);
+            (rt, r)
+        })
+        .join()
+        .unwrap()
+    }
+
+    /// A real fatal io_uring_enter error (EEXIST: a SINGLE_ISSUER ring entered from a
+    /// thread that is not its issuer): the SQEs the kernel never read — the eventfd read
+    /// and three NOPs — are taken back, the NOPs complete with RESULT_RING_FAILED, later
+    /// requests too, and shutdown still ends with everything delivered.
     #[test]
     fn fatal_enter_error_fails_unsubmitted_requests() {
-        let (mut e, shared, got) = engine();
+        let (rt, shared, got) = ring_thread();
         accept(&shared, nops(0..3));
-        e.take_incoming();
-        e.e.prep();
-        assert_eq!(e.e.ring.sq_pending(), 4, "the eventfd read and three NOPs");
-        e.e.fail_fatal(sys::EFAULT); // as if io_uring_enter had returned -EFAULT
-        assert!(!e.e.wake_armed() && !e.e.broken);
-        assert_eq!(e.e.ring.sq_pending(), 0);
-        e.deliver();
-        assert_eq!(
-            shared
-                .status
-                .failed_errno
-                .load(std::sync::atomic::Ordering::Relaxed),
-            sys::EFAULT
-        );
+        let (mut rt, ()) = elsewhere(rt, |rt| {
+            rt.take_incoming();
+            rt.arm_wake();
+            rt.e.prep();
+            assert!(rt.wake_armed);
+            rt.e.enter(false);
+            rt.note_driver_events();
+        });
+        assert!(!rt.wake_armed, "the eventfd read was taken back");
+        assert!(rt.e.is_broken() && rt.e.kernel_idle());
+        assert_eq!(shared.status.ring_error(), Some(libc::EEXIST));
+        assert!(shared.status.ring_failed());
+        rt.deliver();
+        assert_eq!(got.lock().unwrap().len(), 3);
         accept(&shared, nops(3..5));
         shared.lock().closed = true;
-        e.run();
+        rt.run();
         let got = got.lock().unwrap();
         assert_eq!(got.len(), 5);
-        assert!(got.iter().all(|c| c.result == RESULT_RING_FAILED));
+        assert!(
+            got.iter().all(|c| c.result == RESULT_RING_FAILED),
+            "{got:?}"
+        );
         assert_eq!(shared.lock().outstanding, 0);
     }
 
-    /// A ring that cannot even be entered any more still answers every request and
-    /// shuts down.
+    /// A broken ring with nothing in the kernel waits for submitters on the eventfd
+    /// itself, still answers every request, and shuts down.
     #[test]
     fn broken_ring_still_answers_and_shuts_down() {
-        let (mut e, shared, got) = engine();
-        e.e.prep();
-        e.e.fail_fatal(sys::EFAULT);
-        e.e.prep();
-        e.e.fail_fatal(sys::EFAULT);
-        assert!(e.e.broken && !e.e.wake_armed());
-        accept(&shared, nops(0..4));
-        shared.lock().closed = true;
-        e.run();
-        assert_eq!(got.lock().unwrap().len(), 4);
+        let (rt, shared, got) = ring_thread();
+        let (rt, ()) = elsewhere(rt, |rt| {
+            rt.arm_wake();
+            rt.e.enter(false);
+            rt.note_driver_events();
+        });
+        assert!(rt.e.is_broken() && !rt.wake_armed);
+        let s2 = Arc::clone(&shared);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            accept(&s2, nops(0..4));
+            s2.wake();
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            s2.lock().closed = true;
+            s2.wake();
+        });
+        let mut rt = rt;
+        rt.run();
+        t.join().unwrap();
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 4);
+        assert!(got.iter().all(|c| c.result == RESULT_RING_FAILED));
     }
 
     /// The armed eventfd read wakes a blocked io_uring_enter when a request arrives.
     #[test]
     fn eventfd_read_wakes_the_ring() {
-        let (mut e, shared, got) = engine();
-        e.e.prep();
-        e.e.enter(false);
-        assert!(e.e.wake_armed());
+        let (mut rt, shared, got) = ring_thread();
+        rt.arm_wake();
+        rt.e.enter(false);
+        assert!(rt.wake_armed);
         let s2 = Arc::clone(&shared);
         let t = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(30));
             accept(&s2, nops(7..8));
             s2.wake();
         });
-        e.e.enter(true); // blocks until the eventfd read completes
-        e.e.reap();
-        assert!(!e.e.wake_armed());
+        rt.e.enter(true); // blocks until the eventfd read completes
+        rt.e.reap();
+        rt.note_driver_events();
+        assert!(!rt.wake_armed);
         t.join().unwrap();
         shared.lock().closed = true;
-        e.run();
+        rt.run();
         assert_eq!(
             *got.lock().unwrap(),
             vec![Completion {
@@ -463,113 +556,5 @@ mod tests {
                 result: 0
             }]
         );
-    }
-
-    /// Before Linux 6.9 Ftruncate runs as ftruncate(2) on the ring thread.
-    #[test]
-    fn ftruncate_without_the_opcode_is_synchronous() {
-        use std::os::fd::AsRawFd;
-        let (mut e, shared, got) = engine();
-        e.e.has_ftruncate = false;
-        let path =
-            std::env::temp_dir().join(format!("streamline-uring-ftrunc-{}", std::process::id()));
-        let f = std::fs::File::create(&path).unwrap();
-        let fd = f.as_raw_fd();
-        accept(
-            &shared,
-            vec![Request::new(1, Op::Ftruncate { fd, len: 4321 })],
-        );
-        e.take_incoming();
-        assert!(e.e.unqueued.is_empty(), "completed without an SQE");
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4321);
-        accept(
-            &shared,
-            vec![Request::new(2, Op::Ftruncate { fd: -1, len: 1 })],
-        );
-        shared.lock().closed = true;
-        e.run();
-        assert_eq!(
-            *got.lock().unwrap(),
-            vec![
-                Completion {
-                    user_data: 1,
-                    result: 0
-                },
-                Completion {
-                    user_data: 2,
-                    result: -9
-                }
-            ]
-        );
-        drop(f);
-        std::fs::remove_file(&path).unwrap();
-    }
-
-    /// A Close frees its fixed slot only once no unconsumed SQE names it, so a later
-    /// open cannot reuse the slot under an SQE the kernel has not read yet; SQEs that do
-    /// not name it (here NOPs) do not hold it up.
-    #[test]
-    fn close_waits_only_for_sqes_naming_its_slot() {
-        let (mut e, shared, got) = engine();
-        let f = std::fs::File::open("/proc/self/exe").unwrap();
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
-        assert!(e.e.files.insert(&e.e.ring, fd).is_some());
-        let mut buf = vec![0u8; 64];
-        accept(&shared, nops(0..2));
-        accept(
-            &shared,
-            vec![Request::new(
-                5,
-                Op::Read {
-                    fd,
-                    buf: buf.as_mut_ptr(),
-                    len: buf.len(),
-                    offset: 0,
-                },
-            )],
-        );
-        accept(&shared, vec![Request::new(9, Op::Close { fd })]);
-        e.take_incoming();
-        e.e.prep();
-        assert_eq!(
-            e.e.unqueued.len(),
-            1,
-            "the close waits for the read that names its slot"
-        );
-        assert!(e.e.files.lookup(fd).is_some());
-        e.e.enter(false);
-        e.e.prep();
-        assert!(e.e.unqueued.is_empty());
-        assert!(e.e.files.lookup(fd).is_none());
-        shared.lock().closed = true;
-        e.run();
-        let got = got.lock().unwrap();
-        assert_eq!(got.len(), 4);
-        assert!(got.iter().all(|c| c.result >= 0), "{got:?}");
-        assert_eq!(
-            got.iter().find(|c| c.user_data == 5).map(|c| c.result),
-            Some(64)
-        );
-        drop(got);
-
-        // NOPs only in the SQ: the close goes in the same submit.
-        let (mut e, shared, got) = engine();
-        let f = std::fs::File::open("/proc/self/exe").unwrap();
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
-        assert!(e.e.files.insert(&e.e.ring, fd).is_some());
-        accept(&shared, nops(0..2));
-        accept(&shared, vec![Request::new(9, Op::Close { fd })]);
-        e.take_incoming();
-        e.e.prep();
-        assert!(
-            e.e.unqueued.is_empty(),
-            "nothing names the slot: the close is not held up"
-        );
-        assert!(e.e.files.lookup(fd).is_none());
-        shared.lock().closed = true;
-        e.run();
-        let got = got.lock().unwrap();
-        assert_eq!(got.len(), 3);
-        assert!(got.iter().all(|c| c.result == 0), "{got:?}");
     }
 }
