@@ -9,7 +9,7 @@ import { openDirect, type DirectAlignment } from './direct'
 import type { NativeAddon } from './native'
 import { BufferPool } from './pool'
 import { alignedMemory, plainMemory } from './pool-memory'
-import { type Backend, type BatchOp, type BatchResult, type OpenKind } from './backends/backend'
+import { type Backend, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backends/backend'
 import { Batch, type BatchOwner } from './batch'
 import { NativeBackend, engineModeFromEnv } from './backends/native'
 import { StandardBackend } from './backends/standard'
@@ -35,12 +35,11 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     private readonly addon: NativeAddon | null,
   ) {
     this.limiter = new Limiter(config.queueDepth)
-    const native = impl instanceof NativeBackend ? impl : null
     const memory = addon === null
       ? plainMemory()
-      : alignedMemory(addon, native === null ? {} : {
-        register: (buf) => native.registerBuffer(buf),
-        unregister: (slots) => native.unregisterBuffer(slots as number[]),
+      : alignedMemory(addon, !impl.registersBuffers ? {} : {
+        register: (buf) => impl.registerBuffer(buf),
+        unregister: (registration) => impl.unregisterBuffer(registration as BufferRegistration),
       })
     this.pool = new BufferPool(config.sizeClasses, config.bufferPoolSize, memory)
     const io = this

@@ -10,7 +10,7 @@ import { debug } from '../debug'
 import { systemError, withPath } from '../errors'
 import { DESC_FLAG_LINK, DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type EngineMode, type NativeAddon } from '../native'
 import type { IoConfig } from '../types'
-import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backend'
 import { runChains, runOnBackend } from './chains'
 import { fdOps } from './fd-ops'
 
@@ -161,8 +161,12 @@ export interface NativeBackendOptions {
   testFailAfter: number
 }
 
+/** A registered buffer: its slot in each ring's table, in ring order. */
+type Slots = number[]
+
 export class NativeBackend implements Backend {
   readonly name = 'io_uring' as const
+  readonly registersBuffers = true
   readonly mode: EngineMode
   degradedOps = 0
   private readonly rings: Ring[] = []
@@ -224,13 +228,13 @@ export class NativeBackend implements Backend {
    * ring); resolves the slots, or rejects with the io_uring_register error (ENOMEM:
    * RLIMIT_MEMLOCK) after undoing the registrations that succeeded.
    */
-  async registerBuffer(buf: Buffer): Promise<number[]> {
+  async registerBuffer(buf: Buffer): Promise<BufferRegistration> {
     if (this.fixedOpsAtShutdown !== null) throw new Error('the Io is closed: nothing to register with')
-    const results = await Promise.all(
+    const results: Slots = await Promise.all(
       this.rings.map((_, i) => this.submit(i, OpKind.RegisterBuffer, 0, buf, 0, buf.byteLength, 0, '', true)),
     )
     const failed = results.find((r) => r < 0)
-    if (failed === undefined) return results
+    if (failed === undefined) return results as unknown as BufferRegistration
     results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
     if (failed === RESULT_RING_FAILED) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
@@ -240,10 +244,10 @@ export class NativeBackend implements Backend {
   }
 
   /** Empties the slots `registerBuffer` returned; the buffer is then a plain one. */
-  unregisterBuffer(slots: number[]): void {
+  unregisterBuffer(registration: BufferRegistration): void {
     // After shutdown the rings, and their tables, are gone already.
     if (this.fixedOpsAtShutdown !== null) return
-    slots.forEach((slot, i) => this.unregisterOn(i, slot))
+    ;(registration as unknown as Slots).forEach((slot, i) => this.unregisterOn(i, slot))
   }
 
   /** Fire and forget: nobody waits for an unregistration, so its failure is only logged. */

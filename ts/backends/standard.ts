@@ -2,7 +2,7 @@
 // the io_uring backend. Used where io_uring is unavailable or disabled.
 import fs from 'node:fs'
 import { systemError, withPath } from '../errors'
-import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backend'
 import { runChains, runOnBackend } from './chains'
 import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
@@ -21,6 +21,13 @@ const EISDIR = 21
 export class StandardBackend implements Backend {
   readonly name = 'standard' as const
   readonly degradedOps = 0
+  readonly registersBuffers = false
+
+  registerBuffer(): Promise<BufferRegistration> {
+    return Promise.reject(new Error('the standard backend has no registered buffers (node:fs reads and writes plain memory)'))
+  }
+
+  unregisterBuffer(): void {}
 
   registeredBufferHits(): number {
     return 0

@@ -1,0 +1,90 @@
+// The Backend interface (ts/backends/backend.ts) is the whole contract between the Io and
+// a backend (issue 10): buffer registration and its hit count go through it on both
+// backends, so ts/io.ts needs no `instanceof` of either. Each backend is
+// driven here only through a `Backend`-typed reference; the io_uring one on both engines.
+
+import fs from 'node:fs'
+import path from 'node:path'
+import test, { type ExecutionContext } from 'ava'
+
+import type { Backend } from '../ts/backends/backend'
+import { NativeBackend } from '../ts/backends/native'
+import { StandardBackend } from '../ts/backends/standard'
+import { loadConfig } from '../ts/config'
+import { loadAddon, type NativeAddon } from '../ts/native'
+import { backends, openBackend, tmpDir } from './helpers/backends'
+
+function addon(): NativeAddon {
+  const load = loadAddon()
+  if (load.addon === null) throw new Error(`the native addon is missing: ${load.reason}`)
+  return load.addon
+}
+
+function make(t: ExecutionContext, which: 'io_uring-inline' | 'io_uring-thread' | 'standard'): Backend {
+  const load = loadAddon()
+  if (load.addon === null) throw new Error(load.reason)
+  const b: Backend = which === 'standard'
+    ? new StandardBackend()
+    : new NativeBackend(load.addon, loadConfig({}, {}, []), {
+      engineMode: which === 'io_uring-inline' ? 'inline' : 'thread',
+      testSetupErrno: 0,
+      testFailAfter: 0,
+    })
+  t.teardown(() => b.shutdown())
+  return b
+}
+
+for (const which of ['io_uring-inline', 'io_uring-thread'] as const) {
+  test(`${which}: buffer registration through the Backend interface: registered reads and writes count as hits; unregistered, the buffer is plain again`, async (t) => {
+    const b = make(t, which)
+    t.true(b.registersBuffers)
+    const file = path.join(tmpDir(t), 'reg')
+    const f = await b.open(file, 'create', 0o644, false)
+    const buf = addon().allocAligned!(8192)
+    const registration = await b.registerBuffer(buf)
+    const hits0 = b.registeredBufferHits()
+    await b.write(f, buf.fill(7), 0)
+    t.is(await b.read(f, buf.subarray(0, 4096), 4096), 4096, 'a subarray of a registered buffer is registered too')
+    t.is(b.registeredBufferHits() - hits0, 2)
+    b.unregisterBuffer(registration)
+    // The unregistration is fire-and-forget: it is applied before anything submitted after it.
+    await b.write(f, buf, 0)
+    t.is(b.registeredBufferHits() - hits0, 2, 'no longer a hit')
+    await b.close(f)
+    t.is(fs.statSync(file).size, 8192)
+  })
+}
+
+test('standard: the same members — registersBuffers false, registerBuffer rejects saying why, unregisterBuffer is a no-op, no hits', async (t) => {
+  const b = make(t, 'standard')
+  t.false(b.registersBuffers)
+  const buf = Buffer.alloc(4096)
+  await t.throwsAsync(b.registerBuffer(buf), { message: /standard backend has no registered buffers/ })
+  t.notThrows(() => b.unregisterBuffer(undefined as never))
+  const file = path.join(tmpDir(t), 'plain')
+  const f = await b.open(file, 'create', 0o644, false)
+  await b.write(f, buf, 0)
+  await b.close(f)
+  t.is(b.registeredBufferHits(), 0)
+})
+
+for (const backend of backends) {
+  test(`${backend}: io.pool registers through the backend exactly where the backend registers buffers`, async (t) => {
+    const io = await openBackend(t, backend, { bufferPoolSize: 2 })
+    const buf = io.pool.acquire(4096)
+    const f = await io.create(path.join(tmpDir(t), 'p'))
+    await f.writeAt(buf.fill(1), 0)
+    await f.readAt(buf, 0)
+    await f.close()
+    const stats = io.pool.stats()
+    if (io.backend === 'io_uring') {
+      t.true(stats.registered > 0, JSON.stringify(stats))
+      t.true(io.metrics().registeredBufferHits > 0)
+    } else {
+      t.is(stats.registered, 0)
+      t.is(stats.registrationFailures, 0, 'the standard backend is never asked')
+      t.is(io.metrics().registeredBufferHits, 0)
+    }
+    io.pool.release(buf)
+  })
+}
