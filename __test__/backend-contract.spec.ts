@@ -11,7 +11,7 @@ import type { Backend } from '../ts/backends/backend'
 import { NativeBackend } from '../ts/backends/native'
 import { StandardBackend } from '../ts/backends/standard'
 import { loadConfig } from '../ts/config'
-import { loadAddon, type NativeAddon } from '../ts/native'
+import { limitsOf, loadAddon, type NativeAddon } from '../ts/native'
 import { backends, openBackend, tmpDir } from './helpers/backends'
 
 function addon(): NativeAddon {
@@ -24,11 +24,11 @@ function make(t: ExecutionContext, which: 'io_uring-inline' | 'io_uring-thread' 
   const load = loadAddon()
   if (load.addon === null) throw new Error(load.reason)
   const b: Backend = which === 'standard'
-    ? new StandardBackend()
-    : new NativeBackend(load.addon, loadConfig({}, {}, []), {
-      engineMode: which === 'io_uring-inline' ? 'inline' : 'thread',
+    ? new StandardBackend(limitsOf(load).values)
+    : new NativeBackend(load.addon, load.protocol, loadConfig({}, {}, []), {
+      engine: which === 'io_uring-inline' ? 'inline' : 'thread',
       testSetupErrno: 0,
-      testFailAfter: 0,
+      testRingFailAfter: 0,
     })
   t.teardown(() => b.shutdown())
   return b

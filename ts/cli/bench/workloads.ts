@@ -17,7 +17,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import type { Io } from '../../index'
-import { loadAddon } from '../../native'
+import { addonFromEnv } from '../../config'
 import { openWalWith, type PreallocStrategy } from '../../wal'
 import { type LatencyHistogram, type LatencyUs, newHistogram, recordSince, summarizeLatency } from './latency'
 import { consume, logDataFiles, produce, syncLoopProduce } from './log'
@@ -256,7 +256,7 @@ export function evict(file: string): EvictMethod {
   const fd = fs.openSync(file, 'r+')
   try {
     fs.fdatasyncSync(fd)
-    const load = loadAddon()
+    const load = addonFromEnv()
     if (load.addon?.fadviseDontNeed && load.addon.fadviseDontNeed(fd, 0, 0) === 0) return 'fadvise'
   } finally {
     fs.closeSync(fd)
