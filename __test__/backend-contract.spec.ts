@@ -1,6 +1,6 @@
 // The Backend interface (ts/backends/backend.ts) is the whole contract between the Io and
-// a backend (issue 10): buffer registration and its hit count go through it on both
-// backends, so ts/io.ts needs no `instanceof` of either. Each backend is
+// a backend (issue 10): buffer registration, its hit count and the ring report go through
+// it on both backends, so ts/io.ts needs no `instanceof` of either. Each backend is
 // driven here only through a `Backend`-typed reference; the io_uring one on both engines.
 
 import fs from 'node:fs'
@@ -14,7 +14,7 @@ import { loadConfig } from '../ts/config'
 import { limitsOf, loadAddon, type NativeAddon } from '../ts/native'
 import { backends, openBackend, tmpDir } from './helpers/backends'
 
-function addon(): NativeAddon {
+function addon(): NativeAddon & { protocol: NativeAddon['protocol'] } {
   const load = loadAddon()
   if (load.addon === null) throw new Error(`the native addon is missing: ${load.reason}`)
   return load.addon
@@ -27,6 +27,7 @@ function make(t: ExecutionContext, which: 'io_uring-inline' | 'io_uring-thread' 
     ? new StandardBackend(limitsOf(load).values)
     : new NativeBackend(load.addon, load.protocol, loadConfig({}, {}, []), {
       engine: which === 'io_uring-inline' ? 'inline' : 'thread',
+      engineSource: 'default',
       testSetupErrno: 0,
       testRingFailAfter: 0,
     })
@@ -52,10 +53,13 @@ for (const which of ['io_uring-inline', 'io_uring-thread'] as const) {
     t.is(b.registeredBufferHits() - hits0, 2, 'no longer a hit')
     await b.close(f)
     t.is(fs.statSync(file).size, 8192)
+    const setup = b.ringSetup()
+    t.not(setup, null)
+    t.is(setup?.engine, which === 'io_uring-inline' ? 'inline' : 'thread')
   })
 }
 
-test('standard: the same members — registersBuffers false, registerBuffer rejects saying why, unregisterBuffer is a no-op, no hits', async (t) => {
+test('standard: the same members — registersBuffers false, registerBuffer rejects saying why, unregisterBuffer is a no-op, no hits, no ring', async (t) => {
   const b = make(t, 'standard')
   t.false(b.registersBuffers)
   const buf = Buffer.alloc(4096)
@@ -66,6 +70,7 @@ test('standard: the same members — registersBuffers false, registerBuffer reje
   await b.write(f, buf, 0)
   await b.close(f)
   t.is(b.registeredBufferHits(), 0)
+  t.is(b.ringSetup(), null)
 })
 
 for (const backend of backends) {
@@ -80,10 +85,12 @@ for (const backend of backends) {
     if (io.backend === 'io_uring') {
       t.true(stats.registered > 0, JSON.stringify(stats))
       t.true(io.metrics().registeredBufferHits > 0)
+      t.not(io.kernel.ring, null)
     } else {
       t.is(stats.registered, 0)
       t.is(stats.registrationFailures, 0, 'the standard backend is never asked')
       t.is(io.metrics().registeredBufferHits, 0)
+      t.is(io.kernel.ring, null)
     }
     io.pool.release(buf)
   })

@@ -1,8 +1,8 @@
 // The environment-only settings — STREAMLINE_IO_ENGINE and the STREAMLINE_IO_TEST_*
 // hooks — are resolved in ts/config.ts with their sources and handed down (issue 10):
 // resolveEnv's values and sources, ERR_IO_CONFIG naming the variable for a bad value,
-// resolveConfig handing down the addon and the limits. (The hooks' effects are
-// fallback.spec.ts's.)
+// resolveConfig handing down the addon and the limits, openIo and `streamline-io info`
+// reporting the engine's source. (The hooks' effects are fallback.spec.ts's.)
 
 import test from 'ava'
 
@@ -109,3 +109,19 @@ for (const backend of backends) {
     t.like(err, { code: 'ERR_IO_CONFIG', setting: 'STREAMLINE_IO_ENGINE', source: 'env' })
   })
 }
+
+test.serial('io_uring: io.kernel.ring names the engine mode and where it came from', async (t) => {
+  for (const [value, engine, source] of [[undefined, DEFAULT_ENGINE_MODE, 'default'], ['thread', 'thread', 'env'], ['inline', 'inline', 'env']] as const) {
+    const io = await withEngine(value, () => openIo(backendConfig('io_uring')))
+    try {
+      if (io.backend !== 'io_uring') {
+        t.is(io.kernel.ring, null)
+        continue
+      }
+      t.is(io.kernel.ring?.engine, engine)
+      t.is(io.kernel.ring?.engineSource, source)
+    } finally {
+      await io.close()
+    }
+  }
+})

@@ -74,7 +74,16 @@ for (const engine of ['inline', 'thread'] as const) {
       const io = await withEnv({ STREAMLINE_IO_ENGINE: engine }, () => openBackend(t, backend, { queueDepth: l.maxQueueCapacity, sqDepth: l.maxSqDepth }))
       t.is(io.config.queueDepth, l.maxQueueCapacity)
       t.is(io.config.sqDepth, l.maxSqDepth)
-      t.true(cqEntriesFor(io.config) <= l.maxCqEntries)
+      if (io.backend === 'io_uring') {
+        const ring = io.kernel.ring
+        t.not(ring, null)
+        t.is(ring?.engine, engine)
+        t.is(ring?.engineSource, 'env')
+        t.like(ring?.requested, { sqEntries: l.maxSqDepth, queueCapacity: l.maxQueueCapacity, cqEntries: cqEntriesFor(io.config) })
+        t.true((ring?.requested.cqEntries ?? Infinity) <= l.maxCqEntries)
+      } else {
+        t.is(io.kernel.ring, null)
+      }
       await roundTrip(t, io)
     })
 

@@ -13,7 +13,7 @@ import test from 'ava'
 
 import { NativeBackend, ProtocolMismatch, Wire, type NativeBackendEnv } from '../ts/backends/native'
 import { loadConfig } from '../ts/config'
-import { FALLBACK_LIMITS, limitsOf, loadAddon, type EngineOptions, type NativeAddon, type Protocol } from '../ts/native'
+import { FALLBACK_LIMITS, limitsOf, loadAddon, type EngineInfo, type EngineOptions, type NativeAddon, type Protocol } from '../ts/native'
 import type { BackendFile } from '../ts/backends/backend'
 
 function addon(): NativeAddon {
@@ -184,7 +184,7 @@ function remapped(real: NativeAddon, extra: Partial<NativeAddon> = {}): Remapped
   return { addon: fake, protocol, sent }
 }
 
-const env = (engine: 'inline' | 'thread', extra: Partial<NativeBackendEnv> = {}): NativeBackendEnv => ({ engine, testSetupErrno: 0, testRingFailAfter: 0, ...extra })
+const env = (engine: 'inline' | 'thread', extra: Partial<NativeBackendEnv> = {}): NativeBackendEnv => ({ engine, engineSource: 'default', testSetupErrno: 0, testRingFailAfter: 0, ...extra })
 
 function tmpFile(t: import('ava').ExecutionContext, name: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'protocol-'))
@@ -248,4 +248,25 @@ test('a protocol() lacking an operation kind or a field the backend sends: Proto
   const bad: Protocol = { ...p, kinds, fields: p.fields.map((f) => (f === 'arg' ? 'argument' : f)) }
   const err = t.throws(() => new NativeBackend(addon(), bad, loadConfig({}, {}, []), env('inline')), { instanceOf: ProtocolMismatch })
   t.regex(err?.message ?? '', /lacks operation kinds registerBuffer and descriptor fields arg \(a stale build\?/)
+})
+
+test('io.kernel.ring from engineInfo(): setup flags, features, and why a table was refused, per ring', async (t) => {
+  const info: EngineInfo = {
+    sqEntries: 256, cqEntries: 2048, setupFlags: ['cqsize', 'single_issuer'], features: ['nodrop', 'ext_arg'],
+    fixedFileSlots: 4096, fixedFilesErrno: null, fixedBufferSlots: 0, fixedBuffersErrno: 12, ftruncateOp: true,
+  }
+  const r = remapped(addon(), { engineInfo: () => info })
+  const config = loadConfig({ ioWorkers: 2 }, {}, [])
+  const b = new NativeBackend(r.addon, r.protocol, config, env('thread', { engineSource: 'env' }))
+  t.teardown(() => b.shutdown())
+  const setup = b.ringSetup()
+  t.is(setup.engine, 'thread')
+  t.is(setup.engineSource, 'env')
+  t.is(setup.rings?.length, 2)
+  t.deepEqual(setup.rings?.[0].setupFlags, ['cqsize', 'single_issuer'])
+  t.deepEqual(setup.rings?.[0].features, ['nodrop', 'ext_arg'])
+  t.deepEqual(setup.rings?.[0].fixedFiles, { slots: 4096, refused: null })
+  t.is(setup.rings?.[0].fixedBuffers.slots, 0)
+  t.regex(setup.rings?.[0].fixedBuffers.refused ?? '', /^ENOMEM: .*RLIMIT_MEMLOCK/)
+  t.is(setup.unreported, undefined)
 })

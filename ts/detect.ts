@@ -79,7 +79,7 @@ function kernelRelease(addon: NativeAddon | null, hooks: DetectHooks): string {
 export function detect(config: IoConfig, load: AddonLoad, hooks: DetectHooks): Detection {
   const addon = load.addon
   const release = process.platform === 'linux' ? kernelRelease(addon, hooks) : os.release()
-  const kernel: KernelInfo = { release, ioUring: false, opcodes: [], features: [] }
+  const kernel: KernelInfo = { release, ioUring: false, opcodes: [], features: [], ring: null }
   // Probe even when io_uring is disabled by configuration, so io.kernel still tells
   // what the kernel offers.
   const unavailable = probeKernel(load, release, kernel, hooks)

@@ -230,6 +230,7 @@ export async function openIo(overrides: Partial<IoConfig> = {}): Promise<Io> {
     try {
       backend = new NativeBackend(load.addon, load.protocol, config, {
         engine: hooks.engine,
+        engineSource: env.sources.engine,
         testSetupErrno: hooks.testSetupErrno,
         testRingFailAfter: hooks.testRingFailAfter,
       })
@@ -240,6 +241,7 @@ export async function openIo(overrides: Partial<IoConfig> = {}): Promise<Io> {
         : typeof errno === 'number' && errno > 0 ? explainSetupFailure(errno, hooks.testProcStatus) : `io_uring ring setup failed: ${(err as Error).message}`
     }
   }
-  debug('kernel %s, backend %s%s', detection.kernel.release, backend.name, reason === null ? '' : ` (${reason})`)
-  return new IoImpl(backend, reason, detection.kernel, Object.freeze({ ...config, sizeClasses: [...config.sizeClasses] }), load.addon)
+  const kernel = { ...detection.kernel, ring: backend.ringSetup() }
+  debug('kernel %s, backend %s%s', kernel.release, backend.name, reason === null ? '' : ` (${reason})`)
+  return new IoImpl(backend, reason, kernel, Object.freeze({ ...config, sizeClasses: [...config.sizeClasses] }), load.addon)
 }

@@ -46,6 +46,27 @@ export interface Protocol {
   limits: ProtocolLimits
 }
 
+/**
+ * What an engine's ring was set up with (crates/uring `RingInfo`), as `engineInfo(engine)`
+ * would return it. crates/binding does not export engineInfo yet; ts/ shows it where an
+ * addon has it (io.kernel.ring, `streamline-io info`).
+ */
+export interface EngineInfo {
+  sqEntries: number
+  cqEntries: number
+  /** IORING_SETUP_* flags in use, by name (after the addon's fallbacks). */
+  setupFlags: string[]
+  /** IORING_FEAT_* features of the ring, by name. */
+  features: string[]
+  fixedFileSlots: number
+  /** errno (positive) of a refused fixed-file table; null when none was refused. */
+  fixedFilesErrno: number | null
+  fixedBufferSlots: number
+  fixedBuffersErrno: number | null
+  /** Whether ftruncate goes through IORING_OP_FTRUNCATE (else ftruncate(2) off the ring). */
+  ftruncateOp: boolean
+}
+
 /** An engine handle: one ring (and, in thread mode, its thread). Opaque to JavaScript. */
 export type EngineHandle = object & { readonly __engine: unique symbol }
 
@@ -66,6 +87,7 @@ export interface NativeAddon {
   allocAligned?(size: number): Buffer
   bufferAddress?(buf: Uint8Array): number
   dioAlignment?(fd: number): Float64Array | null | number
+  engineInfo?(engine: EngineHandle): EngineInfo
 }
 
 /**

@@ -2,6 +2,7 @@
 // same interface, not a special case sprinkled through callers). Arguments arrive
 // validated; errors leave shaped like node:fs's (ts/errors.ts), path included.
 import fs from 'node:fs'
+import type { RingSetup } from '../types'
 
 export type OpenKind = 'read' | 'readWrite' | 'create' | 'append'
 
@@ -80,6 +81,8 @@ export interface Backend {
   unregisterBuffer(registration: BufferRegistration): void
   /** Reads and writes that used a registered buffer (0 on the standard backend). */
   registeredBufferHits(): number
+  /** The rings this backend set up (io.kernel.ring); null on the standard backend. */
+  ringSetup(): RingSetup | null
   /** Releases the backend's own resources; every operation has settled before this is called. */
   shutdown(): Promise<void>
 }

@@ -11,9 +11,9 @@
 // protocol() (class Wire) and restates none of them.
 import { cqEntriesFor, type EnvSettings } from '../config'
 import { debug } from '../debug'
-import { systemError, withPath } from '../errors'
-import type { EngineHandle, EngineOptions, NativeAddon, Protocol } from '../native'
-import type { IoConfig } from '../types'
+import { errnoName, systemError, withPath } from '../errors'
+import type { EngineHandle, EngineInfo, EngineOptions, NativeAddon, Protocol } from '../native'
+import type { IoConfig, RingReport, RingSetup } from '../types'
 import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backend'
 import { runChains, runOnBackend } from './chains'
 import { fdOps, type FdOps } from './fd-ops'
@@ -185,17 +185,19 @@ export function fixedBufferSlots(config: IoConfig, maxSlots: number): number {
 
 /** What this backend takes from ts/config.ts's environment-only settings. */
 export interface NativeBackendEnv {
-  /** STREAMLINE_IO_ENGINE (or its default). */
+  /** STREAMLINE_IO_ENGINE (or its default) and where it came from. */
   engine: EnvSettings['engine']
+  engineSource: 'default' | 'env'
   /** Test hook (STREAMLINE_IO_TEST_SETUP_ERRNO): ring setup fails with this errno; 0 = off. */
   testSetupErrno: number
   /** Test hook (STREAMLINE_IO_TEST_RING_FAIL_AFTER): the ring fails after this many requests; 0 = off. */
   testRingFailAfter: number
 }
 
-/** What a failed buffer registration means, by errno, for pool.stats().lastRegistrationError. */
-const REGISTRATION_FAILURES: Record<number, string> = {
+/** How fixed-file or buffer-table refusals read, by errno (io.kernel.ring, pool.stats()). */
+const REFUSAL_HINTS: Record<number, string> = {
   12 /* ENOMEM */: 'registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK',
+  24 /* EMFILE */: 'the table is larger than RLIMIT_NOFILE allows',
   105 /* ENOBUFS */: "the ring's registered-buffer table is full",
 }
 
@@ -220,6 +222,7 @@ export class NativeBackend implements Backend {
   private readonly wire: Wire
   /** node:fs on a ring's descriptors, for operations its failed ring could not run. */
   private readonly fd: FdOps
+  private readonly setup: RingSetup
 
   /**
    * Starts the rings (`ioWorkers` in thread mode, one inline); throws (with .errno) when
@@ -259,6 +262,48 @@ export class NativeBackend implements Backend {
       for (const ring of this.rings) addon.destroy(ring.engine)
       throw err
     }
+    const requested = {
+      sqEntries: options.sqDepth,
+      cqEntries: options.cqDepth,
+      queueCapacity: options.queueCapacity,
+      fixedFileSlots: options.fixedFileSlots,
+      fixedBufferSlots: options.fixedBufferSlots ?? 0,
+      sqpoll: options.sqpoll ?? false,
+    }
+    this.setup = { engine: this.mode, engineSource: env.engineSource, requested, ...this.reports() }
+  }
+
+  /** What each ring was set up with, from the addon's engineInfo(); or why that is not known. */
+  private reports(): Pick<RingSetup, 'rings' | 'unreported'> {
+    const info = this.addon.engineInfo
+    if (typeof info !== 'function') return { rings: null, unreported: 'the native addon does not report its rings (it has no engineInfo())' }
+    try {
+      return { rings: this.rings.map((r) => this.report(info.call(this.addon, r.engine))) }
+    } catch (err) {
+      return { rings: null, unreported: `engineInfo() failed: ${(err as Error).message}` }
+    }
+  }
+
+  ringSetup(): RingSetup {
+    return this.setup
+  }
+
+  private report(info: EngineInfo): RingReport {
+    const refused = (errno: number | null): string | null => {
+      if (errno === null || errno === 0) return null
+      const e = Math.abs(errno)
+      const hint = REFUSAL_HINTS[e]
+      return `${errnoName(e)}: ${this.addon.strerror(e)}${hint === undefined ? '' : ` (${hint})`}`
+    }
+    return {
+      sqEntries: info.sqEntries,
+      cqEntries: info.cqEntries,
+      setupFlags: [...info.setupFlags],
+      features: [...info.features],
+      fixedFiles: { slots: info.fixedFileSlots, refused: refused(info.fixedFilesErrno) },
+      fixedBuffers: { slots: info.fixedBufferSlots, refused: refused(info.fixedBuffersErrno) },
+      ftruncateOp: info.ftruncateOp,
+    }
   }
 
   async open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile> {
@@ -284,7 +329,7 @@ export class NativeBackend implements Backend {
     results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
     if (failed === this.wire.ringFailed) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
-    const why = REGISTRATION_FAILURES[-failed]
+    const why = REFUSAL_HINTS[-failed]
     if (why !== undefined) err.message += ` (${why})`
     throw err
   }

@@ -41,6 +41,10 @@ export class StandardBackend implements Backend {
     return 0
   }
 
+  ringSetup(): null {
+    return null
+  }
+
   async open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile> {
     const handle = await fs.promises.open(path, openFlags(kind, direct), mode)
     // open(2) lets O_RDONLY open a directory; the contract says EISDIR for every open*.
