@@ -194,11 +194,14 @@ export interface NativeBackendEnv {
   testRingFailAfter: number
 }
 
-/** How fixed-file or buffer-table refusals read, by errno (io.kernel.ring, pool.stats()). */
-const REFUSAL_HINTS: Record<number, string> = {
+/** What a refused buffer registration or buffer table means, by errno (pool.stats(), io.kernel.ring). */
+const BUFFER_REFUSALS: Record<number, string> = {
   12 /* ENOMEM */: 'registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK',
-  24 /* EMFILE */: 'the table is larger than RLIMIT_NOFILE allows',
   105 /* ENOBUFS */: "the ring's registered-buffer table is full",
+}
+/** What a refused fixed-file table means, by errno (io.kernel.ring). */
+const FILE_TABLE_REFUSALS: Record<number, string> = {
+  24 /* EMFILE */: 'the table is larger than RLIMIT_NOFILE allows',
 }
 
 /** A registered buffer: its slot in each ring's table, in ring order. */
@@ -289,10 +292,10 @@ export class NativeBackend implements Backend {
   }
 
   private report(info: EngineInfo): RingReport {
-    const refused = (errno: number | null): string | null => {
+    const refused = (errno: number | null, hints: Record<number, string>): string | null => {
       if (errno === null || errno === 0) return null
       const e = Math.abs(errno)
-      const hint = REFUSAL_HINTS[e]
+      const hint = hints[e]
       return `${errnoName(e)}: ${this.addon.strerror(e)}${hint === undefined ? '' : ` (${hint})`}`
     }
     return {
@@ -300,8 +303,8 @@ export class NativeBackend implements Backend {
       cqEntries: info.cqEntries,
       setupFlags: [...info.setupFlags],
       features: [...info.features],
-      fixedFiles: { slots: info.fixedFileSlots, refused: refused(info.fixedFilesErrno) },
-      fixedBuffers: { slots: info.fixedBufferSlots, refused: refused(info.fixedBuffersErrno) },
+      fixedFiles: { slots: info.fixedFileSlots, refused: refused(info.fixedFilesErrno, FILE_TABLE_REFUSALS) },
+      fixedBuffers: { slots: info.fixedBufferSlots, refused: refused(info.fixedBuffersErrno, BUFFER_REFUSALS) },
       ftruncateOp: info.ftruncateOp,
     }
   }
@@ -329,7 +332,7 @@ export class NativeBackend implements Backend {
     results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
     if (failed === this.wire.ringFailed) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
-    const why = REFUSAL_HINTS[-failed]
+    const why = BUFFER_REFUSALS[-failed]
     if (why !== undefined) err.message += ` (${why})`
     throw err
   }
