@@ -95,3 +95,34 @@ for (const backend of backends) {
     io.pool.release(buf)
   })
 }
+
+for (const engine of ['inline', 'thread'] as const) {
+  test(`io_uring, ${engine}: io.kernel.ring is the ring as the addon reports it (engineInfo), one entry per ring; or null with the reason`, async (t) => {
+    const saved = process.env.STREAMLINE_IO_ENGINE
+    process.env.STREAMLINE_IO_ENGINE = engine
+    let io
+    try {
+      io = await openBackend(t, 'io_uring', { ioWorkers: 2 })
+    } finally {
+      if (saved === undefined) delete process.env.STREAMLINE_IO_ENGINE
+      else process.env.STREAMLINE_IO_ENGINE = saved
+    }
+    if (io.backend !== 'io_uring') return t.pass('io_uring not available here')
+    const ring = io.kernel.ring!
+    t.like(ring, { engine, engineSource: 'env' })
+    if (typeof addon().engineInfo !== 'function') {
+      t.is(ring.rings, null)
+      t.regex(ring.unreported ?? '', /engineInfo/)
+      t.log('the addon has no engineInfo(): io.kernel.ring.rings is null')
+      return
+    }
+    t.is(ring.rings?.length, engine === 'inline' ? 1 : 2, 'inline: one ring; thread: ioWorkers')
+    for (const r of ring.rings!) {
+      t.true(r.sqEntries >= ring.requested.sqEntries && r.cqEntries >= ring.requested.cqEntries, JSON.stringify(r))
+      t.true(r.setupFlags.every((f) => typeof f === 'string') && r.features.length > 0)
+      t.true(r.setupFlags.includes('cqsize'), 'the CQ was sized (IORING_SETUP_CQSIZE)')
+      t.true(r.fixedFiles.refused === null ? r.fixedFiles.slots === ring.requested.fixedFileSlots : r.fixedFiles.slots === 0)
+      t.true(r.fixedBuffers.refused === null ? r.fixedBuffers.slots === ring.requested.fixedBufferSlots : r.fixedBuffers.slots === 0)
+    }
+  })
+}

@@ -48,8 +48,8 @@ export interface Protocol {
 
 /**
  * What an engine's ring was set up with (crates/uring `RingInfo`), as `engineInfo(engine)`
- * would return it. crates/binding does not export engineInfo yet; ts/ shows it where an
- * addon has it (io.kernel.ring, `streamline-io info`).
+ * returns it (null once the engine is destroyed). Optional: ts/ shows it where an addon
+ * has it (io.kernel.ring, `streamline-io info`).
  */
 export interface EngineInfo {
   sqEntries: number
@@ -87,7 +87,7 @@ export interface NativeAddon {
   allocAligned?(size: number): Buffer
   bufferAddress?(buf: Uint8Array): number
   dioAlignment?(fd: number): Float64Array | null | number
-  engineInfo?(engine: EngineHandle): EngineInfo
+  engineInfo?(engine: EngineHandle): EngineInfo | null
 }
 
 /**

@@ -281,7 +281,9 @@ export class NativeBackend implements Backend {
     const info = this.addon.engineInfo
     if (typeof info !== 'function') return { rings: null, unreported: 'the native addon does not report its rings (it has no engineInfo())' }
     try {
-      return { rings: this.rings.map((r) => this.report(info.call(this.addon, r.engine))) }
+      const infos = this.rings.map((r) => info.call(this.addon, r.engine))
+      if (infos.some((i) => i === null)) return { rings: null, unreported: 'engineInfo() reported no ring (an engine closed already)' }
+      return { rings: infos.map((i) => this.report(i!)) }
     } catch (err) {
       return { rings: null, unreported: `engineInfo() failed: ${(err as Error).message}` }
     }
