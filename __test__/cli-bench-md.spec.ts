@@ -9,7 +9,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import test from 'ava'
 
-import { type BenchReport, MARK_BEGIN, MARK_END, headerFacts, median, medianRows, mountOf, readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/report'
+import { MARK_BEGIN, MARK_END, headerFacts, median, medianRows, readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/markdown'
+import { type BenchReport, mountOf } from '../ts/cli/bench/report'
 import { tmpDir } from './helpers/backends'
 import { cleanEnv, runNode, type ChildResult } from './helpers/child'
 

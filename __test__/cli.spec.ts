@@ -12,6 +12,7 @@ import { openWal } from '../ts/index'
 import { backends, ioUringExpected, openBackend, tmpDir, type BackendName } from './helpers/backends'
 import { cleanEnv, runNode, type ChildResult } from './helpers/child'
 import { snapshotDir, walFiles } from './fixtures/wal-lib'
+import type { RingSetup } from '../ts/types'
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'streamline-io')
 const FRAME_HEADER = 16 // docs/FORMATS.md
@@ -57,6 +58,8 @@ test('user mistakes: one line on stderr, exit 2, never a stack trace', async (t)
     [['info', '--io-queue-depth'], /--io-queue-depth needs a value/],
     [['info', '--io-queue-depth', 'many'], /queueDepth: "many" from flag --io-queue-depth is not valid/],
     [['info', '--io-uring-sq-depth=3'], /sqDepth: 3 from flag --io-uring-sq-depth must be a power of two/],
+    [['info', '--io-queue-depth', '100000'], /^streamline-io: queueDepth: 100000 from flag --io-queue-depth must be an integer from 1 to 65535 \(the native addon's limit protocol\(\)\.limits\.maxQueueCapacity\)\n$/],
+    [['info', '--io-uring-sq-depth', '65536'], /sqDepth: 65536 from flag --io-uring-sq-depth must be a power of two from 1 to 32768 \(the native addon's limit protocol\(\)\.limits\.maxSqDepth\)/],
     [['info', '--enable-io-uring', 'maybe'], /enableIoUring: "maybe"/],
     [['wal'], /missing subcommand/],
     [['wal', 'fix', dir], /unknown subcommand 'wal fix'/],
@@ -87,7 +90,10 @@ interface InfoJson {
   ioUring: { available: boolean; opcodes: string[]; features: string[] }
   backend: string
   fallbackReason: string | null
+  ring: RingSetup | null
   config: Record<string, { value: unknown; source: string }>
+  environment: Record<string, { value: unknown; source: string; variable: string }>
+  limits: { from: string } & Record<string, number | string>
 }
 
 test('info: kernel, io_uring, backend and the config with its sources', async (t) => {
@@ -110,12 +116,37 @@ test('info: kernel, io_uring, backend and the config with its sources', async (t
   t.deepEqual(j.config.queueDepth, { value: 512, source: 'env' })
   t.deepEqual(j.config.sqDepth, { value: 256, source: 'default' })
   t.deepEqual(Object.keys(j.config).sort(), ['bufferPoolSize', 'enableIoUring', 'ioWorkers', 'preallocateSize', 'preallocateWal', 'queueDepth', 'sizeClasses', 'sqDepth', 'sqpoll'])
+  t.deepEqual(j.environment.engine, { value: 'inline', source: 'default', variable: 'STREAMLINE_IO_ENGINE' })
+  t.deepEqual(j.environment.testNoAddon, { value: false, source: 'default', variable: 'STREAMLINE_IO_TEST_NO_ADDON' })
+  t.like(j.limits, { from: 'addon', maxQueueCapacity: 65535, maxSqDepth: 32768 })
+  if (j.backend === 'io_uring') {
+    t.like(j.ring, { engine: 'inline', engineSource: 'default' })
+    t.like(j.ring?.requested, { sqEntries: 256, queueCapacity: 512, cqEntries: 1024 })
+    // Until the addon exports engineInfo(), what the kernel gave is not reported (and says so).
+    if (j.ring?.rings === null) t.regex(j.ring.unreported ?? '', /engineInfo/)
+    else t.true(Array.isArray(j.ring?.rings?.[0].setupFlags))
+  } else {
+    t.is(j.ring, null)
+  }
 
   const text = await cli(['info'])
   t.is(text.code, 0, text.stderr)
   t.regex(text.stdout, /^kernel\s+\S+/m)
   t.regex(text.stdout, /^backend\s+(io_uring|standard)/m)
   t.regex(text.stdout, /^\s+enableIoUring\s+true\s+default$/m)
+  if (ioUringExpected()) {
+    t.regex(text.stdout, /^engine\s+inline \(default\)$/m)
+    t.regex(text.stdout, /^requested\s+sq 256, cq 2048, queue 1024/m)
+  }
+  t.regex(text.stdout, /^\s+STREAMLINE_IO_ENGINE\s+inline\s+default$/m)
+
+  const thread = await cli(['info', '--json'], { STREAMLINE_IO_ENGINE: 'thread' })
+  const jt = JSON.parse(thread.stdout) as InfoJson
+  t.deepEqual(jt.environment.engine, { value: 'thread', source: 'env', variable: 'STREAMLINE_IO_ENGINE' })
+  if (jt.backend === 'io_uring') t.like(jt.ring, { engine: 'thread', engineSource: 'env' })
+  const bad = await cli(['info'], { STREAMLINE_IO_ENGINE: 'warp' })
+  t.true(isUsageError(bad), bad.stderr)
+  t.regex(bad.stderr, /STREAMLINE_IO_ENGINE=warp from the environment is not 'inline' or 'thread'/)
 })
 
 test('info --enable-io-uring false: standard backend, the reason, source flag', async (t) => {

@@ -23,7 +23,7 @@ import {
 import { cleanEnv, lastJson, runNode, summary } from './helpers/child'
 import { rootTest } from './helpers/tmpfs'
 import { fixedBufferSlots } from '../ts/backends/native'
-import { loadAddon } from '../ts/native'
+import { limitsOf, loadAddon } from '../ts/native'
 import type { PoolStats } from '../ts/pool'
 import type { Io } from '../ts/types'
 
@@ -385,7 +385,7 @@ for (const backend of backends) {
 
   test(`${backend}: a full registered-buffer table degrades to plain buffers (counted); dropped buffers free their slots`, async (t) => {
     const io = await openBackend(t, backend, { bufferPoolSize: 2 })
-    const slots = fixedBufferSlots(io.config)
+    const slots = fixedBufferSlots(io.config, limitsOf(loadAddon()).values.maxFixedBufferSlots)
     const file = path.join(tmpDir(t), 'full')
     const f = await io.create(file)
     const N = slots + 16

@@ -15,8 +15,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { openIo } from '../ts/index'
 import { Metrics } from '../ts/metrics'
-import { machineFacts, median } from './report'
-import { MiB, type Summary, ioReader, makeDataFile, randomReads, summarize, warm } from './workloads'
+import { median } from './markdown'
+import { machineFacts } from '../ts/cli/bench/report'
+import { MiB, type Summary, ioReader, makeDataFile, randomReads, summarize, warm } from '../ts/cli/bench/workloads'
 
 interface Args {
   rounds: number

@@ -21,9 +21,9 @@ import type { Summary as BennySummary } from 'benny/lib/internal/common-types'
 import { crc32c, openIo } from '../ts/index'
 import { crc32cTable } from '../ts/crc32c'
 import { Histogram, Metrics } from '../ts/metrics'
-import { newHistogram, recordSince } from './latency'
-import { machineFacts } from './report'
-import { KiB, MiB, makeDataFile, warm } from './workloads'
+import { newHistogram, recordSince } from '../ts/cli/bench/latency'
+import { machineFacts } from '../ts/cli/bench/report'
+import { KiB, MiB, makeDataFile, warm } from '../ts/cli/bench/workloads'
 
 interface MicroArgs {
   out: string | null

@@ -19,7 +19,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { openIo } from '../ts/index'
-import { type Appender, KiB, MiB, type Summary, drive, fsTypeOf, nodeFsAppender, summarize, walAppender } from './workloads'
+import { type Appender, KiB, MiB, type Summary, drive, fsTypeOf, nodeFsAppender, summarize, walAppender } from '../ts/cli/bench/workloads'
 
 /** fio's W1 job (DESIGN.md §6) for `seconds`: write IOPS, or null without fio. */
 function fioW1(dir: string, seconds: number): number | null {

@@ -8,11 +8,11 @@
 // node-fs, and the facts the runs state (machine, kernel, file system, date, node, command).
 // --write replaces the text between <!-- bench:begin --> and <!-- bench:end --> in place and
 // leaves the rest of the file (the hand-written analysis) alone. The work is in
-// benches/report.ts; this is the command around it.
+// benches/markdown.ts; this is the command around it.
 import fs from 'node:fs'
-import { plotReports } from '../benches/plot'
-import { readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/report'
-import { WORKLOAD_TITLES } from '../benches/workloads'
+import { plotReports } from '../ts/cli/bench/plot'
+import { readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/markdown'
+import { WORKLOAD_TITLES } from '../ts/cli/bench/workloads'
 
 const USAGE = `Usage: benchmarks-md RUN.json [RUN.json …] [--write FILE] [--plot FILE.svg]
 

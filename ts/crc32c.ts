@@ -3,7 +3,7 @@
 // Chaining: crc32c(b, crc32c(a)) === crc32c(a ‖ b).
 import { types } from 'node:util'
 import { invalidArgType, outOfRange } from './errors'
-import { loadAddon } from './native'
+import { addonFromEnv } from './config'
 
 const TABLE = (() => {
   const t = new Uint32Array(256 * 8)
@@ -39,7 +39,7 @@ let nativeCrc: NativeCrc | null | undefined
 
 function native(): NativeCrc | null {
   if (nativeCrc === undefined) {
-    const { addon } = loadAddon()
+    const { addon } = addonFromEnv()
     const fn = (addon as { crc32c?: NativeCrc } | null)?.crc32c
     nativeCrc = typeof fn === 'function' ? fn : null
   }

@@ -4,8 +4,9 @@
 // value, the seccomp mode in /proc/self/status, the errno — not from errno alone.
 import fs from 'node:fs'
 import os from 'node:os'
+import type { EnvSettings } from './config'
 import { errnoName } from './errors'
-import { loadAddon, type AddonLoad, type NativeAddon } from './native'
+import type { AddonLoad, NativeAddon } from './native'
 import type { IoConfig, KernelInfo } from './types'
 
 /** io_uring as we use it needs 5.11 (unprivileged SQPOLL aside, the opcode set we probe and a stable CQSIZE/NODROP). */
@@ -19,14 +20,8 @@ export interface Detection {
   addon: NativeAddon | null
 }
 
-/** Test hooks (documented in README "Test hooks"): make this kernel look different. */
-export function hookedErrno(): number {
-  const name = process.env.STREAMLINE_IO_TEST_SETUP_ERRNO
-  if (!name) return 0
-  const errno = (os.constants.errno as Record<string, number>)[name] ?? Number(name)
-  if (!Number.isInteger(errno) || errno <= 0) throw new Error(`STREAMLINE_IO_TEST_SETUP_ERRNO=${name} is not an errno name or number`)
-  return errno
-}
+/** The test hooks detection honours (README "Test hooks"), as ts/config.ts resolved them. */
+export type DetectHooks = Pick<EnvSettings, 'testSetupErrno' | 'testKernelRelease' | 'testProcStatus'>
 
 export function parseRelease(release: string): [number, number] | null {
   const m = /^(\d+)\.(\d+)/.exec(release)
@@ -45,17 +40,20 @@ function readTrimmed(file: string): string | null {
   }
 }
 
-function seccompMode(): number | null {
-  const status = readTrimmed(process.env.STREAMLINE_IO_TEST_PROC_STATUS || '/proc/self/status')
+function seccompMode(procStatus: string | null): number | null {
+  const status = readTrimmed(procStatus ?? '/proc/self/status')
   const m = status === null ? null : /^Seccomp:\s*(\d+)/m.exec(status)
   return m ? Number(m[1]) : null
 }
 
-/** Names why io_uring_setup failed, from the evidence the machine offers. */
-export function explainSetupFailure(errno: number): string {
+/**
+ * Names why io_uring_setup failed, from the evidence the machine offers. `procStatus`:
+ * the file read instead of /proc/self/status (STREAMLINE_IO_TEST_PROC_STATUS).
+ */
+export function explainSetupFailure(errno: number, procStatus: string | null = null): string {
   const code = errnoName(errno)
   const sysctl = readTrimmed('/proc/sys/kernel/io_uring_disabled')
-  const seccomp = seccompMode()
+  const seccomp = seccompMode(procStatus)
   if (code === 'EPERM' || code === 'EACCES') {
     if (sysctl === '2') return `io_uring is disabled machine-wide by the sysctl kernel.io_uring_disabled = 2 (io_uring_setup: ${code}); set it to 0 to use io_uring`
     if (sysctl === '1') return `io_uring is restricted by the sysctl kernel.io_uring_disabled = 1 to members of kernel.io_uring_group, and this process is not one (io_uring_setup: ${code})`
@@ -73,24 +71,24 @@ export function explainSetupFailure(errno: number): string {
   return `io_uring_setup failed with ${code}`
 }
 
-function kernelRelease(addon: NativeAddon | null): string {
-  return process.env.STREAMLINE_IO_TEST_KERNEL_RELEASE || (addon ? addon.kernelRelease() : os.release())
+function kernelRelease(addon: NativeAddon | null, hooks: DetectHooks): string {
+  return hooks.testKernelRelease ?? (addon ? addon.kernelRelease() : os.release())
 }
 
-export function detect(config: IoConfig): Detection {
-  const load = loadAddon()
+/** `load`: the addon as ts/config.ts resolved it (absent under STREAMLINE_IO_TEST_NO_ADDON). */
+export function detect(config: IoConfig, load: AddonLoad, hooks: DetectHooks): Detection {
   const addon = load.addon
-  const release = process.platform === 'linux' ? kernelRelease(addon) : os.release()
-  const kernel: KernelInfo = { release, ioUring: false, opcodes: [], features: [] }
+  const release = process.platform === 'linux' ? kernelRelease(addon, hooks) : os.release()
+  const kernel: KernelInfo = { release, ioUring: false, opcodes: [], features: [], ring: null }
   // Probe even when io_uring is disabled by configuration, so io.kernel still tells
   // what the kernel offers.
-  const unavailable = probeKernel(load, release, kernel)
+  const unavailable = probeKernel(load, release, kernel, hooks)
   const reason = !config.enableIoUring ? 'io_uring is disabled by configuration (enableIoUring = false)' : unavailable
   return { backend: reason === null ? 'io_uring' : 'standard', reason, kernel, addon }
 }
 
 /** Fills `kernel` with what the probe saw; returns why io_uring cannot be used, or null. */
-function probeKernel(load: AddonLoad, release: string, kernel: KernelInfo): string | null {
+function probeKernel(load: AddonLoad, release: string, kernel: KernelInfo, hooks: DetectHooks): string | null {
   if (process.platform !== 'linux') return `io_uring is Linux-only (this is ${process.platform})`
   if (load.addon === null) return load.reason
   const addon = load.addon
@@ -98,8 +96,8 @@ function probeKernel(load: AddonLoad, release: string, kernel: KernelInfo): stri
   if (version === null || !atLeast(version, MIN_KERNEL)) {
     return `kernel ${release} is older than ${MIN_KERNEL.join('.')}, the first release with the io_uring features this library needs`
   }
-  const probe = addon.probe(PROBE_ENTRIES, hookedErrno())
-  if (!probe.ok) return probe.reason ?? explainSetupFailure(probe.errno)
+  const probe = addon.probe(PROBE_ENTRIES, hooks.testSetupErrno)
+  if (!probe.ok) return probe.reason ?? explainSetupFailure(probe.errno, hooks.testProcStatus)
   kernel.ioUring = true
   kernel.opcodes = probe.opcodes
   kernel.features = probe.features

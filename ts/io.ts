@@ -3,15 +3,15 @@
 import fs from 'node:fs'
 import { resolveConfig } from './config'
 import { debug } from './debug'
-import { detect, explainSetupFailure, hookedErrno } from './detect'
+import { detect, explainSetupFailure } from './detect'
 import { directUnavailable, invalidArgType, ioClosed, withPath } from './errors'
 import { openDirect, type DirectAlignment } from './direct'
 import type { NativeAddon } from './native'
 import { BufferPool } from './pool'
 import { alignedMemory, plainMemory } from './pool-memory'
-import { type Backend, type BatchOp, type BatchResult, type OpenKind } from './backends/backend'
+import { type Backend, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backends/backend'
 import { Batch, type BatchOwner } from './batch'
-import { NativeBackend, engineModeFromEnv } from './backends/native'
+import { NativeBackend, ProtocolMismatch } from './backends/native'
 import { StandardBackend } from './backends/standard'
 import { File, type FileOwner } from './file'
 import { Limiter } from './limiter'
@@ -35,12 +35,11 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     private readonly addon: NativeAddon | null,
   ) {
     this.limiter = new Limiter(config.queueDepth)
-    const native = impl instanceof NativeBackend ? impl : null
     const memory = addon === null
       ? plainMemory()
-      : alignedMemory(addon, native === null ? {} : {
-        register: (buf) => native.registerBuffer(buf),
-        unregister: (slots) => native.unregisterBuffer(slots as number[]),
+      : alignedMemory(addon, !impl.registersBuffers ? {} : {
+        register: (buf) => impl.registerBuffer(buf),
+        unregister: (registration) => impl.unregisterBuffer(registration as BufferRegistration),
       })
     this.pool = new BufferPool(config.sizeClasses, config.bufferPoolSize, memory)
     const io = this
@@ -218,35 +217,31 @@ class IoImpl implements Io, FileOwner, BatchOwner {
 /**
  * Opens an Io with the configuration `loadConfig(overrides, process.env, [])`: io_uring
  * where the kernel allows it, the standard backend otherwise (see `fallbackReason`).
+ * Settings are checked against the native layer's limits on both backends alike (a
+ * value past one is ERR_IO_CONFIG, never a silent fallback).
  */
 export async function openIo(overrides: Partial<IoConfig> = {}): Promise<Io> {
-  const { config } = resolveConfig(overrides, process.env, [])
-  const detection = detect(config)
-  let backend: Backend = new StandardBackend()
+  const { config, env, addon: load, limits } = resolveConfig(overrides, process.env, [])
+  const hooks = env.values
+  const detection = detect(config, load, hooks)
+  let backend: Backend = new StandardBackend(limits.values)
   let reason = detection.reason
-  if (detection.backend === 'io_uring' && detection.addon !== null) {
-    // A bad STREAMLINE_IO_ENGINE is the user's mistake: say so, rather than fall back.
-    const engineMode = engineModeFromEnv()
+  if (detection.backend === 'io_uring' && load.addon !== null) {
     try {
-      backend = new NativeBackend(detection.addon, config, {
-        engineMode,
-        testSetupErrno: hookedErrno(),
-        testFailAfter: testRingFailAfter(),
+      backend = new NativeBackend(load.addon, load.protocol, config, {
+        engine: hooks.engine,
+        engineSource: env.sources.engine,
+        testSetupErrno: hooks.testSetupErrno,
+        testRingFailAfter: hooks.testRingFailAfter,
       })
     } catch (err) {
       const errno = (err as { errno?: number }).errno
-      reason = typeof errno === 'number' && errno > 0 ? explainSetupFailure(errno) : `io_uring ring setup failed: ${(err as Error).message}`
+      reason = err instanceof ProtocolMismatch
+        ? err.message
+        : typeof errno === 'number' && errno > 0 ? explainSetupFailure(errno, hooks.testProcStatus) : `io_uring ring setup failed: ${(err as Error).message}`
     }
   }
-  debug('kernel %s, backend %s%s', detection.kernel.release, backend.name, reason === null ? '' : ` (${reason})`)
-  return new IoImpl(backend, reason, detection.kernel, Object.freeze({ ...config, sizeClasses: [...config.sizeClasses] }), detection.addon)
-}
-
-/** Test hook STREAMLINE_IO_TEST_RING_FAIL_AFTER=N: the ring fails after N requests. */
-function testRingFailAfter(): number {
-  const raw = process.env.STREAMLINE_IO_TEST_RING_FAIL_AFTER
-  if (!raw) return 0
-  const n = Number(raw)
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`STREAMLINE_IO_TEST_RING_FAIL_AFTER=${raw} is not a non-negative integer`)
-  return n
+  const kernel = { ...detection.kernel, ring: backend.ringSetup() }
+  debug('kernel %s, backend %s%s', kernel.release, backend.name, reason === null ? '' : ` (${reason})`)
+  return new IoImpl(backend, reason, kernel, Object.freeze({ ...config, sizeClasses: [...config.sizeClasses] }), load.addon)
 }

@@ -29,9 +29,50 @@ export interface IoConfig {
 
 export interface KernelInfo {
   release: string
+  /** Whether the probe could set up a ring (opcodes and features are the probe ring's). */
   ioUring: boolean
   opcodes: string[]
   features: string[]
+  /** The rings the io_uring backend actually set up; null on the standard backend. */
+  ring: RingSetup | null
+}
+
+/** The io_uring backend's rings: what was asked for and what the kernel gave. */
+export interface RingSetup {
+  /** How the rings are driven (STREAMLINE_IO_ENGINE) and where that came from. */
+  engine: 'inline' | 'thread'
+  engineSource: 'default' | 'env'
+  /** What each ring was asked for (createEngine's options). */
+  requested: {
+    sqEntries: number
+    cqEntries: number
+    queueCapacity: number
+    fixedFileSlots: number
+    fixedBufferSlots: number
+    sqpoll: boolean
+  }
+  /**
+   * What each ring was set up with, one entry per ring (ioWorkers in thread mode, one
+   * inline), as the addon reports it; null when the addon does not (see `unreported`).
+   */
+  rings: RingReport[] | null
+  /** Why `rings` is null. */
+  unreported?: string
+}
+
+export interface RingReport {
+  sqEntries: number
+  cqEntries: number
+  /** IORING_SETUP_* flags in use, by name (after the fallbacks: no 'sqpoll' when it was refused). */
+  setupFlags: string[]
+  /** IORING_FEAT_* features of the ring, by name. */
+  features: string[]
+  /** The fixed-file table: its slots (0 = none), and why the kernel refused it (null = it did not). */
+  fixedFiles: { slots: number; refused: string | null }
+  /** The registered-buffer table, likewise. */
+  fixedBuffers: { slots: number; refused: string | null }
+  /** ftruncate through IORING_OP_FTRUNCATE (Linux 6.9), else ftruncate(2) off the ring. */
+  ftruncateOp: boolean
 }
 
 import type { IoBufferPool } from './pool'

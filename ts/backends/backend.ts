@@ -2,6 +2,7 @@
 // same interface, not a special case sprinkled through callers). Arguments arrive
 // validated; errors leave shaped like node:fs's (ts/errors.ts), path included.
 import fs from 'node:fs'
+import type { RingSetup } from '../types'
 
 export type OpenKind = 'read' | 'readWrite' | 'create' | 'append'
 
@@ -41,6 +42,9 @@ export interface BatchOp {
 
 export type BatchResult = { ok: true; bytes: number } | { ok: false; error: Error }
 
+/** A registered buffer as its backend knows it (the io_uring backend: a slot per ring). Opaque to callers. */
+export type BufferRegistration = { readonly __registration: unique symbol }
+
 export interface Backend {
   readonly name: 'io_uring' | 'standard'
   /** Opens `path`; with `direct`, O_DIRECT (EINVAL where the file system refuses it). */
@@ -62,8 +66,23 @@ export interface Backend {
   batch(ops: BatchOp[]): Promise<BatchResult[]>
   /** Operations run on the standard path because a ring failed (0 on the standard backend). */
   readonly degradedOps: number
+  /**
+   * Whether this backend registers buffers (io.pool asks it to for every buffer it makes;
+   * the io_uring backend does, the standard backend has nothing to register with).
+   */
+  readonly registersBuffers: boolean
+  /**
+   * Registers `buf` for fixed-buffer I/O; resolves the handle unregisterBuffer takes, or
+   * rejects with the reason (pool.stats() counts it; the buffer stays plain). Rejects
+   * where registersBuffers is false.
+   */
+  registerBuffer(buf: Buffer): Promise<BufferRegistration>
+  /** Undoes registerBuffer; the buffer is then plain. Never throws (a failure is only logged). */
+  unregisterBuffer(registration: BufferRegistration): void
   /** Reads and writes that used a registered buffer (0 on the standard backend). */
   registeredBufferHits(): number
+  /** The rings this backend set up (io.kernel.ring); null on the standard backend. */
+  ringSetup(): RingSetup | null
   /** Releases the backend's own resources; every operation has settled before this is called. */
   shutdown(): Promise<void>
 }

@@ -1,6 +1,7 @@
 // node:fs operations on a raw file descriptor: the path a native file takes when its
 // ring has failed (DESIGN.md §4: degrade per operation, nothing lost). The descriptor
-// stays owned by the native file; these calls only borrow it.
+// stays owned by the native file; these calls only borrow it. `step`: the most one
+// read/write call moves (protocol().limits.maxTransferBytes; ts/backends/transfer.ts).
 import fs from 'node:fs'
 import { promisify } from 'node:util'
 import { systemError, withPath } from '../errors'
@@ -17,7 +18,9 @@ const close = promisify(fs.close)
 
 const EISDIR = 21
 
-export const fdOps = {
+export type FdOps = ReturnType<typeof fdOps>
+
+export const fdOps = (step: number) => ({
   async open(path: string, flags: number, mode: number): Promise<number> {
     // libuv opens with O_CLOEXEC itself.
     const fd = await open(path, flags, mode)
@@ -30,10 +33,10 @@ export const fdOps = {
     return fd
   },
   read(fd: number, buf: Uint8Array, position: number): Promise<number> {
-    return readFull((b, o, l, p) => read(fd, b, o, l, p).then((r) => r.bytesRead), buf, position)
+    return readFull((b, o, l, p) => read(fd, b, o, l, p).then((r) => r.bytesRead), buf, position, step)
   },
   write(fd: number, buf: Uint8Array, position: number, path: string): Promise<void> {
-    return writeFull((b, o, l, p) => write(fd, b, o, l, p).then((r) => r.bytesWritten), buf, position, path)
+    return writeFull((b, o, l, p) => write(fd, b, o, l, p).then((r) => r.bytesWritten), buf, position, path, step)
   },
   sync(fd: number, dataOnly: boolean): Promise<void> {
     return dataOnly ? fdatasync(fd) : fsync(fd)
@@ -42,7 +45,7 @@ export const fdOps = {
     return (await fstat(fd)).size
   },
   allocate(fd: number, offset: number, len: number, path: string): Promise<void> {
-    return allocateByZeroFill((b, o, l, p) => write(fd, b, o, l, p).then((r) => r.bytesWritten), () => fdOps.size(fd), offset, len, path)
+    return allocateByZeroFill((b, o, l, p) => write(fd, b, o, l, p).then((r) => r.bytesWritten), async () => (await fstat(fd)).size, offset, len, path)
   },
   truncate(fd: number, len: number): Promise<void> {
     return ftruncate(fd, len)
@@ -50,4 +53,4 @@ export const fdOps = {
   close(fd: number): Promise<void> {
     return close(fd)
   },
-}
+})

@@ -6,30 +6,88 @@
 //           later completions arrive through onComplete from a poll handle on the loop.
 //   thread  a ring thread per `ioWorkers`; every operation hops JS → ring thread
 //           (eventfd) → JS (threadsafe function).
+// This is the one file of ts/ that knows the wire format of submit(): it reads the
+// operation kinds, the descriptor layout, LINK and RESULT_RING_FAILED from the addon's
+// protocol() (class Wire) and restates none of them.
+import { cqEntriesFor, type EnvSettings } from '../config'
 import { debug } from '../debug'
-import { systemError, withPath } from '../errors'
-import { DESC_FLAG_LINK, DESC_STRIDE, OpKind, RESULT_RING_FAILED, type EngineHandle, type EngineMode, type NativeAddon } from '../native'
-import type { IoConfig } from '../types'
-import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
+import { errnoName, systemError, withPath } from '../errors'
+import type { EngineHandle, EngineInfo, EngineOptions, NativeAddon, Protocol } from '../native'
+import type { IoConfig, RingReport, RingSetup } from '../types'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backend'
 import { runChains, runOnBackend } from './chains'
-import { fdOps } from './fd-ops'
+import { fdOps, type FdOps } from './fd-ops'
+
+/** The operations this backend sends, by their key in protocol().kinds. */
+const KIND_KEYS = ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'size', 'open', 'close', 'nop', 'registerBuffer', 'unregisterBuffer'] as const
+type KindKey = (typeof KIND_KEYS)[number]
+/** The descriptor fields this backend fills, by their name in protocol().fields. */
+const FIELD_NAMES = ['id', 'kind', 'fd', 'offset', 'len', 'arg', 'flags'] as const
+type FieldName = (typeof FIELD_NAMES)[number]
+
+const SYSCALL: Record<KindKey, string> = {
+  read: 'read',
+  write: 'write',
+  fsync: 'fsync',
+  fdatasync: 'fdatasync',
+  fallocate: 'fallocate',
+  ftruncate: 'ftruncate',
+  size: 'fstat',
+  open: 'open',
+  close: 'close',
+  nop: 'nop',
+  registerBuffer: 'io_uring_register',
+  unregisterBuffer: 'io_uring_register',
+}
+
+/** The addon's protocol() lacks something this backend sends: openIo falls back, saying so. */
+export class ProtocolMismatch extends Error {}
 
 /**
- * The engine mode when neither the caller nor STREAMLINE_IO_ENGINE chooses one. Inline,
- * because it removes both thread hops: measured side by side (BENCHMARKS.md, "Where the
- * time goes: the thread hop"), NOPs and cached 4 KiB reads round-trip ~3× faster at QD 1
- * (3.0 / 3.9 µs vs 10.0 / 10.3 µs p50), W3 is 22–49 % faster than the thread mode in
- * every interleaved run, and W1 is even (the fdatasync dominates). The thread mode stays
- * for hosts where the JavaScript thread must never enter the kernel for I/O.
+ * submit()'s wire format, as the addon's protocol() defines it (crates/binding/src/
+ * protocol.rs): a descriptor is `stride` numbers per operation, field `f` at `at[f]`;
+ * operation kinds by key; the LINK flag bit; the result that means "the ring failed".
  */
-export const DEFAULT_ENGINE_MODE: EngineMode = 'inline'
+export class Wire {
+  readonly stride: number
+  readonly at: Readonly<Record<FieldName, number>>
+  readonly kind: Readonly<Record<KindKey, number>>
+  readonly link: number
+  readonly ringFailed: number
+  private readonly keys = new Map<number, KindKey>()
 
-/** STREAMLINE_IO_ENGINE=inline|thread overrides the default engine mode. */
-export function engineModeFromEnv(env: NodeJS.ProcessEnv = process.env): EngineMode {
-  const raw = env.STREAMLINE_IO_ENGINE
-  if (raw === undefined || raw === '') return DEFAULT_ENGINE_MODE
-  if (raw === 'inline' || raw === 'thread') return raw
-  throw new Error(`STREAMLINE_IO_ENGINE=${raw} is not 'inline' or 'thread'`)
+  constructor(p: Protocol) {
+    const int = (v: unknown): v is number => Number.isSafeInteger(v)
+    const fields: unknown[] = Array.isArray(p.fields) ? p.fields : []
+    const lackedKinds = KIND_KEYS.filter((k) => !int(p.kinds?.[k]))
+    const lackedFields = FIELD_NAMES.filter((f) => !fields.includes(f))
+    const lacked = [
+      lackedKinds.length > 0 ? `operation kinds ${lackedKinds.join(', ')}` : '',
+      lackedFields.length > 0 ? `descriptor fields ${lackedFields.join(', ')}` : '',
+      !int(p.stride) || p.stride < fields.length ? 'a stride holding its fields' : '',
+      !int(p.flags?.link) ? 'flags.link' : '',
+      !int(p.resultRingFailed) ? 'resultRingFailed' : '',
+    ].filter((w) => w !== '')
+    if (lacked.length > 0) {
+      throw new ProtocolMismatch(`the native addon's protocol() lacks ${lacked.join(' and ')} (a stale build? run 'npm run build:native')`)
+    }
+    this.stride = p.stride
+    this.at = Object.freeze(Object.fromEntries(FIELD_NAMES.map((f) => [f, p.fields.indexOf(f)])) as Record<FieldName, number>)
+    this.kind = Object.freeze(Object.fromEntries(KIND_KEYS.map((k) => [k, p.kinds[k]])) as Record<KindKey, number>)
+    for (const k of KIND_KEYS) this.keys.set(p.kinds[k], k)
+    this.link = p.flags.link
+    this.ringFailed = p.resultRingFailed
+  }
+
+  /** The key of kind number `kind` (one this backend sent). */
+  keyOf(kind: number): KindKey {
+    return this.keys.get(kind)!
+  }
+
+  /** Buffer-table updates: sent in a native call of their own, never degraded. */
+  isTableUpdate(kind: number): boolean {
+    return kind === this.kind.registerBuffer || kind === this.kind.unregisterBuffer
+  }
 }
 
 class NativeFile implements BackendFile {
@@ -46,7 +104,8 @@ interface Op {
   raw: boolean
   /** IOSQE_IO_LINK to the next operation of the same submit. */
   link: boolean
-  kind: OpKind
+  /** A number of protocol().kinds. */
+  kind: number
   fd: number
   offset: number
   len: number
@@ -101,21 +160,6 @@ interface Ring {
   tableOps: boolean
 }
 
-const SYSCALL: Record<OpKind, string> = {
-  [OpKind.Read]: 'read',
-  [OpKind.Write]: 'write',
-  [OpKind.Fsync]: 'fsync',
-  [OpKind.Fdatasync]: 'fdatasync',
-  [OpKind.Fallocate]: 'fallocate',
-  [OpKind.Ftruncate]: 'ftruncate',
-  [OpKind.Size]: 'fstat',
-  [OpKind.Open]: 'open',
-  [OpKind.Close]: 'close',
-  [OpKind.Nop]: 'nop',
-  [OpKind.RegisterBuffer]: 'io_uring_register',
-  [OpKind.UnregisterBuffer]: 'io_uring_register',
-}
-
 /**
  * Flushes per event-loop turn before the next one waits for setImmediate. Inline
  * completions resolve promises inside the flush's microtask, and a loop of awaits
@@ -127,43 +171,46 @@ const SYSCALL: Record<OpKind, string> = {
  */
 const MAX_FLUSHES_PER_TURN = 64
 
-/** What a failed buffer registration means, by errno, for pool.stats().lastRegistrationError. */
-const REGISTRATION_FAILURES: Record<number, string> = {
-  12 /* ENOMEM */: 'registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK',
-  105 /* ENOBUFS */: "the ring's registered-buffer table is full",
-}
-
-/** Registered-file slots per ring; files beyond them use their plain fd. */
+/** Registered-file slots per ring (at most protocol().limits.maxFixedFileSlots); files beyond them use their plain fd. */
 const FIXED_FILE_SLOTS = 4096
-/** The kernel's limit on registered buffers per ring (IORING_MAX_REG_BUFFERS). */
-const MAX_FIXED_BUFFER_SLOTS = 16_384
 
 /**
  * Registered-buffer slots per ring: room for every buffer the pool keeps plus as many
- * again in use. Buffers beyond it stay plain (counted by the pool).
+ * again in use, at most `maxSlots` (protocol().limits.maxFixedBufferSlots, the kernel's
+ * IORING_MAX_REG_BUFFERS). Buffers beyond it stay plain (counted by the pool).
  */
-export function fixedBufferSlots(config: IoConfig): number {
-  return Math.min(MAX_FIXED_BUFFER_SLOTS, Math.max(64, 2 * config.bufferPoolSize * config.sizeClasses.length))
+export function fixedBufferSlots(config: IoConfig, maxSlots: number): number {
+  return Math.min(maxSlots, Math.max(64, 2 * config.bufferPoolSize * config.sizeClasses.length))
 }
 
-function nextPow2(n: number): number {
-  let p = 1
-  while (p < n) p *= 2
-  return p
-}
-
-export interface NativeBackendOptions {
-  /** The engine mode; default engineModeFromEnv() (STREAMLINE_IO_ENGINE, else DEFAULT_ENGINE_MODE). */
-  engineMode?: EngineMode
-  /** Test hook (STREAMLINE_IO_TEST_SETUP_ERRNO): ring setup fails with this errno. */
+/** What this backend takes from ts/config.ts's environment-only settings. */
+export interface NativeBackendEnv {
+  /** STREAMLINE_IO_ENGINE (or its default) and where it came from. */
+  engine: EnvSettings['engine']
+  engineSource: 'default' | 'env'
+  /** Test hook (STREAMLINE_IO_TEST_SETUP_ERRNO): ring setup fails with this errno; 0 = off. */
   testSetupErrno: number
-  /** Test hook (STREAMLINE_IO_TEST_RING_FAIL_AFTER): the ring fails after this many requests. */
-  testFailAfter: number
+  /** Test hook (STREAMLINE_IO_TEST_RING_FAIL_AFTER): the ring fails after this many requests; 0 = off. */
+  testRingFailAfter: number
 }
+
+/** What a refused buffer registration or buffer table means, by errno (pool.stats(), io.kernel.ring). */
+const BUFFER_REFUSALS: Record<number, string> = {
+  12 /* ENOMEM */: 'registered buffers count against RLIMIT_MEMLOCK for users without CAP_IPC_LOCK',
+  105 /* ENOBUFS */: "the ring's registered-buffer table is full",
+}
+/** What a refused fixed-file table means, by errno (io.kernel.ring). */
+const FILE_TABLE_REFUSALS: Record<number, string> = {
+  24 /* EMFILE */: 'the table is larger than RLIMIT_NOFILE allows',
+}
+
+/** A registered buffer: its slot in each ring's table, in ring order. */
+type Slots = number[]
 
 export class NativeBackend implements Backend {
   readonly name = 'io_uring' as const
-  readonly mode: EngineMode
+  readonly registersBuffers = true
+  readonly mode: EnvSettings['engine']
   degradedOps = 0
   private readonly rings: Ring[] = []
   private nextRing = 0
@@ -175,26 +222,35 @@ export class NativeBackend implements Backend {
   private turnWatch = false
   /** fixedOps of the rings, kept when they are destroyed. */
   private fixedOpsAtShutdown: number | null = null
+  private readonly wire: Wire
+  /** node:fs on a ring's descriptors, for operations its failed ring could not run. */
+  private readonly fd: FdOps
+  private readonly setup: RingSetup
 
-  /** Starts `ioWorkers` rings; throws (with .errno) when a ring cannot be set up. */
+  /**
+   * Starts the rings (`ioWorkers` in thread mode, one inline); throws (with .errno) when
+   * a ring cannot be set up, ProtocolMismatch when the addon's protocol() lacks what this
+   * backend sends. `config` was checked against `protocol.limits` by ts/config.ts.
+   */
   constructor(
     private readonly addon: NativeAddon,
+    protocol: Readonly<Protocol>,
     config: IoConfig,
-    hooks: NativeBackendOptions,
+    env: NativeBackendEnv,
   ) {
-    this.mode = hooks.engineMode ?? engineModeFromEnv()
-    const options = {
+    this.wire = new Wire(protocol)
+    this.fd = fdOps(protocol.limits.maxTransferBytes)
+    this.mode = env.engine
+    const options: EngineOptions = {
       mode: this.mode,
       sqDepth: config.sqDepth,
-      // One CQE per operation in flight, one for the ring's own eventfd read, and never
-      // smaller than twice the SQ (the kernel's default ratio).
-      cqDepth: Math.max(2 * config.sqDepth, nextPow2(config.queueDepth + 1)),
+      cqDepth: cqEntriesFor(config),
       queueCapacity: config.queueDepth,
-      fixedFileSlots: FIXED_FILE_SLOTS,
-      fixedBufferSlots: fixedBufferSlots(config),
+      fixedFileSlots: Math.min(FIXED_FILE_SLOTS, protocol.limits.maxFixedFileSlots),
+      fixedBufferSlots: fixedBufferSlots(config, protocol.limits.maxFixedBufferSlots),
       sqpoll: config.sqpoll,
-      testSetupErrno: hooks.testSetupErrno,
-      testFailAfter: hooks.testFailAfter,
+      testSetupErrno: env.testSetupErrno,
+      testFailAfter: env.testRingFailAfter,
     }
     // ioWorkers applies to thread mode only: several rings driven by the one JavaScript
     // thread would only split its batches, so an inline backend has exactly one ring.
@@ -209,13 +265,57 @@ export class NativeBackend implements Backend {
       for (const ring of this.rings) addon.destroy(ring.engine)
       throw err
     }
+    const requested = {
+      sqEntries: options.sqDepth,
+      cqEntries: options.cqDepth,
+      queueCapacity: options.queueCapacity,
+      fixedFileSlots: options.fixedFileSlots,
+      fixedBufferSlots: options.fixedBufferSlots ?? 0,
+      sqpoll: options.sqpoll ?? false,
+    }
+    this.setup = { engine: this.mode, engineSource: env.engineSource, requested, ...this.reports() }
+  }
+
+  /** What each ring was set up with, from the addon's engineInfo(); or why that is not known. */
+  private reports(): Pick<RingSetup, 'rings' | 'unreported'> {
+    const info = this.addon.engineInfo
+    if (typeof info !== 'function') return { rings: null, unreported: 'the native addon does not report its rings (it has no engineInfo())' }
+    try {
+      const infos = this.rings.map((r) => info.call(this.addon, r.engine))
+      if (infos.some((i) => i === null)) return { rings: null, unreported: 'engineInfo() reported no ring (an engine closed already)' }
+      return { rings: infos.map((i) => this.report(i!)) }
+    } catch (err) {
+      return { rings: null, unreported: `engineInfo() failed: ${(err as Error).message}` }
+    }
+  }
+
+  ringSetup(): RingSetup {
+    return this.setup
+  }
+
+  private report(info: EngineInfo): RingReport {
+    const refused = (errno: number | null, hints: Record<number, string>): string | null => {
+      if (errno === null || errno === 0) return null
+      const e = Math.abs(errno)
+      const hint = hints[e]
+      return `${errnoName(e)}: ${this.addon.strerror(e)}${hint === undefined ? '' : ` (${hint})`}`
+    }
+    return {
+      sqEntries: info.sqEntries,
+      cqEntries: info.cqEntries,
+      setupFlags: [...info.setupFlags],
+      features: [...info.features],
+      fixedFiles: { slots: info.fixedFileSlots, refused: refused(info.fixedFilesErrno, FILE_TABLE_REFUSALS) },
+      fixedBuffers: { slots: info.fixedBufferSlots, refused: refused(info.fixedBuffersErrno, BUFFER_REFUSALS) },
+      ftruncateOp: info.ftruncateOp,
+    }
   }
 
   async open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile> {
     const ring = this.nextRing
     this.nextRing = (this.nextRing + 1) % this.rings.length
     // fd is unused by open; 0 keeps the descriptor within the binding's checked range.
-    const fd = await this.submit(ring, OpKind.Open, 0, path, 0, mode, openFlags(kind, direct), path)
+    const fd = await this.submit(ring, this.wire.kind.open, 0, path, 0, mode, openFlags(kind, direct), path)
     return new NativeFile(path, fd, ring)
   }
 
@@ -224,31 +324,31 @@ export class NativeBackend implements Backend {
    * ring); resolves the slots, or rejects with the io_uring_register error (ENOMEM:
    * RLIMIT_MEMLOCK) after undoing the registrations that succeeded.
    */
-  async registerBuffer(buf: Buffer): Promise<number[]> {
+  async registerBuffer(buf: Buffer): Promise<BufferRegistration> {
     if (this.fixedOpsAtShutdown !== null) throw new Error('the Io is closed: nothing to register with')
-    const results = await Promise.all(
-      this.rings.map((_, i) => this.submit(i, OpKind.RegisterBuffer, 0, buf, 0, buf.byteLength, 0, '', true)),
+    const results: Slots = await Promise.all(
+      this.rings.map((_, i) => this.submit(i, this.wire.kind.registerBuffer, 0, buf, 0, buf.byteLength, 0, '', true)),
     )
     const failed = results.find((r) => r < 0)
-    if (failed === undefined) return results
+    if (failed === undefined) return results as unknown as BufferRegistration
     results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
-    if (failed === RESULT_RING_FAILED) throw new Error('the ring failed')
+    if (failed === this.wire.ringFailed) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
-    const why = REGISTRATION_FAILURES[-failed]
+    const why = BUFFER_REFUSALS[-failed]
     if (why !== undefined) err.message += ` (${why})`
     throw err
   }
 
   /** Empties the slots `registerBuffer` returned; the buffer is then a plain one. */
-  unregisterBuffer(slots: number[]): void {
+  unregisterBuffer(registration: BufferRegistration): void {
     // After shutdown the rings, and their tables, are gone already.
     if (this.fixedOpsAtShutdown !== null) return
-    slots.forEach((slot, i) => this.unregisterOn(i, slot))
+    ;(registration as unknown as Slots).forEach((slot, i) => this.unregisterOn(i, slot))
   }
 
   /** Fire and forget: nobody waits for an unregistration, so its failure is only logged. */
   private unregisterOn(ring: number, slot: number): void {
-    this.submit(ring, OpKind.UnregisterBuffer, 0, undefined, 0, 0, slot, '', true).then(
+    this.submit(ring, this.wire.kind.unregisterBuffer, 0, undefined, 0, 0, slot, '', true).then(
       (r) => r < 0 && debug('unregistering buffer slot %d of ring %d failed: %d', slot, ring, r),
       (err: unknown) => debug('unregistering buffer slot %d of ring %d failed: %s', slot, ring, (err as Error).message),
     )
@@ -264,31 +364,31 @@ export class NativeBackend implements Backend {
   }
 
   read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number> {
-    return this.on(file, OpKind.Read, offset, buf.byteLength, 0, buf)
+    return this.on(file, this.wire.kind.read, offset, buf.byteLength, 0, buf)
   }
 
   write(file: BackendFile, buf: Uint8Array, offset: number): Promise<unknown> {
-    return this.on(file, OpKind.Write, offset, buf.byteLength, 0, buf)
+    return this.on(file, this.wire.kind.write, offset, buf.byteLength, 0, buf)
   }
 
   async sync(file: BackendFile, dataOnly: boolean): Promise<void> {
-    await this.on(file, dataOnly ? OpKind.Fdatasync : OpKind.Fsync, 0, 0, 0)
+    await this.on(file, dataOnly ? this.wire.kind.fdatasync : this.wire.kind.fsync, 0, 0, 0)
   }
 
   async allocate(file: BackendFile, offset: number, len: number): Promise<void> {
-    await this.on(file, OpKind.Fallocate, offset, len, 0 /* mode 0: allocate and extend */)
+    await this.on(file, this.wire.kind.fallocate, offset, len, 0 /* mode 0: allocate and extend */)
   }
 
   async truncate(file: BackendFile, len: number): Promise<void> {
-    await this.on(file, OpKind.Ftruncate, 0, len, 0)
+    await this.on(file, this.wire.kind.ftruncate, 0, len, 0)
   }
 
   size(file: BackendFile): Promise<number> {
-    return this.on(file, OpKind.Size, 0, 0, 0)
+    return this.on(file, this.wire.kind.size, 0, 0, 0)
   }
 
   async close(file: BackendFile): Promise<void> {
-    await this.on(file, OpKind.Close, 0, 0, 0)
+    await this.on(file, this.wire.kind.close, 0, 0, 0)
   }
 
   /**
@@ -305,12 +405,13 @@ export class NativeBackend implements Backend {
       return runChains(ops, (op) => runOnBackend(this, op))
     }
     // One promise for the whole batch (a promise per operation cost ~10 % of W4).
+    const { kind: K, ringFailed } = this.wire
     const raw = await new Promise<number[]>((resolve, reject) => {
       const group = new Group(ops.length, resolve, reject)
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i]
         const f = op.file as NativeFile
-        const kind = op.kind === 'read' ? OpKind.Read : op.kind === 'write' ? OpKind.Write : OpKind.Fdatasync
+        const kind = op.kind === 'read' ? K.read : op.kind === 'write' ? K.write : K.fdatasync
         const len = op.buf === undefined ? 0 : op.buf.byteLength
         this.enqueue(ringIndex, {
           raw: true, link: op.link && i < ops.length - 1, kind, fd: f.fd, offset: op.offset, len, arg: 0,
@@ -325,7 +426,7 @@ export class NativeBackend implements Backend {
       let end = i
       while (end < ops.length - 1 && ops[end].link) end++
       let k = i
-      for (; k <= end && raw[k] !== RESULT_RING_FAILED; k++) {
+      for (; k <= end && raw[k] !== ringFailed; k++) {
         const r = raw[k]
         const op = ops[k]
         results[k] = r >= 0
@@ -349,9 +450,9 @@ export class NativeBackend implements Backend {
     const { fd, path } = op.file
     const run = async (): Promise<number> => {
       switch (op.kind) {
-        case 'read': return fdOps.read(fd, op.buf!, op.offset)
-        case 'write': return fdOps.write(fd, op.buf!, op.offset, path).then(() => op.buf!.byteLength)
-        case 'syncData': return fdOps.sync(fd, true).then(() => 0)
+        case 'read': return this.fd.read(fd, op.buf!, op.offset)
+        case 'write': return this.fd.write(fd, op.buf!, op.offset, path).then(() => op.buf!.byteLength)
+        case 'syncData': return this.fd.sync(fd, true).then(() => 0)
       }
     }
     return run().catch((err: unknown) => Promise.reject(withPath(err, path)))
@@ -364,12 +465,12 @@ export class NativeBackend implements Backend {
     this.fixedOpsAtShutdown = hits
   }
 
-  private on(file: BackendFile, kind: OpKind, offset: number, len: number, arg: number, buf?: Uint8Array): Promise<number> {
+  private on(file: BackendFile, kind: number, offset: number, len: number, arg: number, buf?: Uint8Array): Promise<number> {
     const f = file as NativeFile
     return this.submit(f.ring, kind, f.fd, buf, offset, len, arg, f.path)
   }
 
-  private submit(ringIndex: number, kind: OpKind, fd: number, extra: Uint8Array | string | undefined, offset: number, len: number, arg: number, path: string, raw = false, link = false): Promise<number> {
+  private submit(ringIndex: number, kind: number, fd: number, extra: Uint8Array | string | undefined, offset: number, len: number, arg: number, path: string, raw = false, link = false): Promise<number> {
     return new Promise<number>((resolve, reject) => {
       this.enqueue(ringIndex, { raw, link, kind, fd, offset, len, arg, extra, path, resolve, reject, group: null, index: 0 })
     })
@@ -385,7 +486,7 @@ export class NativeBackend implements Backend {
     const id = this.freeIds.pop() ?? this.ops.length
     this.ops[id] = op
     ring.batch.push(id)
-    if (op.kind >= OpKind.RegisterBuffer) ring.tableOps = true
+    if (this.wire.isTableUpdate(op.kind)) ring.tableOps = true
     if (!this.flushScheduled) {
       this.flushScheduled = true
       if (this.flushesThisTurn < MAX_FLUSHES_PER_TURN) queueMicrotask(() => this.flush())
@@ -415,8 +516,8 @@ export class NativeBackend implements Backend {
         // (EAGAIN at capacity in thread mode) only they fail — the buffer stays plain.
         ring.tableOps = false
         // (Both parts are taken before the first send: its ids may complete inside it.)
-        const table = batch.filter((id) => this.ops[id]!.kind >= OpKind.RegisterBuffer)
-        batch = batch.filter((id) => this.ops[id]!.kind < OpKind.RegisterBuffer)
+        const table = batch.filter((id) => this.wire.isTableUpdate(this.ops[id]!.kind))
+        batch = batch.filter((id) => !this.wire.isTableUpdate(this.ops[id]!.kind))
         this.send(ring, table)
       }
       this.send(ring, batch)
@@ -426,19 +527,20 @@ export class NativeBackend implements Backend {
   /** One native submit of the operations `batch` names (ids into `ops`) on `ring`. */
   private send(ring: Ring, batch: number[]): void {
     if (batch.length === 0) return
-    const desc = new Float64Array(batch.length * DESC_STRIDE)
+    const { stride, at, link } = this.wire
+    const desc = new Float64Array(batch.length * stride)
     const extras: Array<Uint8Array | string | undefined> = new Array(batch.length)
     for (let i = 0; i < batch.length; i++) {
       const id = batch[i]
       const op = this.ops[id]!
-      const at = i * DESC_STRIDE
-      desc[at] = id
-      desc[at + 1] = op.kind
-      desc[at + 2] = op.fd
-      desc[at + 3] = op.offset
-      desc[at + 4] = op.len
-      desc[at + 5] = op.arg
-      desc[at + 6] = op.link ? DESC_FLAG_LINK : 0
+      const base = i * stride
+      desc[base + at.id] = id
+      desc[base + at.kind] = op.kind
+      desc[base + at.fd] = op.fd
+      desc[base + at.offset] = op.offset
+      desc[base + at.len] = op.len
+      desc[base + at.arg] = op.arg
+      desc[base + at.flags] = op.link ? link : 0
       extras[i] = op.extra
     }
     let done: Float64Array | undefined
@@ -460,6 +562,7 @@ export class NativeBackend implements Backend {
 
   /** Called by the ring with [id, result] pairs; runs on the JavaScript thread. */
   private complete(ring: Ring, results: Float64Array): void {
+    const ringFailed = this.wire.ringFailed
     for (let i = 0; i < results.length; i += 2) {
       const id = results[i]
       const result = results[i + 1]
@@ -467,14 +570,14 @@ export class NativeBackend implements Backend {
       if (op === undefined) continue // cannot happen: every id completes once
       this.release(id)
       if (op.raw) {
-        if (result === RESULT_RING_FAILED) ring.failed = true
+        if (result === ringFailed) ring.failed = true
         if (op.group !== null) op.group.settle(op.index, result)
         else op.resolve(result)
-      } else if (result === RESULT_RING_FAILED) {
+      } else if (result === ringFailed) {
         ring.failed = true
         this.degrade(op)
       } else if (result < 0) {
-        op.reject(systemError(-result, SYSCALL[op.kind], op.path, (e) => this.addon.strerror(e)))
+        op.reject(systemError(-result, SYSCALL[this.wire.keyOf(op.kind)], op.path, (e) => this.addon.strerror(e)))
       } else {
         op.resolve(result)
       }
@@ -489,20 +592,21 @@ export class NativeBackend implements Backend {
   /** Runs an operation on the node:fs path because its ring failed; counted. */
   private degrade(op: Op): void {
     this.degradedOps++
+    const fd = this.fd
     const run = async (): Promise<number> => {
-      switch (op.kind) {
-        case OpKind.Read: return fdOps.read(op.fd, op.extra as Uint8Array, op.offset)
-        case OpKind.Write: return fdOps.write(op.fd, op.extra as Uint8Array, op.offset, op.path).then(() => op.len)
-        case OpKind.Fsync: return fdOps.sync(op.fd, false).then(() => 0)
-        case OpKind.Fdatasync: return fdOps.sync(op.fd, true).then(() => 0)
-        case OpKind.Fallocate: return fdOps.allocate(op.fd, op.offset, op.len, op.path).then(() => 0)
-        case OpKind.Ftruncate: return fdOps.truncate(op.fd, op.len).then(() => 0)
-        case OpKind.Size: return fdOps.size(op.fd)
-        case OpKind.Open: return fdOps.open(op.path, op.arg, op.len)
-        case OpKind.Close: return fdOps.close(op.fd).then(() => 0)
-        case OpKind.Nop: return 0
-        case OpKind.RegisterBuffer:
-        case OpKind.UnregisterBuffer:
+      switch (this.wire.keyOf(op.kind)) {
+        case 'read': return fd.read(op.fd, op.extra as Uint8Array, op.offset)
+        case 'write': return fd.write(op.fd, op.extra as Uint8Array, op.offset, op.path).then(() => op.len)
+        case 'fsync': return fd.sync(op.fd, false).then(() => 0)
+        case 'fdatasync': return fd.sync(op.fd, true).then(() => 0)
+        case 'fallocate': return fd.allocate(op.fd, op.offset, op.len, op.path).then(() => 0)
+        case 'ftruncate': return fd.truncate(op.fd, op.len).then(() => 0)
+        case 'size': return fd.size(op.fd)
+        case 'open': return fd.open(op.path, op.arg, op.len)
+        case 'close': return fd.close(op.fd).then(() => 0)
+        case 'nop': return 0
+        case 'registerBuffer':
+        case 'unregisterBuffer':
           return 0 // never degraded: buffer-table updates are raw
       }
     }

@@ -2,7 +2,8 @@
 // the io_uring backend. Used where io_uring is unavailable or disabled.
 import fs from 'node:fs'
 import { systemError, withPath } from '../errors'
-import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type OpenKind } from './backend'
+import type { ProtocolLimits } from '../native'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backend'
 import { runChains, runOnBackend } from './chains'
 import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
@@ -21,9 +22,27 @@ const EISDIR = 21
 export class StandardBackend implements Backend {
   readonly name = 'standard' as const
   readonly degradedOps = 0
+  readonly registersBuffers = false
+  /** The most one node:fs read or write is asked to move. */
+  private readonly step: number
+
+  /** `limits`: the addon's protocol().limits, or FALLBACK_LIMITS without an addon. */
+  constructor(limits: Pick<ProtocolLimits, 'maxTransferBytes'>) {
+    this.step = limits.maxTransferBytes
+  }
+
+  registerBuffer(): Promise<BufferRegistration> {
+    return Promise.reject(new Error('the standard backend has no registered buffers (node:fs reads and writes plain memory)'))
+  }
+
+  unregisterBuffer(): void {}
 
   registeredBufferHits(): number {
     return 0
+  }
+
+  ringSetup(): null {
+    return null
   }
 
   async open(path: string, kind: OpenKind, mode: number, direct: boolean): Promise<BackendFile> {
@@ -45,12 +64,12 @@ export class StandardBackend implements Backend {
 
   read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number> {
     const { handle } = file as StandardFile
-    return this.guard(file, () => readFull((b, o, l, p) => handle.read(b, o, l, p).then((r) => r.bytesRead), buf, offset))
+    return this.guard(file, () => readFull((b, o, l, p) => handle.read(b, o, l, p).then((r) => r.bytesRead), buf, offset, this.step))
   }
 
   write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void> {
     const { handle } = file as StandardFile
-    return this.guard(file, () => writeFull((b, o, l, p) => handle.write(b, o, l, p).then((r) => r.bytesWritten), buf, offset, file.path))
+    return this.guard(file, () => writeFull((b, o, l, p) => handle.write(b, o, l, p).then((r) => r.bytesWritten), buf, offset, file.path, this.step))
   }
 
   sync(file: BackendFile, dataOnly: boolean): Promise<void> {

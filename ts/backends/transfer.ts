@@ -1,19 +1,19 @@
 // Full transfers over a call that may move fewer bytes than asked (pread/pwrite
 // semantics): short transfers are continued here, never surfaced (DESIGN.md §3).
+// `step` is the most one call is asked to move: protocol().limits.maxTransferBytes
+// (Linux moves at most MAX_RW_COUNT per read/write call; node:fs refuses lengths above
+// int32), handed down by the backend.
 import { renameSyscall, systemError } from '../errors'
-
-/** Linux moves at most this much per read/write call; node:fs refuses lengths above int32. */
-export const MAX_TRANSFER_BYTES = 0x7ffff000
 
 export type TransferOnce = (buf: Uint8Array, bufOffset: number, length: number, position: number) => Promise<number>
 
 /** Reads until `buf` is full or end-of-file; resolves the bytes read. */
-export async function readFull(readOnce: TransferOnce, buf: Uint8Array, position: number): Promise<number> {
+export async function readFull(readOnce: TransferOnce, buf: Uint8Array, position: number, step: number): Promise<number> {
   let done = 0
   while (done < buf.byteLength) {
     let n: number
     try {
-      n = await readOnce(buf, done, Math.min(buf.byteLength - done, MAX_TRANSFER_BYTES), position + done)
+      n = await readOnce(buf, done, Math.min(buf.byteLength - done, step), position + done)
     } catch (err) {
       // O_DIRECT at end of file: the first read stopped short at EOF, and reading on
       // from that unaligned position is EINVAL. What was read is the answer, as at an
@@ -28,10 +28,10 @@ export async function readFull(readOnce: TransferOnce, buf: Uint8Array, position
 }
 
 /** Writes `buf` whole; a write that makes no progress is an I/O error, not a hang. */
-export async function writeFull(writeOnce: TransferOnce, buf: Uint8Array, position: number, path: string): Promise<void> {
+export async function writeFull(writeOnce: TransferOnce, buf: Uint8Array, position: number, path: string, step: number): Promise<void> {
   let done = 0
   while (done < buf.byteLength) {
-    const n = await writeOnce(buf, done, Math.min(buf.byteLength - done, MAX_TRANSFER_BYTES), position + done)
+    const n = await writeOnce(buf, done, Math.min(buf.byteLength - done, step), position + done)
     if (n <= 0) throw systemError(5 /* EIO */, 'write', path)
     done += n
   }
@@ -61,7 +61,7 @@ export async function allocateByZeroFill(
     if (from >= end) return
     const zeros = new Uint8Array(Math.min(ZERO_CHUNK_BYTES, end - from))
     for (let pos = from; pos < end; pos += zeros.byteLength) {
-      await writeFull(writeOnce, zeros.subarray(0, Math.min(zeros.byteLength, end - pos)), pos, path)
+      await writeFull(writeOnce, zeros.subarray(0, Math.min(zeros.byteLength, end - pos)), pos, path, ZERO_CHUNK_BYTES)
     }
   } catch (err) {
     throw renameSyscall(err, 'fallocate')

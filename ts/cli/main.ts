@@ -1,7 +1,8 @@
 // streamline-io: the command-line tool (bin/streamline-io). Commands: info, bench,
 // wal dump, wal verify, log dump, log verify. Exit codes: 0 ok, 1 damaged log or a failure, 2 a usage mistake; user
 // mistakes are one line on stderr, never a stack trace.
-import { ConfigError, resolveConfig } from '../config'
+import { ConfigError, resolveConfig, type ResolvedEnv } from '../config'
+import type { Limits } from '../native'
 import type { ConfigSource, IoConfig } from '../types'
 import { type ParsedArgs, UsageError, allowFlags, parseArgs } from './args'
 import { helpText } from './help'
@@ -14,6 +15,10 @@ export interface CliContext {
   config: IoConfig
   /** Where each value came from, in the CLI's words: default, env, flag (or override). */
   sources: Record<keyof IoConfig, 'default' | 'env' | 'flag' | 'override'>
+  /** STREAMLINE_IO_ENGINE and the test hooks, with their sources. */
+  env: ResolvedEnv
+  /** The limits the native-layer settings were checked against. */
+  limits: Limits
   out: (text: string) => void
 }
 
@@ -62,7 +67,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     } else if (command === 'bench') {
       allowFlags(args, 'bench', ['--json', '--workload', '--backend', '--dir', '--duration', '--quick', '--plot'])
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'bench'`)
-      // Loaded only when asked for: the workloads (benches/) are not needed by the other commands.
+      // Loaded only when asked for: the workloads (./bench/) are not needed by the other commands.
       run = async (ctx) => (await import('./bench')).bench(ctx)
     } else if (command === 'log') {
       if (sub === undefined) throw new UsageError("missing subcommand for 'log' (dump or verify; see log --help)")
@@ -84,7 +89,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const resolved = resolveConfig({}, process.env, args.configArgv)
     const sources = {} as CliContext['sources']
     for (const key of Object.keys(resolved.sources) as Array<keyof IoConfig>) sources[key] = sourceWord(resolved.sources[key])
-    return await run({ args, config: resolved.config, sources, out }, dir)
+    return await run({ args, config: resolved.config, sources, env: resolved.env, limits: resolved.limits, out }, dir)
   } catch (err) {
     const e = err as Error & { code?: unknown }
     if (err instanceof UsageError || err instanceof ConfigError || e?.code === 'ERR_IO_CONFIG') {

@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import { systemError } from '../errors'
-import { loadAddon } from '../native'
+import { addonFromEnv } from '../config'
 import { walLocked } from './errors'
 import { LOCK_NAME } from './format'
 
@@ -25,7 +25,7 @@ export type LockedError = (dir: string, holder: string) => Error
  * holder. The WAL's lock is `LOCK`; a partition log's is `.lock`, Kafka's name.
  */
 export function acquireLock(dir: string, name: string = LOCK_NAME, locked: LockedError = walLocked): DirLock {
-  const { addon } = loadAddon()
+  const { addon } = addonFromEnv()
   const flock = addon?.flock
   const file = path.join(dir, name)
   if (typeof flock === 'function') return flockLock(dir, file, locked, flock.bind(addon), addon?.funlock?.bind(addon))

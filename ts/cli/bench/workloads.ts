@@ -1,5 +1,5 @@
-// The workload loops of DESIGN.md §6, shared by `streamline-io bench` (ts/cli/bench.ts),
-// its node:fs child (benches/node-fs-child.ts) and benches/wal.ts:
+// The workload loops of DESIGN.md §6, shared by `streamline-io bench` (./index.ts), its
+// node:fs child (./node-fs-child.ts) and the standalone benches/wal.ts:
 //   W1  WAL: 4 KiB append + fdatasync, 1 writer
 //   W2  WAL group commit: 64 writers × 1 KiB, each acknowledgement durable
 //   W3  random 4 KiB reads, page cache warm, 32 in flight, a promise each
@@ -7,18 +7,18 @@
 //   W5  random 4 KiB O_DIRECT reads, 32 in flight (the library's pool buffers; node:fs
 //       has no aligned buffers, so it cannot take part)
 //   W6  sequential 1 MiB reads over a file, cold cache (evicted before each pass)
-//   W7P/W7W/W7C  16 partition logs: produce, consume warm, consume cold (benches/log.ts)
+//   W7P/W7W/W7C  16 partition logs: produce, consume warm, consume cold (./log.ts)
 // Each loop runs against a Target: the library (an Io, either backend) or plain node:fs
 // written the way a Node user writes it (FileHandle). Every loop records one latency per
-// operation (per batch for W4) into an HDR histogram (benches/latency.ts: recordSince)
+// operation (per batch for W4) into an HDR histogram (./latency.ts: recordSince)
 // and returns a Result; `summarize` turns it into the figures the CLI reports.
 // A new workload: add its id to WORKLOADS, WORKLOAD_TITLES and WORKLOAD_UNITS, and a case
 // in runIo/runNodeFs.
 import fs from 'node:fs'
 import path from 'node:path'
-import type { Io } from '../ts/index'
-import { loadAddon } from '../ts/native'
-import { openWalWith, type PreallocStrategy } from '../ts/wal'
+import type { Io } from '../../index'
+import { addonFromEnv } from '../../config'
+import { openWalWith, type PreallocStrategy } from '../../wal'
 import { type LatencyHistogram, type LatencyUs, newHistogram, recordSince, summarizeLatency } from './latency'
 import { consume, logDataFiles, produce, syncLoopProduce } from './log'
 
@@ -80,7 +80,7 @@ export function fsTypeOf(dir: string): string {
 
 /**
  * Raw measurement: operations, bytes moved, wall time, and an HDR histogram with one
- * latency per operation (or per batch: W4) in nanoseconds (benches/latency.ts).
+ * latency per operation (or per batch: W4) in nanoseconds (./latency.ts).
  */
 export interface Result {
   ops: number
@@ -256,7 +256,7 @@ export function evict(file: string): EvictMethod {
   const fd = fs.openSync(file, 'r+')
   try {
     fs.fdatasyncSync(fd)
-    const load = loadAddon()
+    const load = addonFromEnv()
     if (load.addon?.fadviseDontNeed && load.addon.fadviseDontNeed(fd, 0, 0) === 0) return 'fadvise'
   } finally {
     fs.closeSync(fd)

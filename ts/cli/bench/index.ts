@@ -1,17 +1,18 @@
 // streamline-io bench: DESIGN.md §6's workloads side by side in one run, on the library's
 // two backends and on node:fs as a Node user writes it (plain, and with UV_USE_IO_URING=1
-// in a child process). The workload loops live in benches/workloads.ts, latency recording
-// (HDR histograms) in benches/latency.ts, the --json report's facts in benches/report.ts
-// and --plot's SVG in benches/plot.ts. Progress goes to stderr; the table (or --json) to
-// stdout.
+// in a child process). The workload loops live in ./workloads.ts (W7's in ./log.ts),
+// latency recording (HDR histograms) in ./latency.ts, the --json report's facts in
+// ./report.ts and --plot's SVG in ./plot.ts: the bench code the package ships is what this
+// command runs; the standalone benchmark scripts stay in benches/. Progress goes to
+// stderr; the table (or --json) to stdout.
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { histogramImplementation } from '../../benches/latency'
-import { plotReports } from '../../benches/plot'
-import { BENCH_SCHEMA, type BenchReport, machineFacts, mountOf } from '../../benches/report'
-import { makeLogData, W7_LOGS } from '../../benches/log'
+import { histogramImplementation } from './latency'
+import { plotReports } from './plot'
+import { BENCH_SCHEMA, type BenchReport, machineFacts, mountOf } from './report'
+import { makeLogData, W7_LOGS } from './log'
 import {
   type EvictMethod,
   LOG_WORKLOADS,
@@ -29,10 +30,10 @@ import {
   runIo,
   runNodeFs,
   summarize,
-} from '../../benches/workloads'
-import { openIo } from '../io'
-import { UsageError } from './args'
-import type { CliContext } from './main'
+} from './workloads'
+import { openIo } from '../../io'
+import { UsageError } from '../args'
+import type { CliContext } from '../main'
 
 export const BACKENDS = ['io_uring', 'standard', 'node-fs', 'node-fs-uring'] as const
 type Backend = (typeof BACKENDS)[number]
@@ -118,7 +119,7 @@ export interface BenchRow {
 
 /** Runs the node:fs code in a child with UV_USE_IO_URING=1; its Summary comes back as JSON. */
 function runChild(workload: Workload, files: RunFiles, seconds: number): Promise<{ summary: Summary; evictions: EvictMethod[] }> {
-  const script = path.join(__dirname, '..', '..', 'benches', 'node-fs-child.js')
+  const script = path.join(__dirname, 'node-fs-child.js')
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, JSON.stringify({ workload, files, seconds })], {
       env: { ...process.env, UV_USE_IO_URING: '1' },

@@ -11,7 +11,7 @@
 // one batch's bytes + fdatasync) "for scale", as §6 asks.
 import fs from 'node:fs'
 import path from 'node:path'
-import { openLog, type Io, type PartitionLog } from '../ts/index'
+import { openLog, type Io, type PartitionLog } from '../../index'
 import { type LatencyHistogram, newHistogram, recordSince } from './latency'
 
 function cpuSince(start: NodeJS.CpuUsage): number {
