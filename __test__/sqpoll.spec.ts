@@ -46,7 +46,7 @@ for (const backend of backends) {
     })
     t.is(bad, 0)
     await f.close()
-    await settleWithin(io.close(), 10_000, 'close with sqpoll')
+    await settleWithin(io.close(), 60_000, 'close with sqpoll')
     const disk = fs.readFileSync(file)
     assertBytes(t, disk.subarray(0, data.length), data, 'disk')
     assertBytes(t, disk.subarray(data.length, base), w, 'batched write on disk')
@@ -55,16 +55,19 @@ for (const backend of backends) {
   test(`${backend}: sqpoll: true — submissions after the polling thread went idle (150 ms pauses) still complete`, async (t) => {
     const io = await openBackend(t, backend, { sqpoll: true })
     const f = await io.create(path.join(tmpDir(t), 'idle'))
+    // A missed wake-up hangs for good, so the deadlines are hang detectors, generous
+    // enough for an fdatasync on a disk another process keeps busy (not measurements).
+    const HANG_MS = 60_000
     for (let i = 0; i < 6; i++) {
       await sleep(150)
       const b = Buffer.alloc(4096, i + 1)
-      await settleWithin(f.writeAt(b, i * 4096), 5_000, `write ${i} after an idle pause`)
+      await settleWithin(f.writeAt(b, i * 4096), HANG_MS, `write ${i} after an idle pause`)
       const back = Buffer.alloc(4096)
-      const res = await settleWithin(f.readAt(back, i * 4096), 5_000, `read ${i} after the write`)
+      const res = await settleWithin(f.readAt(back, i * 4096), HANG_MS, `read ${i} after the write`)
       t.is(res.bytesRead, 4096)
       t.true(back.every((x) => x === i + 1))
       await sleep(150)
-      const batch = await settleWithin(io.batch().readAt(f, Buffer.alloc(4096), 0).syncData(f).submit(), 5_000, `batch ${i} after an idle pause`)
+      const batch = await settleWithin(io.batch().readAt(f, Buffer.alloc(4096), 0).syncData(f).submit(), HANG_MS, `batch ${i} after an idle pause`)
       t.true(batch.every((x) => x.ok))
     }
   })
