@@ -1,7 +1,8 @@
 // io.pool (issue 3): size classes, stats arithmetic against an independent model, the
 // keep limit, errors, page alignment, and registered-buffer I/O (READ_FIXED/WRITE_FIXED
 // on io_uring, counted by metrics().registeredBufferHits) verified byte for byte, on
-// both backends. The RLIMIT_MEMLOCK degrade runs in a child that drops to nobody.
+// both backends. The RLIMIT_MEMLOCK degrade (a child that drops to nobody) changes
+// state shared by every process of that user: it is machine-wide/memlock.spec.ts.
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -21,7 +22,6 @@ import {
   type BackendName,
 } from './helpers/backends'
 import { cleanEnv, lastJson, runNode, summary } from './helpers/child'
-import { rootTest } from './helpers/tmpfs'
 import { fixedBufferSlots } from '../ts/backends/native'
 import { loadAddon } from '../ts/native'
 import type { PoolStats } from '../ts/pool'
@@ -561,57 +561,4 @@ async function pooledConcurrency(t: ExecutionContext, backend: BackendName, tota
   }
   for (const f of files) await f.close()
   names.forEach((n, i) => assertBytes(t, fs.readFileSync(n), expected[i], `file ${i}`))
-}
-
-rootTest('io_uring: over RLIMIT_MEMLOCK (nobody, 8 MiB) registration degrades to plain buffers, counted; I/O on every buffer stays exact', async (t) => {
-  await memlockChild(t, 'io_uring')
-})
-
-rootTest('standard: the same workload as nobody registers nothing and stays exact', async (t) => {
-  await memlockChild(t, 'standard')
-})
-
-async function memlockChild(t: ExecutionContext, backend: BackendName): Promise<void> {
-  const dir = tmpDir(t)
-  fs.chmodSync(dir, 0o777)
-  const r = await runNode([fixture('memlock'), JSON.stringify({ enableIoUring: backend === 'io_uring', dir, buffers: 12 })], {
-    env: childEnv(),
-    timeoutMs: 60_000,
-  })
-  const out = lastJson<{
-    fatal?: unknown
-    uid?: number
-    backend?: string
-    fallbackReason?: string | null
-    limits?: { memlockSoft: number | null; memlockHard: number | null; ulimitL: string }
-    stats?: PoolStats
-    hits?: number
-    ops?: number
-    bad?: string[]
-    diskOk?: boolean
-  }>(r)
-  t.is(out.fatal, undefined, summary(r))
-  t.is(r.code, 0, summary(r))
-  t.is(out.uid, 65534, 'the child runs as nobody')
-  t.log(`nobody: /proc/self/limits Max locked memory soft ${out.limits?.memlockSoft} hard ${out.limits?.memlockHard} bytes; sh -c 'ulimit -l' = ${out.limits?.ulimitL} KiB`)
-  t.is(out.limits?.memlockSoft, 8 * MiB, 'RLIMIT_MEMLOCK of the unprivileged child is 8 MiB')
-  t.is(out.limits?.ulimitL, '8192')
-  const s = out.stats!
-  t.log(`${backend} as nobody: pool ${JSON.stringify({ registered: s.registered, registrationFailures: s.registrationFailures, lastRegistrationError: s.lastRegistrationError })}, registeredBufferHits ${out.hits} of ${out.ops} ops`)
-  t.deepEqual(out.bad, [], 'every read/write on every buffer returned the right bytes')
-  t.true(out.diskOk, 'the file holds exactly what was written')
-  t.is(s.misses, 12)
-  if (backend === 'io_uring') {
-    if (ioUringExpected()) t.is(out.backend, 'io_uring', `fallbackReason ${out.fallbackReason}`)
-    t.true(s.registered < 12, `12 MiB cannot all be pinned under an 8 MiB limit: registered ${s.registered}`)
-    t.true(s.registered >= 1, `the buffers that fit under the limit are registered: ${s.registered}`)
-    t.true(s.registered <= 8, `at most 8 MiB pinned: ${s.registered}`)
-    t.is(s.registered + s.registrationFailures, 12, 'every buffer is either registered or counted as failed')
-    t.regex(String(s.lastRegistrationError), /ENOMEM/)
-    t.regex(String(s.lastRegistrationError), /RLIMIT_MEMLOCK/)
-    t.is(out.hits, 2 * s.registered, 'exactly the registered buffers used fixed I/O (one write + one read each)')
-  } else {
-    t.like(s, { registered: 0, registrationFailures: 0, lastRegistrationError: null })
-    t.is(out.hits, 0)
-  }
 }
