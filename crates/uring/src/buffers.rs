@@ -86,7 +86,8 @@ impl FixedBuffers {
     /// Registers `len` bytes at `addr` in a free slot; Ok(slot) or Err(errno):
     /// EOPNOTSUPP without a table, ENOBUFS when every slot is taken, EINVAL for an empty
     /// or oversized range or one overlapping a registered range, ENOMEM over
-    /// RLIMIT_MEMLOCK, EFAULT for unmapped memory.
+    /// RLIMIT_MEMLOCK, EFAULT for unmapped memory; EAGAIN/EBUSY only when the kernel
+    /// kept refusing through every retry of [`Ring::register_update`].
     ///
     /// # Safety
     /// The memory must stay allocated until the slot is emptied with [`remove`] or the
@@ -157,7 +158,8 @@ impl FixedBuffers {
     }
 }
 
-/// IORING_REGISTER_BUFFERS_UPDATE of one slot.
+/// IORING_REGISTER_BUFFERS_UPDATE of one slot; a refusal for a passing reason
+/// (EAGAIN/EBUSY/EINTR) is tried again a few times ([`Ring::register_update`]).
 fn update(ring: &Ring, slot: u32, iov: &sys::iovec) -> Result<(), i32> {
     let up = sys::io_uring_rsrc_update2 {
         offset: slot,
@@ -169,7 +171,7 @@ fn update(ring: &Ring, slot: u32, iov: &sys::iovec) -> Result<(), i32> {
     // struct's size, as the opcode requires. The memory the iovec names is the caller's
     // (see `insert`); an empty iovec names none.
     unsafe {
-        ring.register(
+        ring.register_update(
             sys::IORING_REGISTER_BUFFERS_UPDATE,
             (&up as *const sys::io_uring_rsrc_update2).cast(),
             size_of::<sys::io_uring_rsrc_update2>() as u32,

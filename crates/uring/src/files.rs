@@ -72,7 +72,7 @@ impl FixedFiles {
         };
         // SAFETY: `up` and `fds` live across the call; nr_args = 1 fd.
         unsafe {
-            ring.register(
+            ring.register_update(
                 sys::IORING_REGISTER_FILES_UPDATE,
                 (&up as *const sys::io_uring_files_update).cast(),
                 1,

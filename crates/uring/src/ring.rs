@@ -431,11 +431,128 @@ impl Ring {
             return if r < 0 { Err(-r) } else { Ok(r) };
         }
     }
+
+    /// [`register`](Ring::register) for the table-update opcodes
+    /// (IORING_REGISTER_BUFFERS_UPDATE, IORING_REGISTER_FILES_UPDATE): an update refused
+    /// for a passing reason — EAGAIN, EBUSY (or EINTR, repeated by `register` itself) —
+    /// is tried again, [`UPDATE_ATTEMPTS`] times in all with a short pause between
+    /// tries ([`update_pause`]); any other errno, or the last try's, is returned for the
+    /// caller to count. Only for updates: a refused update changes nothing, so trying
+    /// again is safe; for the opcodes that register a whole table EBUSY means "already
+    /// registered", which no retry changes.
+    ///
+    /// # Safety
+    /// As `register`.
+    pub(crate) unsafe fn register_update(
+        &self,
+        opcode: c_uint,
+        arg: *const c_void,
+        nr_args: u32,
+    ) -> Result<i32, i32> {
+        retry_transient(
+            UPDATE_ATTEMPTS,
+            // SAFETY: the caller's guarantee for `arg`/`nr_args`, passed on unchanged.
+            || unsafe { self.register(opcode, arg, nr_args) },
+            update_pause,
+        )
+    }
+}
+
+/// Tries of one table update that the kernel keeps refusing with EAGAIN/EBUSY/EINTR.
+pub(crate) const UPDATE_ATTEMPTS: u32 = 5;
+
+/// The pause after failed try `attempt` (1-based) of a table update: a yield, then 1, 2
+/// and 4 ms — at most ~7 ms in all, on the ring's thread (the JavaScript thread for an
+/// inline engine), and only while the kernel refuses.
+fn update_pause(attempt: u32) {
+    if attempt <= 1 {
+        std::thread::yield_now();
+    } else {
+        std::thread::sleep(std::time::Duration::from_millis(1 << (attempt - 2).min(2)));
+    }
+}
+
+/// Runs `op` until it returns anything but Err(EAGAIN | EBUSY | EINTR), or `attempts`
+/// times; `pause(n)` runs after failed try n. Returns the last result.
+pub(crate) fn retry_transient<T>(
+    attempts: u32,
+    mut op: impl FnMut() -> Result<T, i32>,
+    mut pause: impl FnMut(u32),
+) -> Result<T, i32> {
+    let mut attempt = 1;
+    loop {
+        match op() {
+            Err(e) if is_transient(e) && attempt < attempts => {
+                pause(attempt);
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// The errnos a table update may be refused with for a passing reason.
+fn is_transient(errno: i32) -> bool {
+    errno == sys::EAGAIN || errno == sys::EBUSY || errno == sys::EINTR
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_transient_tries_again_only_what_passes_and_only_so_often() {
+        // Transient twice, then done: three tries, two pauses.
+        let mut answers = vec![Err(sys::EAGAIN), Err(sys::EBUSY), Ok(7)].into_iter();
+        let mut pauses = Vec::new();
+        let r = retry_transient(
+            UPDATE_ATTEMPTS,
+            || answers.next().unwrap(),
+            |n| pauses.push(n),
+        );
+        assert_eq!(r, Ok(7));
+        assert_eq!(pauses, [1, 2]);
+        // A lasting refusal: every try used, then its errno.
+        let mut tries = 0;
+        let r: Result<(), i32> = retry_transient(
+            UPDATE_ATTEMPTS,
+            || {
+                tries += 1;
+                Err(sys::EBUSY)
+            },
+            |_| {},
+        );
+        assert_eq!((r, tries), (Err(sys::EBUSY), UPDATE_ATTEMPTS));
+        // Anything else (ENOMEM: RLIMIT_MEMLOCK; ENOBUFS; EFAULT; EINVAL) at once.
+        for errno in [sys::ENOMEM, sys::ENOBUFS, sys::EFAULT, sys::EINVAL] {
+            let mut tries = 0;
+            let r: Result<(), i32> = retry_transient(
+                UPDATE_ATTEMPTS,
+                || {
+                    tries += 1;
+                    Err(errno)
+                },
+                |_| panic!("no pause for errno {errno}"),
+            );
+            assert_eq!((r, tries), (Err(errno), 1));
+        }
+        // EINTR counts as passing too.
+        let mut answers = vec![Err(sys::EINTR), Ok(())].into_iter();
+        assert_eq!(
+            retry_transient(2, || answers.next().unwrap(), |_| {}),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn update_pauses_stay_short() {
+        let start = std::time::Instant::now();
+        for n in 1..UPDATE_ATTEMPTS {
+            update_pause(n);
+        }
+        // yield + 1 + 2 + 4 ms; generous for a loaded machine, but far from a stall.
+        assert!(start.elapsed() < std::time::Duration::from_millis(500));
+    }
 
     fn nop(user_data: u64) -> io_uring_sqe {
         io_uring_sqe {
