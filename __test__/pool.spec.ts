@@ -24,7 +24,7 @@ import {
 import { cleanEnv, lastJson, runNode, summary } from './helpers/child'
 import { fixedBufferSlots } from '../ts/backends/native'
 import { loadAddon } from '../ts/native'
-import type { PoolStats } from '../ts/pool'
+import type { BufferPool, PoolStats } from '../ts/pool'
 import type { Io } from '../ts/types'
 
 const KiB = 1024
@@ -65,12 +65,12 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /**
- * Lets queued buffer-table updates reach the ring and their outcome reach the pool's
- * counters (a registration is counted when its promise settles, a moment after the I/O).
+ * Waits until every buffer-table update the pool has asked for has been answered and
+ * counted (a registration is counted when its promise settles, a moment after the I/O
+ * — later still on a busy machine, so this waits for exactly that, not a guessed delay).
  */
 async function settleTable(io: Io): Promise<void> {
-  await io.batch().submit()
-  await new Promise((r) => setTimeout(r, 20))
+  await (io.pool as BufferPool).settled()
 }
 
 /** An independent model of the pool's bookkeeping (DESIGN §3 / issue 3). */
@@ -111,7 +111,7 @@ class PoolModel {
       this.allocated[c]--
     }
   }
-  expect(): Omit<PoolStats, 'aligned' | 'registered' | 'registrationFailures' | 'lastRegistrationError'> {
+  expect(): Omit<PoolStats, 'aligned' | 'registered' | 'registrationFailures' | 'registrationRetries' | 'lastRegistrationError'> {
     const sum = (a: number[]) => a.reduce((x, y) => x + y, 0)
     return {
       hits: this.hits,
@@ -430,6 +430,43 @@ for (const backend of backends) {
     for (const b of second) io.pool.release(b)
     const disk = fs.readFileSync(file)
     t.true(disk.subarray(0, slots * 4096).every((x) => x === 0x5a), 'the second round is on disk')
+  })
+
+  test(`${backend}: at a full table, a buffer released and dropped frees its slot for one acquired right after — in the same tick, and while its own registration is still on its way`, async (t) => {
+    const io = await openBackend(t, backend, { bufferPoolSize: 0 })
+    const slots = fixedBufferSlots(io.config)
+    const file = path.join(tmpDir(t), 'same-tick')
+    const f = await io.create(file)
+    const held = Array.from({ length: slots }, () => io.pool.acquire(4096))
+    await settleTable(io)
+    const isUring = io.backend === 'io_uring'
+    if (isUring) t.like(io.pool.stats(), { registered: slots, registrationFailures: 0 }, 'the table is full')
+    // Registered and settled: released (dropped: bufferPoolSize 0) and replaced at once.
+    io.pool.release(held.pop()!)
+    held.push(io.pool.acquire(4096))
+    await settleTable(io)
+    // Registration still on its way: with one slot free, a buffer is acquired (it takes
+    // the slot), released at once and replaced; the replacement is refused while that
+    // slot is being emptied, and tried again once it is.
+    io.pool.release(held.pop()!)
+    await settleTable(io)
+    io.pool.release(io.pool.acquire(4096))
+    held.push(io.pool.acquire(4096))
+    await settleTable(io)
+    const s = io.pool.stats()
+    if (isUring) {
+      t.is(s.registrationFailures, 0, String(s.lastRegistrationError))
+      t.is(s.registered, slots, 'every buffer held is registered')
+      t.is(s.registrationRetries, 1, 'the replacement was tried again once')
+      const hits0 = io.metrics().registeredBufferHits
+      await Promise.all(held.map((b, i) => f.writeAt(b.fill(i & 0xff), i * 4096)))
+      t.is(io.metrics().registeredBufferHits - hits0, held.length, 'and goes out as WRITE_FIXED')
+    } else {
+      t.like(s, { registered: 0, registrationFailures: 0, registrationRetries: 0 })
+    }
+    t.log(JSON.stringify({ slots, registered: s.registered, failures: s.registrationFailures, retries: s.registrationRetries }))
+    for (const b of held) io.pool.release(b)
+    await f.close()
   })
 
   test(`${backend}: releasing pool buffers after io.close() (kept and dropped) neither throws nor takes the process down`, async (t) => {

@@ -231,7 +231,7 @@ export class NativeBackend implements Backend {
     )
     const failed = results.find((r) => r < 0)
     if (failed === undefined) return results
-    results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
+    results.forEach((slot, i) => slot >= 0 && void this.unregisterOn(i, slot))
     if (failed === RESULT_RING_FAILED) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
     const why = REGISTRATION_FAILURES[-failed]
@@ -239,17 +239,21 @@ export class NativeBackend implements Backend {
     throw err
   }
 
-  /** Empties the slots `registerBuffer` returned; the buffer is then a plain one. */
-  unregisterBuffer(slots: number[]): void {
+  /**
+   * Empties the slots `registerBuffer` returned; the buffer is then a plain one. Queued
+   * now, so a registration asked for after this call comes after it on every ring;
+   * resolves once every ring has done it (never rejects).
+   */
+  async unregisterBuffer(slots: number[]): Promise<void> {
     // After shutdown the rings, and their tables, are gone already.
     if (this.fixedOpsAtShutdown !== null) return
-    slots.forEach((slot, i) => this.unregisterOn(i, slot))
+    await Promise.all(slots.map((slot, i) => this.unregisterOn(i, slot)))
   }
 
-  /** Fire and forget: nobody waits for an unregistration, so its failure is only logged. */
-  private unregisterOn(ring: number, slot: number): void {
-    this.submit(ring, OpKind.UnregisterBuffer, 0, undefined, 0, 0, slot, '', true).then(
-      (r) => r < 0 && debug('unregistering buffer slot %d of ring %d failed: %d', slot, ring, r),
+  /** Nobody but the pool waits for an unregistration, so its failure is only logged. */
+  private unregisterOn(ring: number, slot: number): Promise<void> {
+    return this.submit(ring, OpKind.UnregisterBuffer, 0, undefined, 0, 0, slot, '', true).then(
+      (r) => void (r < 0 && debug('unregistering buffer slot %d of ring %d failed: %d', slot, ring, r)),
       (err: unknown) => debug('unregistering buffer slot %d of ring %d failed: %s', slot, ring, (err as Error).message),
     )
   }
