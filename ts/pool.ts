@@ -245,6 +245,8 @@ export class BufferPool implements IoBufferPool {
           await Promise.all(emptying)
           if (!entry.dropped && !this.detached) continue
         }
+        // The Io closed meanwhile: its rings went, nothing failed that counts.
+        if (this.detached) return null
         this.registrationFailures++
         this.lastRegistrationError = (err as Error).message
         return null

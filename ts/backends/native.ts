@@ -133,6 +133,9 @@ const REGISTRATION_FAILURES: Record<number, string> = {
   105 /* ENOBUFS */: "the ring's registered-buffer table is full",
 }
 
+/** What an operation still waiting when the rings are destroyed settles with. */
+const ESHUTDOWN = 108
+
 /** Registered-file slots per ring; files beyond them use their plain fd. */
 const FIXED_FILE_SLOTS = 4096
 /** The kernel's limit on registered buffers per ring (IORING_MAX_REG_BUFFERS). */
@@ -362,10 +365,22 @@ export class NativeBackend implements Backend {
   }
 
   async shutdown(): Promise<void> {
-    // Every operation has settled (the Io drains first), so destroy() joins idle threads.
+    // Every read, write, sync… has settled (the Io drains first), so destroy() joins idle
+    // threads. Buffer-table updates are not drained: destroy() drops completions not yet
+    // delivered (thread mode), so whatever is still waiting is settled here, as not done
+    // (-ESHUTDOWN) — never a promise that does not settle.
     const hits = this.registeredBufferHits()
     for (const ring of this.rings) this.addon.destroy(ring.engine)
     this.fixedOpsAtShutdown = hits
+    for (const ring of this.rings) ring.batch = []
+    for (let id = 0; id < this.ops.length; id++) {
+      const op = this.ops[id]
+      if (op === undefined) continue
+      this.release(id)
+      if (op.group !== null) op.group.settle(op.index, -ESHUTDOWN)
+      else if (op.raw) op.resolve(-ESHUTDOWN)
+      else op.reject(systemError(ESHUTDOWN, SYSCALL[op.kind], op.path, (e) => this.addon.strerror(e)))
+    }
   }
 
   private on(file: BackendFile, kind: OpKind, offset: number, len: number, arg: number, buf?: Uint8Array): Promise<number> {
