@@ -22,7 +22,7 @@
 # Output, per run N: OUTDIR/run-N.log (the whole suite output), and one line in
 # OUTDIR/summary.txt: pass/FAIL, exit code, duration, the names of failing tests
 # (ava prints "✘ [fail]: file › title"), retried tests ("retried" lines), and any
-# registration failure text. The last line of summary.txt gives the pass count and the
+# registration failure text from the failure reports. The last line of summary.txt gives the pass count and the
 # longest run of consecutive passes. OUTDIR/load-*.log hold the loaders' output (how
 # many bench rounds ran, and whether any failed).
 set -u
@@ -107,7 +107,10 @@ for ((i = 1; i <= RUNS; i++)); do
   secs=$(( $(date +%s) - start ))
   failed=$(grep -aE '✘' "$log" | sed -E 's/^[[:space:]]+//' | sort -u | tr '\n' ';')
   retried=$(grep -aiE 'retried|retrying test' "$log" | sort -u | tr '\n' ';')
-  regerr=$(grep -aoE 'registrationFailures[^;]{0,200}|io_uring_register[^\n]{0,200}' "$log" | sort -u | head -5 | tr '\n' ';')
+  # Registration trouble named in a failed run's failure reports (ava prints them after
+  # a "─" line; t.log lines of passing tests come before it).
+  regerr=
+  [ $rc -eq 0 ] || regerr=$(awk '/^  ─$/ { seen = 1 } seen' "$log" | grep -aE 'registrationFailures|lastRegistrationError|io_uring_register|ENOBUFS|EAGAIN|EBUSY|EINTR' | sed -E 's/^[[:space:]]+//' | sort -u | head -5 | tr '\n' ';')
   if [ $rc -eq 0 ]; then
     pass=$((pass + 1)); streak=$((streak + 1)); verdict=pass
   else
