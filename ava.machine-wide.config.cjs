@@ -1,8 +1,9 @@
 // The machine-wide tests — they change state every process on the machine shares: the
 // kernel.io_uring_disabled sysctl (machine-wide/sysctl.spec.ts), the RLIMIT_MEMLOCK
 // budget of the nobody user (machine-wide/memlock.spec.ts), tmpfs mounts in the
-// machine's mount namespace (machine-wide/enospc.spec.ts, wal-enospc.spec.ts). They run
-// alone: after the main suite, one file and one test at a time, and `npm run
+// machine's mount namespace (machine-wide/enospc.spec.ts, wal-enospc.spec.ts,
+// log-enospc.spec.ts; a test that only needs a tmpfs uses /dev/shm, which needs no
+// mount). They run alone: after the main suite, one file and one test at a time, and `npm run
 // test:machine-wide` holds the machine's test lock exclusively (scripts/machine-lock.sh)
 // while every other part of `npm test` holds it shared — so no other suite of this
 // project on the machine runs beside them either.
