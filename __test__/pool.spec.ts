@@ -17,11 +17,11 @@ import {
   openBackend,
   prng,
   randomBytes,
-  settleWithin,
   tmpDir,
   type BackendName,
 } from './helpers/backends'
 import { cleanEnv, lastJson, runNode, summary } from './helpers/child'
+import { Progress, settleWhileProgressing } from './helpers/progress'
 import { fixedBufferSlots } from '../ts/backends/native'
 import { loadAddon } from '../ts/native'
 import type { BufferPool, PoolStats } from '../ts/pool'
@@ -552,6 +552,9 @@ async function pooledConcurrency(t: ExecutionContext, backend: BackendName, tota
   let pooledOps = 0
   const bad: string[] = []
   let next = 0
+  // A hang detector, not a deadline: it fails only when no operation settled for
+  // STALL_MS (a lost completion), however long a starved machine takes for them all.
+  const progress = new Progress(ops.length)
   const worker = async (): Promise<void> => {
     while (next < ops.length) {
       const op = ops[next++]
@@ -579,10 +582,11 @@ async function pooledConcurrency(t: ExecutionContext, backend: BackendName, tota
         }
       } finally {
         io.pool.release(buf)
+        progress.tick()
       }
     }
   }
-  await settleWithin(Promise.all(Array.from({ length: qd }, worker)), 90_000, `${total} pooled operations`)
+  await settleWhileProgressing(Promise.all(Array.from({ length: qd }, worker)), progress, `${total} pooled operations`, { t })
   t.deepEqual(bad.slice(0, 5), [], `${bad.length} operations returned wrong bytes`)
   await settleTable(io)
   const s = io.pool.stats()
