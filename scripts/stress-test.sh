@@ -22,7 +22,9 @@
 # Output, per run N: OUTDIR/run-N.log (the whole suite output), and one line in
 # OUTDIR/summary.txt: pass/FAIL, exit code, duration, the names of failing tests
 # (ava prints "✘ [fail]: file › title"), retried tests ("retried" lines), and any
-# registration failure text from the failure reports. The last line of summary.txt gives the pass count and the
+# registration failure text from the failure reports, and the load averages (1/5/15 min)
+# at the run's start and end — the machine is shared, and how busy it was is part of the
+# evidence. The last line of summary.txt gives the pass count and the
 # longest run of consecutive passes. OUTDIR/load-*.log hold the loaders' output (how
 # many bench rounds ran, and whether any failed).
 set -u
@@ -39,7 +41,7 @@ while getopts 'n:m:o:l:x' opt; do
     o) OUTDIR=$OPTARG ;;
     l) LOADERS=$OPTARG ;;
     x) STOP_ON_FAIL=1 ;;
-    *) sed -n '2,27p' "$0"; exit 2 ;;
+    *) sed -n '2,29p' "$0"; exit 2 ;;
   esac
 done
 
@@ -102,9 +104,11 @@ best=0
 for ((i = 1; i <= RUNS; i++)); do
   log=$OUTDIR/run-$i.log
   start=$(date +%s)
+  load0=$(cut -d' ' -f1-3 /proc/loadavg)
   bash -c "$CMD" >"$log" 2>&1
   rc=$?
   secs=$(( $(date +%s) - start ))
+  load1=$(cut -d' ' -f1-3 /proc/loadavg)
   failed=$(grep -aE '✘' "$log" | sed -E 's/^[[:space:]]+//' | sort -u | tr '\n' ';')
   retried=$(grep -aiE 'retried|retrying test' "$log" | sort -u | tr '\n' ';')
   # Registration trouble named in a failed run's failure reports (ava prints them after
@@ -117,7 +121,7 @@ for ((i = 1; i <= RUNS; i++)); do
     streak=0; verdict=FAIL
   fi
   [ $streak -gt $best ] && best=$streak
-  echo "run $i: $verdict rc=$rc ${secs}s failed=[${failed}] retried=[${retried}] registration=[${regerr}]" | tee -a "$SUMMARY"
+  echo "run $i: $verdict rc=$rc ${secs}s load=[${load0} -> ${load1}] failed=[${failed}] retried=[${retried}] registration=[${regerr}]" | tee -a "$SUMMARY"
   if [ $rc -ne 0 ] && [ $STOP_ON_FAIL -eq 1 ]; then break; fi
 done
 for ((l = 1; l <= LOADERS; l++)); do
