@@ -1,10 +1,16 @@
-// The many-operation hang detectors (helpers/progress.ts): a never-settling operation — a
-// lost completion — still fails them, with how many of N settled and for how long none
-// did; a workload that keeps settling passes however long it takes in total. The
-// progressing cases run on a clock the test advances, so nothing here depends on how
-// busy the machine is.
+// The hang detectors that follow progress (issue 15), tested themselves.
+// - The many-operation detectors (helpers/progress.ts): a never-settling operation — a
+//   lost completion — still fails them, with how many of N settled and for how long none
+//   did; a workload that keeps settling passes however long it takes in total. The
+//   progressing cases run on a clock the test advances, so nothing here depends on how
+//   busy the machine is.
+// - The child-process watchdog (helpers/child.ts): an idle child is killed as hung, and
+//   says so; a child that never stops working is killed by the livelock backstop; work
+//   done by a child or a grandchild counts as activity.
+import { spawn } from 'node:child_process'
 import test from 'ava'
 
+import { activityOf, runNode } from './helpers/child'
 import { Progress, allSettledWhileProgressing, allWhileProgressing, settleWhileProgressing } from './helpers/progress'
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
@@ -114,4 +120,62 @@ test('allWhileProgressing rejects as Promise.all does: with the first rejection,
   ops[0].resolve(1)
   t.deepEqual(await allWhileProgressing([Promise.resolve(1), Promise.resolve(2)], 'ok'), [1, 2])
   t.deepEqual(await allSettledWhileProgressing([], 'none'), [])
+})
+
+test('runNode kills a child that sits idle (no CPU, I/O or output) for timeoutMs, and says so', async (t) => {
+  const r = await runNode(['-e', 'setInterval(() => {}, 1 << 30)'], { timeoutMs: 500 })
+  t.true(r.timedOut)
+  t.is(r.signal, 'SIGKILL')
+  t.regex(r.killedBecause ?? '', /^no CPU time, I\/O or output for \d+\.\d s \(ran \d+\.\d s; last active \d+\.\d s after its start\)$/)
+})
+
+test('runNode kills a child that keeps working past maxMs (the livelock backstop)', async (t) => {
+  const r = await runNode(['-e', 'for (;;) {}'], { timeoutMs: 60_000, maxMs: 500 })
+  t.true(r.timedOut)
+  t.regex(r.killedBecause ?? '', /^still running after 0\.5 s, the livelock backstop/)
+})
+
+test('activityOf sees the work of a grandchild under an idle child (CPU time and I/O of the whole tree)', async (t) => {
+  // The child starts a grandchild and idles; the grandchild works on SIGUSR1, writing
+  // "done" to the stdout it shares with the child (the child does nothing meanwhile).
+  const grand = `process.on('SIGUSR1', () => { let x = 0; for (let i = 0; i < 2e7; i++) x += i; require('fs').writeSync(1, 'done ' + x + '\\n') }); require('fs').writeSync(1, 'grand ' + process.pid + '\\n'); setInterval(() => {}, 1 << 30)`
+  const parent = `require('child_process').spawn(process.execPath, ['-e', ${JSON.stringify(grand)}], { stdio: 'inherit' }); setInterval(() => {}, 1 << 30)`
+  const child = spawn(process.execPath, ['-e', parent], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.teardown(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL')
+    } catch {
+      // Not a group leader: the two are killed below.
+    }
+  })
+  let out = ''
+  const line = (re: RegExp): Promise<RegExpMatchArray> =>
+    new Promise((resolve) => {
+      const check = (): void => {
+        const m = re.exec(out)
+        if (m) {
+          child.stdout.off('data', onData)
+          resolve(m)
+        }
+      }
+      const onData = (d: Buffer): void => {
+        out += d.toString()
+        check()
+      }
+      child.stdout.on('data', onData)
+      check()
+    })
+  const grandPid = Number((await line(/grand (\d+)\n/))[1])
+  try {
+    const before = activityOf(child.pid!)
+    t.truthy(before)
+    t.true(before!.includes(`;${grandPid}:`), "the grandchild is part of the child's activity")
+    process.kill(grandPid, 'SIGUSR1')
+    await line(/done \d+\n/)
+    t.not(activityOf(child.pid!), before, "the grandchild's work changed the tree's activity")
+  } finally {
+    process.kill(grandPid, 'SIGKILL')
+    child.kill('SIGKILL')
+  }
+  t.is(activityOf(-1), null)
 })
