@@ -5,7 +5,9 @@ import fs from 'node:fs'
 import path from 'node:path'
 import test from 'ava'
 
-import { assertBytes, backends, openBackend, pattern, prng, settleWithin, tmpDir } from './helpers/backends'
+import { assertBytes, backends, fixture, ioUringExpected, openBackend, pattern, prng, tmpDir } from './helpers/backends'
+import { allSettledWhileProgressing } from './helpers/progress'
+import { cleanEnv, lastJson, runNode, summary } from './helpers/child'
 import type { IoConfig } from '../ts/types'
 
 const MiB = 1024 * 1024
@@ -87,7 +89,9 @@ async function run(t: import('ava').ExecutionContext, backend: 'io_uring' | 'sta
       }
     }
   })
-  const settled = await settleWithin(Promise.allSettled(promises), 90_000, `${v.ops} concurrent operations`)
+  // A hang detector, not a deadline: it fails only when none of them settled for
+  // STALL_MS (a lost completion), however long a starved machine takes for them all.
+  const settled = await allSettledWhileProgressing(promises, `${v.ops} concurrent operations`, { t })
   const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected')
   t.is(rejected.length, 0, `rejected operations, first: ${rejected[0] ? String((rejected[0].reason as Error)?.stack ?? rejected[0].reason) : ''}`)
   t.is(badReads, 0, `reads with wrong contents: ${firstBad.join('; ')}`)
@@ -155,25 +159,21 @@ for (const backend of backends) {
 }
 
 for (const backend of backends) {
+  // In a child of its own (see the fixture): there the timer is still pending when the
+  // loop starts. The child's limit (100 × the timer) ends a starving loop; runNode's
+  // timeout is only a hang detector for the child as a whole.
   test(`${backend}: a loop of awaited cached reads lets timers and I/O run (no microtask starvation)`, async (t) => {
-    t.timeout(20_000)
-    const io = await openBackend(t, backend)
-    const file = path.join(tmpDir(t), 'hot')
-    fs.writeFileSync(file, pattern(64 * 1024, 0, 3))
-    const f = await io.open(file)
-    const buf = Buffer.alloc(4096)
-    // Cached reads complete inside the submit on the inline engine; without yielding,
-    // this loop would never see the timer fire.
-    let stop = false
-    const timer = setTimeout(() => (stop = true), 100)
-    let reads = 0
-    const start = performance.now()
-    while (!stop) {
-      await f.readAt(buf, (reads++ % 16) * 4096)
-    }
-    clearTimeout(timer)
-    t.log(`${reads} reads before the 100 ms timer fired (after ${Math.round(performance.now() - start)} ms)`)
-    t.true(reads > 0)
-    await f.close()
+    const engine = process.env.STREAMLINE_IO_ENGINE
+    const r = await runNode([fixture('starvation'), JSON.stringify({ enableIoUring: backend === 'io_uring', dir: tmpDir(t) })], {
+      env: cleanEnv(engine ? { STREAMLINE_IO_ENGINE: engine } : {}),
+      timeoutMs: 90_000,
+    })
+    const out = lastJson<{ fatal?: unknown; backend?: string; timerFired?: boolean; reads?: number; elapsedMs?: number; timerMs?: number; limitMs?: number }>(r)
+    t.is(out.fatal, undefined, summary(r))
+    t.is(r.code, 0, summary(r))
+    if (backend === 'io_uring' && ioUringExpected()) t.is(out.backend, 'io_uring')
+    t.log(`${out.reads} awaited reads in ${out.elapsedMs} ms; the ${out.timerMs} ms timer ${out.timerFired ? 'fired' : 'never fired'}`)
+    t.true(out.timerFired, `the timer never fired during ${out.elapsedMs} ms (limit ${out.limitMs} ms) of awaited cached reads (${out.reads} reads): timers are starved`)
+    t.true(out.reads! > 0)
   })
 }

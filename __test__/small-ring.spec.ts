@@ -11,7 +11,8 @@ import fs from 'node:fs'
 import path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
-import { assertBytes, backends, openBackend, prng, randomBytes, settleWithin, tmpDir, type BackendName } from './helpers/backends'
+import { assertBytes, backends, openBackend, prng, randomBytes, tmpDir, type BackendName } from './helpers/backends'
+import { Progress, settleWhileProgressing } from './helpers/progress'
 import type { AsyncFile, BatchResult, IoConfig } from '../ts/types'
 
 const KiB = 1024
@@ -162,13 +163,16 @@ async function run(t: ExecutionContext, backend: BackendName, config: Partial<Io
   // 200 work items at a time: every pool buffer in use fits the registered-buffer table
   // (bufferPoolSize 128: 768 slots), so every pooled read/write must be fixed I/O.
   let nextWork = 0
+  // A hang detector, not a deadline: it fails only when no work item settled for
+  // STALL_MS (a lost completion), however long a starved machine takes for them all.
+  const progress = new Progress(work.length)
   const promises = Array.from({ length: 200 }, async () => {
     while (nextWork < work.length) {
       const wi = nextWork++
-      await one(work[wi], wi)
+      await progress.track(one(work[wi], wi))
     }
   })
-  const settled = await settleWithin(Promise.allSettled(promises), 100_000, `${total} operations`)
+  const settled = await settleWhileProgressing(Promise.allSettled(promises), progress, `${total} operations (${work.length} work items)`, { t })
   const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected')
   t.is(rejected.length, 0, `rejected: ${rejected.slice(0, 3).map((s) => String((s.reason as Error)?.stack ?? s.reason)).join('\n')}`)
   t.deepEqual(bad.slice(0, 5), [], `${bad.length} operations went wrong`)

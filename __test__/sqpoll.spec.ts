@@ -10,6 +10,7 @@ import test from 'ava'
 
 import { assertBytes, backends, fixture, ioUringExpected, openBackend, randomBytes, settleWithin, tmpDir } from './helpers/backends'
 import { cleanEnv, lastJson, runNode, summary } from './helpers/child'
+import { allWhileProgressing } from './helpers/progress'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -34,11 +35,12 @@ for (const backend of backends) {
 
     const base = data.length + 5000
     const ops = Array.from({ length: 1000 }, (_, i) => f.writeAt(randomBytes(100, 1000 + i), base + i * 100))
-    await settleWithin(Promise.all(ops), 60_000, '1000 writes')
-    const reads = await settleWithin(
-      Promise.all(Array.from({ length: 1000 }, (_, i) => f.readAt(Buffer.alloc(100), base + i * 100))),
-      60_000,
+    // Hang detectors (no operation settled for STALL_MS), not deadlines for all 1000.
+    await allWhileProgressing(ops, '1000 writes', { t })
+    const reads = await allWhileProgressing(
+      Array.from({ length: 1000 }, (_, i) => f.readAt(Buffer.alloc(100), base + i * 100)),
       '1000 reads',
+      { t },
     )
     let bad = 0
     reads.forEach((res, i) => {
@@ -46,7 +48,7 @@ for (const backend of backends) {
     })
     t.is(bad, 0)
     await f.close()
-    await settleWithin(io.close(), 10_000, 'close with sqpoll')
+    await settleWithin(io.close(), 60_000, 'close with sqpoll')
     const disk = fs.readFileSync(file)
     assertBytes(t, disk.subarray(0, data.length), data, 'disk')
     assertBytes(t, disk.subarray(data.length, base), w, 'batched write on disk')
@@ -55,16 +57,19 @@ for (const backend of backends) {
   test(`${backend}: sqpoll: true — submissions after the polling thread went idle (150 ms pauses) still complete`, async (t) => {
     const io = await openBackend(t, backend, { sqpoll: true })
     const f = await io.create(path.join(tmpDir(t), 'idle'))
+    // A missed wake-up hangs for good, so the deadlines are hang detectors, generous
+    // enough for an fdatasync on a disk another process keeps busy (not measurements).
+    const HANG_MS = 60_000
     for (let i = 0; i < 6; i++) {
       await sleep(150)
       const b = Buffer.alloc(4096, i + 1)
-      await settleWithin(f.writeAt(b, i * 4096), 5_000, `write ${i} after an idle pause`)
+      await settleWithin(f.writeAt(b, i * 4096), HANG_MS, `write ${i} after an idle pause`)
       const back = Buffer.alloc(4096)
-      const res = await settleWithin(f.readAt(back, i * 4096), 5_000, `read ${i} after the write`)
+      const res = await settleWithin(f.readAt(back, i * 4096), HANG_MS, `read ${i} after the write`)
       t.is(res.bytesRead, 4096)
       t.true(back.every((x) => x === i + 1))
       await sleep(150)
-      const batch = await settleWithin(io.batch().readAt(f, Buffer.alloc(4096), 0).syncData(f).submit(), 5_000, `batch ${i} after an idle pause`)
+      const batch = await settleWithin(io.batch().readAt(f, Buffer.alloc(4096), 0).syncData(f).submit(), HANG_MS, `batch ${i} after an idle pause`)
       t.true(batch.every((x) => x.ok))
     }
   })

@@ -228,7 +228,9 @@ for (const backend of backends) {
     await none.close()
     const timed = await openWal(io, tmpDir(t, 'wal-unit-'), { sync: { intervalMs: 5 }, segmentBytes: 64 * 1024 })
     await timed.append(Buffer.alloc(10))
-    const until = Date.now() + 5000
+    // The 5 ms timer's fdatasync makes it durable; the limit only ends a wait that would
+    // never end (an fdatasync can take seconds on a disk another process keeps busy).
+    const until = Date.now() + 60_000
     while (timed.durableLsn < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 5))
     t.is(timed.durableLsn, 1)
     await timed.close()

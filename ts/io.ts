@@ -168,8 +168,10 @@ class IoImpl implements Io, FileOwner, BatchOwner {
       const open = [...this.files]
       await Promise.allSettled(open.map((f) => f.close()))
       await this.limiter.idle()
-      await this.impl.shutdown()
+      // The pool first: from here on nothing registers, and an update the rings' end
+      // leaves unanswered counts as neither registered nor failed.
       this.pool.detach()
+      await this.impl.shutdown()
     })()
     return this.closing
   }

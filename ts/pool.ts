@@ -11,6 +11,13 @@
 //
 // At most `bufferPoolSize` free buffers are kept per class; a buffer released beyond
 // that is dropped (unregistered first, then left to the garbage collector).
+//
+// A dropped buffer's slot is emptied in the same tick when its registration has settled
+// (so a buffer acquired right after the release registers behind the emptying, not in
+// front of it); one whose registration is still on its way is emptied once it lands.
+// A registration refused because the table is full (ENOBUFS) while such emptyings are
+// on their way is not a failure yet: it is tried again once they are done — a bounded
+// number of times, and only while slots are being freed (issue 15).
 import { invalidArgType, outOfRange, poolDoubleRelease, poolForeignBuffer } from './errors'
 
 /** Where pool memory comes from and how it is registered; one per backend. */
@@ -21,11 +28,23 @@ export interface PoolMemory {
   allocate(size: number): Buffer
   /**
    * Registers `buf` for fixed-buffer I/O; resolves a handle for `unregister`, or an
-   * Error saying why it stays a plain buffer. Absent: no registration (standard backend).
+   * Error saying why it stays a plain buffer (`code` 'ENOBUFS': the table is full).
+   * Absent: no registration (standard backend).
    */
   register?(buf: Buffer): Promise<unknown>
-  unregister?(handle: unknown): void
+  /**
+   * Empties the registration `handle` names, queued before anything asked for after
+   * this call; resolves once it is done (or could not be: it never rejects).
+   */
+  unregister?(handle: unknown): Promise<void>
 }
+
+/**
+ * Tries of one registration refused with ENOBUFS while slots were being emptied (each
+ * after those emptyings are done). Each retry needs an emptying that was on its way when
+ * the try failed, so this only bounds a table that keeps filling up from elsewhere.
+ */
+export const REGISTRATION_ATTEMPTS = 4
 
 /** `io.pool.stats()`. */
 export interface PoolStats {
@@ -46,6 +65,11 @@ export interface PoolStats {
   /** Buffers registered with the ring (io_uring backend); registrations that failed. */
   registered: number
   registrationFailures: number
+  /**
+   * Registrations tried again because the table was full while dropped buffers' slots
+   * were being emptied (each try counted; the outcome is in registered/failures).
+   */
+  registrationRetries: number
   /** Why the last registration failed (e.g. "ENOMEM: … RLIMIT_MEMLOCK"), or null. */
   lastRegistrationError: string | null
   classes: Array<{ size: number; inUse: number; kept: number; allocated: number }>
@@ -64,6 +88,10 @@ interface Entry {
   free: boolean
   /** Registration in progress or done: resolves the handle, or null when it failed. */
   registration: Promise<unknown> | null
+  /** The handle once the registration has succeeded (undefined before, or without one). */
+  handle: unknown
+  /** Dropped by the pool (its slot, if any, is being or has been emptied). */
+  dropped: boolean
 }
 
 interface SizeClass {
@@ -86,7 +114,12 @@ export class BufferPool implements IoBufferPool {
   private dropped = 0
   private registered = 0
   private registrationFailures = 0
+  private registrationRetries = 0
   private lastRegistrationError: string | null = null
+  /** Registrations not settled yet. */
+  private readonly registering = new Set<Promise<unknown>>()
+  /** Emptyings of dropped buffers' slots not done yet (awaiting their registration too). */
+  private readonly emptying = new Set<Promise<void>>()
   /** Set when the Io closed: its rings, and their registrations, are gone. */
   private detached = false
 
@@ -115,10 +148,10 @@ export class BufferPool implements IoBufferPool {
     this.misses++
     const buf = this.memory.allocate(cls.size)
     cls.allocated++
-    const entry: Entry = { cls, free: false, registration: null }
+    const entry: Entry = { cls, free: false, registration: null, handle: undefined, dropped: false }
     this.entries.set(buf, entry)
     this.memories.add(buf.buffer)
-    if (this.memory.register && !this.detached) entry.registration = this.register(buf)
+    if (this.memory.register && !this.detached) entry.registration = this.track(this.registering, this.register(buf, entry))
     return buf
   }
 
@@ -166,8 +199,20 @@ export class BufferPool implements IoBufferPool {
       dropped: this.dropped,
       registered: this.registered,
       registrationFailures: this.registrationFailures,
+      registrationRetries: this.registrationRetries,
       lastRegistrationError: this.lastRegistrationError,
       classes: this.classes.map((c) => ({ size: c.size, inUse: c.inUse, kept: c.keep.length, allocated: c.allocated })),
+    }
+  }
+
+  /**
+   * Resolves once every registration and slot emptying asked for so far has settled and
+   * is counted in stats() (not part of IoBufferPool: tests wait on it instead of a
+   * guessed delay).
+   */
+  async settled(): Promise<void> {
+    while (this.registering.size > 0 || this.emptying.size > 0) {
+      await Promise.all([...this.registering, ...this.emptying])
     }
   }
 
@@ -180,33 +225,65 @@ export class BufferPool implements IoBufferPool {
     this.registered = 0
   }
 
-  private register(buf: Buffer): Promise<unknown> {
-    return this.memory.register!(buf).then(
-      (handle) => {
+  private async register(buf: Buffer, entry: Entry): Promise<unknown> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const handle = await this.memory.register!(buf)
         if (this.detached) return null
         this.registered++
+        entry.handle = handle
         return handle
-      },
-      (err: unknown) => {
+      } catch (err) {
+        // The table is full, but slots are being emptied: try again once they are. Not
+        // for a buffer dropped meanwhile (nobody will use it; and its own emptying waits
+        // for this registration, so a dropped buffer's registration never waits on
+        // anything — which keeps these waits from ever forming a cycle).
+        const emptying = [...this.emptying]
+        const full = (err as { code?: unknown }).code === 'ENOBUFS'
+        if (full && emptying.length > 0 && attempt < REGISTRATION_ATTEMPTS && !entry.dropped && !this.detached) {
+          this.registrationRetries++
+          await Promise.all(emptying)
+          if (!entry.dropped && !this.detached) continue
+        }
+        // The Io closed meanwhile: its rings went, nothing failed that counts.
+        if (this.detached) return null
         this.registrationFailures++
         this.lastRegistrationError = (err as Error).message
         return null
-      },
-    )
+      }
+    }
   }
 
   private drop(buf: Buffer, entry: Entry): void {
     this.entries.delete(buf)
     this.gone.add(buf)
+    entry.dropped = true
     entry.cls.allocated--
     this.dropped++
     const reg = entry.registration
-    if (reg !== null) {
-      void reg.then((handle) => {
-        if (handle === null || this.detached) return
-        this.registered--
-        this.memory.unregister!(handle)
-      })
+    if (reg === null || this.detached) return
+    if (entry.handle !== undefined) {
+      // Registered: emptied now, ahead of any registration asked for after this release.
+      this.empty(entry.handle)
+      return
     }
+    // Still on its way (or failed): emptied once it has landed.
+    const later = reg.then((handle) => {
+      if (handle !== null && !this.detached) return this.empty(handle)
+    })
+    this.track(this.emptying, later)
+  }
+
+  /** Empties a registered buffer's slot; counted out of `registered` at once. */
+  private empty(handle: unknown): Promise<void> {
+    this.registered--
+    return this.track(this.emptying, this.memory.unregister!(handle))
+  }
+
+  /** Keeps `p` in `set` until it settles (it never rejects). */
+  private track<T>(set: Set<Promise<T>>, p: Promise<T>): Promise<T> {
+    set.add(p)
+    void p.then(() => set.delete(p))
+    return p
   }
 }

@@ -266,7 +266,11 @@ export async function assertLibError(
   }
 }
 
-/** Rejects with a clear message when p does not settle within ms (a hang detector, not a timing assertion). */
+/**
+ * Rejects with a clear message when p does not settle within ms (a hang detector, not a
+ * timing assertion) — for one operation. For a workload of many, whose total time only
+ * says how busy the machine is, use helpers/progress.ts (fails only without progress).
+ */
 export function settleWithin<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const guard = new Promise<never>((_, reject) => {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 
 import { fixture } from './backends'
-import { cleanEnv } from './child'
+import { cleanEnv, watchChild } from './child'
 
 export interface CrashRound<Ready, Ack> {
   ready: Ready | null
@@ -31,11 +31,13 @@ export function crashRound<Ready, Ack>(name: string, args: object, killAfterMs: 
       armed = true
       setTimeout(() => child.kill('SIGKILL'), killAfterMs)
     }
-    const guard = setTimeout(() => {
-      res.error = res.error ?? 'child did not get ready / acknowledge within 30 s'
-      child.kill('SIGKILL')
-    }, 30_000)
+    // A hang detector, not a deadline: a child starved by a busy machine is slow to get
+    // ready, not hung (helpers/child.ts watchChild).
+    const guard = watchChild(child, 30_000, (why) => {
+      res.error = res.error ?? `child hung before it was killed on purpose: ${why}`
+    })
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      guard.active()
       buf += d
       let nl: number
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -56,7 +58,7 @@ export function crashRound<Ready, Ack>(name: string, args: object, killAfterMs: 
     child.stderr.setEncoding('utf8').on('data', (d: string) => (res.stderr += d))
     child.on('error', reject)
     child.on('close', (code, signal) => {
-      clearTimeout(guard)
+      guard.stop()
       res.code = code
       res.signal = signal
       resolve(res)

@@ -77,8 +77,12 @@ export interface Backend {
    * where registersBuffers is false.
    */
   registerBuffer(buf: Buffer): Promise<BufferRegistration>
-  /** Undoes registerBuffer; the buffer is then plain. Never throws (a failure is only logged). */
-  unregisterBuffer(registration: BufferRegistration): void
+  /**
+   * Undoes registerBuffer; the buffer is then plain. Queued at the call, so a registration
+   * asked for afterwards comes after it; resolves when done, never rejects (a failure is
+   * only logged).
+   */
+  unregisterBuffer(registration: BufferRegistration): Promise<void>
   /** Reads and writes that used a registered buffer (0 on the standard backend). */
   registeredBufferHits(): number
   /** The rings this backend set up (io.kernel.ring); null on the standard backend. */

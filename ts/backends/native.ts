@@ -171,6 +171,9 @@ interface Ring {
  */
 const MAX_FLUSHES_PER_TURN = 64
 
+/** What an operation still waiting when the rings are destroyed settles with. */
+const ESHUTDOWN = 108
+
 /** Registered-file slots per ring (at most protocol().limits.maxFixedFileSlots); files beyond them use their plain fd. */
 const FIXED_FILE_SLOTS = 4096
 
@@ -331,7 +334,7 @@ export class NativeBackend implements Backend {
     )
     const failed = results.find((r) => r < 0)
     if (failed === undefined) return results as unknown as BufferRegistration
-    results.forEach((slot, i) => slot >= 0 && this.unregisterOn(i, slot))
+    results.forEach((slot, i) => slot >= 0 && void this.unregisterOn(i, slot))
     if (failed === this.wire.ringFailed) throw new Error('the ring failed')
     const err = systemError(-failed, 'io_uring_register', undefined, (e) => this.addon.strerror(e))
     const why = BUFFER_REFUSALS[-failed]
@@ -339,17 +342,21 @@ export class NativeBackend implements Backend {
     throw err
   }
 
-  /** Empties the slots `registerBuffer` returned; the buffer is then a plain one. */
-  unregisterBuffer(registration: BufferRegistration): void {
+  /**
+   * Empties the slots `registerBuffer` returned; the buffer is then a plain one. Queued
+   * now, so a registration asked for after this call comes after it on every ring;
+   * resolves once every ring has done it (never rejects).
+   */
+  async unregisterBuffer(registration: BufferRegistration): Promise<void> {
     // After shutdown the rings, and their tables, are gone already.
     if (this.fixedOpsAtShutdown !== null) return
-    ;(registration as unknown as Slots).forEach((slot, i) => this.unregisterOn(i, slot))
+    await Promise.all((registration as unknown as Slots).map((slot, i) => this.unregisterOn(i, slot)))
   }
 
-  /** Fire and forget: nobody waits for an unregistration, so its failure is only logged. */
-  private unregisterOn(ring: number, slot: number): void {
-    this.submit(ring, this.wire.kind.unregisterBuffer, 0, undefined, 0, 0, slot, '', true).then(
-      (r) => r < 0 && debug('unregistering buffer slot %d of ring %d failed: %d', slot, ring, r),
+  /** Nobody but the pool waits for an unregistration, so its failure is only logged. */
+  private unregisterOn(ring: number, slot: number): Promise<void> {
+    return this.submit(ring, this.wire.kind.unregisterBuffer, 0, undefined, 0, 0, slot, '', true).then(
+      (r) => void (r < 0 && debug('unregistering buffer slot %d of ring %d failed: %d', slot, ring, r)),
       (err: unknown) => debug('unregistering buffer slot %d of ring %d failed: %s', slot, ring, (err as Error).message),
     )
   }
@@ -459,10 +466,22 @@ export class NativeBackend implements Backend {
   }
 
   async shutdown(): Promise<void> {
-    // Every operation has settled (the Io drains first), so destroy() joins idle threads.
+    // Every read, write, sync… has settled (the Io drains first), so destroy() joins idle
+    // threads. Buffer-table updates are not drained: destroy() drops completions not yet
+    // delivered (thread mode), so whatever is still waiting is settled here, as not done
+    // (-ESHUTDOWN) — never a promise that does not settle.
     const hits = this.registeredBufferHits()
     for (const ring of this.rings) this.addon.destroy(ring.engine)
     this.fixedOpsAtShutdown = hits
+    for (const ring of this.rings) ring.batch = []
+    for (let id = 0; id < this.ops.length; id++) {
+      const op = this.ops[id]
+      if (op === undefined) continue
+      this.release(id)
+      if (op.group !== null) op.group.settle(op.index, -ESHUTDOWN)
+      else if (op.raw) op.resolve(-ESHUTDOWN)
+      else op.reject(systemError(ESHUTDOWN, SYSCALL[this.wire.keyOf(op.kind)], op.path, (e) => this.addon.strerror(e)))
+    }
   }
 
   private on(file: BackendFile, kind: number, offset: number, len: number, arg: number, buf?: Uint8Array): Promise<number> {

@@ -35,7 +35,7 @@ export class StandardBackend implements Backend {
     return Promise.reject(new Error('the standard backend has no registered buffers (node:fs reads and writes plain memory)'))
   }
 
-  unregisterBuffer(): void {}
+  async unregisterBuffer(): Promise<void> {}
 
   registeredBufferHits(): number {
     return 0

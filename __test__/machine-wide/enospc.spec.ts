@@ -1,11 +1,17 @@
 // ENOSPC on a small tmpfs the test mounts (root only): a node:fs-shaped error, the same
 // on both backends, and everything acknowledged before it still readable.
+//
+// Machine-wide: the tmpfs is mounted in the machine's mount namespace (the Io under test
+// lives in this process, so the mount cannot be private to a child), where every process
+// sees it until it is unmounted. So this file runs with the other machine-wide tests,
+// alone (`npm run test:machine-wide`: after the rest of the suite, one test at a time,
+// holding the machine's test lock exclusively — scripts/machine-lock.sh).
 
 import fs from 'node:fs'
 import path from 'node:path'
 
-import { assertSystemError, backends, openBackend, pattern } from './helpers/backends'
-import { mountTmpfs, rootTest } from './helpers/tmpfs'
+import { assertSystemError, backends, openBackend, pattern } from '../helpers/backends'
+import { mountTmpfs, rootTest } from '../helpers/tmpfs'
 
 for (const backend of backends) {
   rootTest(`${backend}: writing past a full file system rejects ENOSPC; earlier writes stay readable`, async (t) => {

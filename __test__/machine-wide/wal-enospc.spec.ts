@@ -1,15 +1,19 @@
-// ENOSPC: a WAL on a small private tmpfs (root only, as enospc.spec.ts) fills it. Appends
-// then fail with ENOSPC (or ERR_WAL_FAILED whose cause is ENOSPC) — never a hang or a
-// crash — and everything acknowledged before is replayable after reopen; once space is
-// freed the reopened WAL appends again.
+// ENOSPC: a WAL on a small tmpfs of its own (root only, as enospc.spec.ts) fills it.
+// Appends then fail with ENOSPC (or ERR_WAL_FAILED whose cause is ENOSPC) — never a hang
+// or a crash — and everything acknowledged before is replayable after reopen; once space
+// is freed the reopened WAL appends again.
+//
+// Machine-wide: the tmpfs is mounted in the machine's mount namespace (visible to every
+// process until unmounted), so this file runs alone with the other machine-wide tests
+// (`npm run test:machine-wide`; see enospc.spec.ts).
 
 import fs from 'node:fs'
 import path from 'node:path'
 
-import { backends, describeError, negErrno, openBackend, settleWithin } from './helpers/backends'
-import { mountTmpfs, rootTest } from './helpers/tmpfs'
-import { collect, openWal, recordFor, type WalSpec } from './fixtures/wal-lib'
-import { SaltMap, verifyWal } from './fixtures/wal-verify'
+import { backends, describeError, negErrno, openBackend, settleWithin } from '../helpers/backends'
+import { mountTmpfs, rootTest } from '../helpers/tmpfs'
+import { collect, openWal, recordFor, type WalSpec } from '../fixtures/wal-lib'
+import { SaltMap, verifyWal } from '../fixtures/wal-verify'
 
 function isEnospc(e: unknown): boolean {
   const d = e as { code?: string; errno?: number; cause?: { code?: string; errno?: number } }
