@@ -1,32 +1,10 @@
 //! The Node-API addon of @streamline/io, on napi-rs: exposes the `uring` engine to
 //! JavaScript.
 //!
-//! The JavaScript surface is docs/ARCHITECTURE.md §2 (`ts/native.ts` loads and types it,
-//! `ts/backends/native.ts` drives it):
-//!
-//! ```ts
-//! kernelRelease(): string
-//! probe(entries, testSetupErrno): { ok: true, opcodes, missing, features, setupFlags } | { ok: false, errno, reason? }
-//! createEngine({ sqDepth, cqDepth, queueCapacity, fixedFileSlots, testSetupErrno, testFailAfter,
-//!                fixedBufferSlots?, sqpoll?, mode?: 'thread' | 'inline' },
-//!              onComplete: (results: Float64Array) => void): object
-//! submit(engine, desc: Float64Array /* protocol().stride numbers per op */, extras): Float64Array | undefined
-//! destroy(engine): void
-//! strerror(errno): string
-//! descStride(): number   // 7
-//! protocol(): { stride, fields, kinds, flags, resultRingFailed, limits }   // protocol.rs
-//! crc32c(data: Uint8Array, previous: number /* 0 when none */): number  // unsigned 32-bit
-//! flock(fd, exclusive: boolean, nonBlocking: boolean): number  // 0 or -errno
-//! funlock(fd): number                                          // 0 or -errno (LOCK_UN)
-//! fadviseDontNeed(fd, offset, len /* 0 = to EOF */): number     // 0 or -errno
-//! fixedOps(engine): number        // reads/writes that used a registered buffer
-//! engineInfo(engine): { sqEntries, cqEntries, setupFlags, features, fixedFileSlots,
-//!   fixedFilesErrno, fixedBufferSlots, fixedBuffersErrno, ftruncateOp } | null  // the ring as set up
-//! allocAligned(size): Buffer      // zeroed, 4096-aligned native memory (pool buffers)
-//! bufferAddress(buf): number      // the address of buf's first byte (alignment checks)
-//! dioAlignment(fd): [memAlign, offsetAlign] | null | number  // statx DIOALIGN; -errno
-//! testPanic(where?): never        // test hook: panics inside the addon (ERR_IO_INTERNAL)
-//! ```
+//! The JavaScript surface — every export with its arguments and results, and the wire
+//! protocol `protocol()` returns — is described once, in docs/ARCHITECTURE.md §2;
+//! `ts/native.ts` loads and types it, `ts/backends/native.ts` is the one file of ts/ that
+//! speaks the wire format.
 //!
 //! Bad arguments throw `TypeError [ERR_INVALID_ARG_TYPE]` / `RangeError
 //! [ERR_OUT_OF_RANGE]`; system failures throw an `Error` with `.code` and a positive

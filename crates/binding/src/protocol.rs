@@ -114,7 +114,7 @@ impl Kind {
         }
     }
 
-    /// The key in `protocol().kinds` (ts/native.ts's `OpKind` member, camelCased).
+    /// The key in `protocol().kinds` (what ts/backends/native.ts's `Wire` looks kinds up by).
     pub fn key(self) -> &'static str {
         match self {
             Kind::Read => "read",
