@@ -334,7 +334,7 @@ async function checkOpened(
 
 for (const backend of backends) {
   test(`${backend}: ${CASES} seeded corruptions (flips, truncations, zeroed ranges, garbage, deleted files; tail, middle, headers): a valid prefix or ERR_WAL_CORRUPT`, async (t) => {
-    t.timeout(SOAK ? 1_800_000 : 110_000)
+    t.timeout(SOAK ? 1_800_000 : 300_000)
     const tpl = await buildTemplate(t, backend)
     const tally: Record<string, number> = {}
     const base = backend === 'io_uring' ? 10_000 : 20_000

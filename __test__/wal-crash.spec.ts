@@ -33,7 +33,7 @@ function runRound(args: object, killAfterMs: number, early: boolean): Promise<Cr
 
 for (const backend of backends) {
   test(`${backend}: WAL survives SIGKILL at random moments (${ROUNDS} rounds): acknowledged records intact, contiguous, nothing invented`, async (t) => {
-    t.timeout(SOAK ? 600_000 : 120_000)
+    t.timeout(SOAK ? 900_000 : 300_000)
     const dir = tmpDir(t, 'wal-crash-')
     const rand = prng(backend === 'io_uring' ? 0xc0ffee : 0xbeef)
     const salts = new SaltMap()

@@ -129,7 +129,7 @@ const SCENARIOS: Array<{ name: string; pl: (seed: number) => PowerLossOptions; s
 for (const backend of backends) {
   for (const sc of SCENARIOS) {
     test(`${backend}: power loss during group commit (${sc.name}): acknowledged records survive`, async (t) => {
-      t.timeout(SOAK ? 600_000 : 90_000)
+      t.timeout(SOAK ? 900_000 : 300_000)
       const dir = tmpDir(t, 'wal-power-')
       const rand = prng(sc.name.length * 7919 + (backend === 'io_uring' ? 1 : 2))
       const salts = new SaltMap()

@@ -267,14 +267,24 @@ export async function assertLibError(
 }
 
 /**
- * Rejects with a clear message when p does not settle within ms (a hang detector, not a
- * timing assertion) — for one operation. For a workload of many, whose total time only
- * says how busy the machine is, use helpers/progress.ts (fails only without progress).
+ * The least time one operation gets before settleWithin calls it hung. A soak campaign
+ * beside a 22-run stress test (load 15–20 on 2 cores) saw a standard-backend WAL open
+ * with its fdatasyncs take more than 30 s — slow, not hung: a hang is an operation that
+ * never settles, so no single-operation deadline in the suite is shorter than this.
+ */
+export const HANG_FLOOR_MS = 120_000
+
+/**
+ * Rejects with a clear message when p does not settle within max(ms, HANG_FLOOR_MS) (a
+ * hang detector, not a timing assertion) — for one operation. For a workload of many,
+ * whose total time only says how busy the machine is, use helpers/progress.ts (fails
+ * only without progress).
  */
 export function settleWithin<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  const limit = Math.max(ms, HANG_FLOOR_MS)
   let timer: NodeJS.Timeout | undefined
   const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${ms} ms`)), ms)
+    timer = setTimeout(() => reject(new Error(`${what}: did not settle within ${limit} ms`)), limit)
   })
   return Promise.race([p, guard]).finally(() => clearTimeout(timer))
 }
