@@ -326,3 +326,45 @@ test('platformTarget names napi-rs targets', (t) => {
   t.is(platformTarget('darwin', 'arm64'), 'darwin-arm64')
   t.is(platformTarget('win32', 'x64'), 'win32-x64-msvc')
 })
+
+test('type-level: misuse of the shipped types (wrong option types, results used without await) fails to compile, with the expected error on each line', async (t) => {
+  t.timeout(15 * 60_000)
+  const consumer = await fullInstall(t)
+  const source = fs.readFileSync(path.join(projectRoot, '__test__', 'fixtures', 'type-misuse.txt'), 'utf8')
+  const expected: string[] = []
+  source.split('\n').forEach((line, i) => {
+    const m = /\/\/ expect (TS\d+)$/.exec(line)
+    if (m !== null) expected.push(`${i + 1} ${m[1]}`)
+  })
+  t.true(expected.length >= 20, `${expected.length} misuse lines`)
+  const dir = path.join(consumer, 'misuse')
+  fs.mkdirSync(dir, { recursive: true })
+  fs.writeFileSync(path.join(dir, 'misuse.mts'), source)
+  fs.writeFileSync(path.join(dir, 'misuse.cts'), source)
+  fs.writeFileSync(
+    path.join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        target: 'ES2022',
+        lib: ['ES2022'],
+        strict: true,
+        noEmit: true,
+        typeRoots: [path.join(projectRoot, 'node_modules', '@types')],
+        types: ['node'],
+      },
+      include: ['.'],
+    }),
+  )
+  const r = await runCommand(process.execPath, [tsc, '-p', dir], { cwd: consumer, env: cleanEnv(), timeoutMs: IDLE_MS })
+  t.not(r.code, 0, `tsc must fail: ${summary(r)}`)
+  for (const file of ['misuse.mts', 'misuse.cts']) {
+    const got = r.stdout
+      .split('\n')
+      .map((l) => new RegExp(`^misuse/${file.replace('.', '\\.')}\\((\\d+),\\d+\\): error (TS\\d+)`).exec(l.trim()))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => `${m[1]} ${m[2]}`)
+    t.deepEqual(got, expected, `${file}: every marked line fails with its error, no other line fails\n${r.stdout.slice(0, 6000)}`)
+  }
+})
