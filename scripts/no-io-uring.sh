@@ -10,6 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # The package as ts/native.ts's loader sees it: dist/ts/native.js looks two levels up.
 cp -r dist "$tmp/dist"
+cp package.json "$tmp/package.json"
 ln -s "$PWD/node_modules" "$tmp/node_modules"
 cp target/debug/libstreamline_io_binding.so "$tmp/streamline-io.linux-x64-gnu.node"
 node dist/scripts/no-io-uring-check.js "$tmp"

@@ -32,6 +32,7 @@ interface Setting<K extends keyof IoConfig> {
 
 const MiB = 1024 * 1024
 
+/** The defaults of every setting (DESIGN.md §3; the README's configuration table). */
 export const DEFAULT_CONFIG: Readonly<IoConfig> = Object.freeze({
   enableIoUring: true,
   sqDepth: 256,
@@ -338,7 +339,12 @@ function refused(setting: Setting<keyof IoConfig>, value: unknown, source: Confi
   return new ConfigError(`${setting.key}: ${formatValue(value)} from ${sourceWords(source, setting)} ${text}`, { setting: setting.key, source, bound })
 }
 
-/** The effective configuration (DESIGN.md §3); unknown argv flags are ignored here. */
+/**
+ * The effective configuration (DESIGN.md §3): `DEFAULT_CONFIG`, then `env`'s
+ * STREAMLINE_IO_* variables, then `argv`'s flags (`--io-queue-depth 64` or `=64`;
+ * unknown flags are ignored here), then `overrides`. Throws `ConfigError`
+ * (`ERR_IO_CONFIG`) for a value out of its bounds, naming the setting and its source.
+ */
 export function loadConfig(overrides: Partial<IoConfig> = {}, env: NodeJS.ProcessEnv = process.env, argv: string[] = []): IoConfig {
   return resolveConfig(overrides, env, argv).config
 }

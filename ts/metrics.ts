@@ -3,7 +3,9 @@
 // flight and queued; counters for fallbacks and batches. `snapshot()` is a plain object;
 // `prometheus()` is the text exposition format a Prometheus server scrapes as it is.
 
+/** The operation kinds metrics count, by name. */
 export const OP_KINDS = ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'fstat', 'open', 'close'] as const
+/** One of OP_KINDS. */
 export type MetricOp = (typeof OP_KINDS)[number]
 
 /** Linear sub-buckets per power of two: relative error of a percentile ≤ 1/8. */
@@ -90,24 +92,37 @@ export const storageEvents = {
   logOpenSegmentFiles: 0,
 }
 
+/** One operation kind's counters. */
 export interface OpMetrics {
+  /** Operations completed (errors included). */
   count: number
+  /** Operations that failed. */
   errors: number
+  /** Bytes transferred. */
   bytes: number
+  /** Latency percentiles, mean and max in microseconds (log-linear histogram). */
   latencyUs: { p50: number; p90: number; p99: number; p999: number; mean: number; max: number }
 }
 
+/** `io.metrics()`: a plain snapshot, the same names on both backends. */
 export interface IoMetrics {
+  /** The Io's backend. */
   backend: 'io_uring' | 'standard'
+  /** Per operation kind. */
   ops: Record<MetricOp, OpMetrics>
+  /** Operations submitted and not completed. */
   inFlight: number
+  /** Operations waiting for a slot (over `queueDepth`). */
   queued: number
   /** Operations re-run on the node:fs path because a ring failed. */
   fallbacks: number
   /** Reads/writes that used a registered buffer (READ_FIXED/WRITE_FIXED). */
   registeredBufferHits: number
+  /** `io.batch()` submissions. */
   batches: number
+  /** Operations in those batches. */
   batchOperations: number
+  /** batchOperations / batches (0 before the first). */
   averageBatchSize: number
   /** Process-wide: WAL recoveries that truncated something, and the bytes they zeroed. */
   wal: { recoveries: number; truncatedBytes: number }

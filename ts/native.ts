@@ -5,6 +5,7 @@
 // (frozen) with the addon: its wire part (kinds, descriptor layout, flags,
 // RESULT_RING_FAILED) is read only by ts/backends/native.ts, its limits are what
 // ts/config.ts checks settings against.
+import fs from 'node:fs'
 import path from 'node:path'
 
 export type ProbeResult =
@@ -78,6 +79,8 @@ export interface NativeAddon {
   destroy(engine: EngineHandle): void
   strerror(errno: number): string
   protocol(): Protocol
+  /** The version the addon was built as (the workspace's = package.json's). */
+  version(): string
   // Optional: an addon built before these existed lacks them (check before calling).
   crc32c?(data: Uint8Array, previous: number): number
   flock?(fd: number, exclusive: boolean, nonBlocking: boolean): number
@@ -113,14 +116,58 @@ export interface Limits {
   from: 'addon' | 'fallback'
 }
 
-const TRIPLE = `${process.platform}-${process.arch}${process.platform === 'linux' ? '-gnu' : ''}`
-const BINARY = `streamline-io.${TRIPLE}.node`
+/**
+ * The platform's napi-rs target name (`platformArchABI`), the suffix of the binary's
+ * file name and of its package: linux-x64-gnu, linux-arm64-musl, darwin-arm64,
+ * win32-x64-msvc, … Only the targets in package.json's `napi.targets` are published.
+ */
+export function platformTarget(platform: string = process.platform, arch: string = process.arch, musl: () => boolean = isMusl): string {
+  if (platform === 'linux') return `linux-${arch}-${musl() ? 'musl' : arch === 'arm' ? 'gnueabihf' : 'gnu'}`
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+/** Whether this Node runs on musl libc (napi-rs's loader asks the same: ldd, then the report). */
+function isMusl(): boolean {
+  try {
+    return fs.readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header
+    return header !== undefined && header.glibcVersionRuntime === undefined
+  }
+}
+
+/** The package's root (two levels above dist/ts/native.js) and its package.json facts. */
+const PACKAGE_ROOT = path.join(__dirname, '..', '..')
+
+interface PackageFacts {
+  name: string
+  version: string
+  /** napi.binaryName: the binary is `<binaryName>.<target>.node`. */
+  binaryName: string
+  optionalDependencies: Record<string, string>
+}
+
+function packageFacts(): PackageFacts {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as Partial<PackageFacts> & { napi?: { binaryName?: string } }
+    return {
+      name: pkg.name ?? '@streamline/io',
+      version: pkg.version ?? '',
+      binaryName: pkg.napi?.binaryName ?? 'streamline-io',
+      optionalDependencies: pkg.optionalDependencies ?? {},
+    }
+  } catch (err) {
+    // dist/ copied without its package.json: no version to match, so no binary is loaded.
+    return { name: '@streamline/io', version: `unknown (${PACKAGE_ROOT}/package.json: ${(err as Error).message})`, binaryName: 'streamline-io', optionalDependencies: {} }
+  }
+}
 
 export type AddonLoad =
   | { addon: NativeAddon; protocol: Readonly<Protocol>; from: string }
   | { addon: null; reason: string }
 
-const REQUIRED_EXPORTS = ['kernelRelease', 'probe', 'createEngine', 'submit', 'destroy', 'strerror', 'protocol'] as const
+const REQUIRED_EXPORTS = ['kernelRelease', 'probe', 'createEngine', 'submit', 'destroy', 'strerror', 'protocol', 'version'] as const
 
 let loaded: AddonLoad | undefined
 
@@ -137,42 +184,108 @@ function malformed(p: unknown): string | null {
 }
 
 /**
- * The addon, from the repository build (`napi build --platform`) or the per-platform
- * package (`@streamline/io-<triple>`), with its protocol(). `disabled` (the test hook
- * STREAMLINE_IO_TEST_NO_ADDON, resolved by ts/config.ts) behaves as if neither existed.
+ * Checks a required module as the addon of version `expected`: the exports ts/ needs,
+ * its own `version()` and its protocol(). Returns the addon with its (frozen) protocol,
+ * or why it cannot be used, in words that follow the binary's name.
+ */
+export function checkAddon(module: unknown, expected: string): { addon: NativeAddon; protocol: Readonly<Protocol> } | string {
+  const exports = (module ?? {}) as Record<string, unknown>
+  const missing = REQUIRED_EXPORTS.filter((name) => typeof exports[name] !== 'function')
+  if (missing.length > 0) return `lacks ${missing.join(', ')} (a build from before version ${expected || 'this one'})`
+  const addon = module as NativeAddon
+  const version = addon.version()
+  if (version !== expected) return `is version ${String(version)}, not ${expected} (the version of @streamline/io that loads it)`
+  const protocol = addon.protocol()
+  const bad = malformed(protocol)
+  if (bad !== null) return bad
+  return { addon, protocol: deepFreeze(protocol) }
+}
+
+/** Where a load failed: the message of a require() error, without its stack of requirers. */
+function requireFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException
+  return `cannot be loaded: ${(e?.message ?? String(err)).split('\n')[0]}`
+}
+
+/**
+ * The addon — a local build (`napi build --platform` writes `streamline-io.<target>.node`
+ * at the package root) first, then the platform package `@streamline/io-<target>` (an
+ * optional dependency) — with its protocol(). Either must be the package's own version
+ * (the binary's `version()`; for the platform package also its package.json), else it
+ * is not loaded. Without one the reason names each binary looked for and why it did not
+ * load; openIo() then runs the standard backend with it as `fallbackReason`. `disabled`
+ * (the test hook STREAMLINE_IO_TEST_NO_ADDON, resolved by ts/config.ts) behaves as if
+ * neither existed.
  */
 export function loadAddon(opts: { disabled?: boolean } = {}): AddonLoad {
   if (opts.disabled === true) {
     return { addon: null, reason: 'the native addon is disabled by the test hook STREAMLINE_IO_TEST_NO_ADDON=1' }
   }
   if (loaded) return loaded
-  const candidates = [path.join(__dirname, '..', '..', BINARY), `@streamline/io-${TRIPLE}`]
+  const pkg = packageFacts()
+  const target = platformTarget()
+  const binary = `${pkg.binaryName}.${target}.node`
   const failures: string[] = []
-  for (const candidate of candidates) {
+  const accept = (module: unknown, from: string): AddonLoad | null => {
+    const checked = checkAddon(module, pkg.version)
+    if (typeof checked === 'string') {
+      failures.push(`${from} ${checked}`)
+      return null
+    }
+    return { ...checked, from }
+  }
+
+  // 1. A local build: this repository's `npm run build:native`, or one made from source.
+  const local = path.join(PACKAGE_ROOT, binary)
+  if (fs.existsSync(local)) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const addon = require(candidate) as NativeAddon
-      // A stale build from another version would fail later in confusing ways.
-      const missing = REQUIRED_EXPORTS.filter((name) => typeof (addon as unknown as Record<string, unknown>)[name] !== 'function')
-      if (missing.length > 0) {
-        failures.push(`${candidate} lacks ${missing.join(', ')} (a stale build? run 'npm run build:native')`)
-        continue
-      }
-      const protocol = addon.protocol()
-      const bad = malformed(protocol)
-      if (bad !== null) {
-        failures.push(`${candidate}: ${bad} (a stale build? run 'npm run build:native')`)
-        continue
-      }
-      return (loaded = { addon, protocol: deepFreeze(protocol), from: candidate })
+      const got = accept(require(local), local)
+      if (got !== null) return (loaded = got)
     } catch (err) {
-      const e = err as NodeJS.ErrnoException
-      failures.push(e.code === 'MODULE_NOT_FOUND' ? `${candidate} not found` : `${candidate}: ${e.message.split('\n')[0]}`)
+      failures.push(`${local} ${requireFailure(err)}`)
+    }
+  } else {
+    failures.push(`${local} not found (no local build: a source build, npm run build:native, writes it there)`)
+  }
+
+  // 2. The prebuilt platform package.
+  const platformPackage = `${pkg.name}-${target}`
+  let manifest: string | null = null
+  try {
+    manifest = require.resolve(`${platformPackage}/package.json`, { paths: [PACKAGE_ROOT] })
+  } catch {
+    failures.push(
+      Object.hasOwn(pkg.optionalDependencies, platformPackage)
+        ? `${platformPackage} is not installed (an optional dependency of ${pkg.name}: installed with --omit=optional or --no-optional?)`
+        : `${platformPackage} does not exist (no prebuilt binary is published for ${target}; on Linux build one from source, see the README)`,
+    )
+  }
+  if (manifest !== null) {
+    const file = path.join(path.dirname(manifest), binary)
+    let version: unknown
+    try {
+      version = (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version?: unknown }).version
+    } catch (err) {
+      version = `unreadable (${(err as Error).message})`
+    }
+    if (version !== pkg.version) {
+      failures.push(`${file} is from ${platformPackage}@${String(version)}, not ${pkg.version} (reinstall ${pkg.name} so the two versions match)`)
+    } else if (!fs.existsSync(file)) {
+      failures.push(`${file} not found (${platformPackage} is installed without its binary)`)
+    } else {
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const got = accept(require(file), file)
+        if (got !== null) return (loaded = got)
+      } catch (err) {
+        failures.push(`${file} ${requireFailure(err)}`)
+      }
     }
   }
   return (loaded = {
     addon: null,
-    reason: `no native addon for ${TRIPLE} (${failures.join('; ')}); build it with 'npm run build:native'`,
+    reason: `no usable native addon for ${target} (${pkg.name} ${pkg.version}): ${failures.join('; ')}`,
   })
 }
 

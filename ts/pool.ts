@@ -75,11 +75,16 @@ export interface PoolStats {
   classes: Array<{ size: number; inUse: number; kept: number; allocated: number }>
 }
 
+/**
+ * `io.pool`: reusable buffers in `sizeClasses` (bytes), page-aligned with the native addon
+ * and, on io_uring, registered with the ring (READ_FIXED/WRITE_FIXED).
+ */
 export interface IoBufferPool {
   /** A buffer of the smallest class ≥ `minSize` (its length is the class size). */
   acquire(minSize: number): Buffer
   /** Gives back a buffer `acquire` returned (the same object, not a subarray). */
   release(buf: Buffer): void
+  /** Counters: hits, misses, bytes allocated, buffers in use and kept, registrations. */
   stats(): PoolStats
 }
 

@@ -1,7 +1,12 @@
 // The WAL's public types (DESIGN.md §3 "WAL (openWal)"). Names here are stable.
 
+/** How `openWal` opens a WAL. */
 export interface WalOptions {
-  /** 'always' (default): an append resolves after an fdatasync covering it. */
+  /**
+   * When appends are durable. `'always'` (default): an append resolves after an fdatasync
+   * covering it (concurrent appends share one write and one fdatasync); `{ intervalMs }`:
+   * an fdatasync every `intervalMs` milliseconds; `'none'`: only on `flush`/`close`.
+   */
   sync?: 'always' | 'none' | { intervalMs: number }
   /** Bytes per WAL file; default = the Io's preallocateSize (64 MiB). */
   segmentBytes?: number
@@ -23,11 +28,15 @@ export interface WalRecovery {
   reason: string | null
 }
 
+/** A replayed record. */
 export interface WalRecord {
+  /** Its log sequence number: 1 for the first record ever, then +1 per record. */
   lsn: number
+  /** Its payload. */
   data: Buffer
 }
 
+/** A write-ahead log (`openWal`): records numbered by LSN, in files of `segmentBytes`, locked to one writer. */
 export interface Wal {
   /** Its LSN, once durable per `sync`. */
   append(record: Uint8Array): Promise<number>
@@ -45,6 +54,8 @@ export interface Wal {
   readonly lastLsn: number
   /** Newest record known durable. */
   readonly durableLsn: number
+  /** What recovery on open found and truncated. */
   readonly recovery: WalRecovery
+  /** Flushes, closes the files and releases the directory lock. */
   close(): Promise<void>
 }

@@ -71,6 +71,14 @@ pub fn kernel_release(env: &Env) -> napi::Result<String> {
     entry(env, "kernelRelease", || Ok(uring::kernel_release()))
 }
 
+/// The version this addon was built as (the workspace's, which equals package.json's):
+/// ts/native.ts refuses a binary whose version is not the package's, so a stale local
+/// build or a platform package left over from another release is never loaded.
+#[napi(catch_unwind)]
+pub fn version(env: &Env) -> napi::Result<String> {
+    entry(env, "version", || Ok(env!("CARGO_PKG_VERSION").to_string()))
+}
+
 fn string_array(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_string()).collect()
 }
