@@ -4,19 +4,8 @@
 
 import test from 'ava'
 
-import { loadAddon, type EngineHandle, type EngineOptions, type NativeAddon } from '../ts/native'
+import { loadAddon, type EngineHandle, type EngineInfo, type EngineOptions, type NativeAddon } from '../ts/native'
 
-interface EngineInfo {
-  sqEntries: number
-  cqEntries: number
-  setupFlags: string[]
-  features: string[]
-  fixedFileSlots: number
-  fixedFilesErrno: number | null
-  fixedBufferSlots: number
-  fixedBuffersErrno: number | null
-  ftruncateOp: boolean
-}
 type InfoAddon = NativeAddon & { engineInfo(engine: EngineHandle): EngineInfo | null }
 
 function addon(): InfoAddon {
