@@ -96,21 +96,12 @@ impl Kind {
             .find(|kind| f64::from(*kind as u32) == k)
     }
 
-    /// The word used in messages.
+    /// The word used in messages: the protocol key, but for the buffer-table kinds.
     pub fn name(self) -> &'static str {
         match self {
-            Kind::Read => "read",
-            Kind::Write => "write",
-            Kind::Fsync => "fsync",
-            Kind::Fdatasync => "fdatasync",
-            Kind::Fallocate => "fallocate",
-            Kind::Ftruncate => "ftruncate",
-            Kind::Size => "size",
-            Kind::Open => "open",
-            Kind::Close => "close",
-            Kind::Nop => "nop",
             Kind::RegisterBuffer => "buffer registration",
             Kind::UnregisterBuffer => "buffer unregistration",
+            other => other.key(),
         }
     }
 
