@@ -20,7 +20,8 @@
 //! opcode names for reports), `probe`, `files` (the sparse fixed-file table), `buffers`
 //! (the sparse registered-buffer table), `info` ([`RingInfo`]). Portable, on every
 //! target: `crc32c` (Castagnoli checksum), `pool` (page-aligned memory), `fileops` (flock,
-//! posix_fadvise, statx DIOALIGN), the limits below and the request types.
+//! posix_fadvise, statx DIOALIGN), the limits below and the request types; on Linux,
+//! `sockets` (dup, close and non-blocking sendfile for sending file bytes to sockets).
 //!
 //! The io_uring part is built on Linux with the `io-uring` feature (on by default);
 //! elsewhere, or without it, [`probe`] answers ENOSYS and there is no [`Worker`] or
@@ -33,6 +34,8 @@ mod fileops;
 mod info;
 pub mod pool;
 mod probe;
+#[cfg(target_os = "linux")]
+pub mod sockets;
 
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 mod buffers;
