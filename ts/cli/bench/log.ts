@@ -57,13 +57,13 @@ export async function produce(io: Io, root: string, seconds: number): Promise<Lo
     await Promise.all(
       logs.map(async (log, i) => {
         let n = i
-        while (performance.now() < end) {
+        do {
           const t0 = performance.now()
           await log.append(batches[n++ % batches.length])
           recordSince(lat, t0)
           records += W7_RECORDS_PER_BATCH
           bytes += batchBytes
-        }
+        } while (performance.now() < end)
       }),
     )
     cpuUs = cpuSince(c0)
@@ -85,14 +85,14 @@ export function syncLoopProduce(dir: string, seconds: number): LogResult {
   const start = performance.now()
   const c0 = process.cpuUsage()
   try {
-    while (performance.now() < end) {
+    do {
       const t0 = performance.now()
       fs.writeSync(fd, batch, 0, batch.length, pos)
       fs.fdatasyncSync(fd)
       recordSince(lat, t0)
       pos += batch.length
       records += W7_RECORDS_PER_BATCH
-    }
+    } while (performance.now() < end)
   } finally {
     fs.closeSync(fd)
     fs.rmSync(file, { force: true })
@@ -166,12 +166,14 @@ export async function consume(io: Io, root: string, seconds: number, evictAll: (
       await Promise.all(
         logs.map(async (log) => {
           let offset = 0
+          let reads = 0
           for (;;) {
             if (offset >= log.highWatermark) {
               if (evictAll !== null) return
               offset = 0
             }
-            if (evictAll === null && performance.now() >= end) return
+            // At least one read each, however late this reader starts on a busy machine.
+            if (evictAll === null && reads++ > 0 && performance.now() >= end) return
             const t0 = performance.now()
             const b = await log.read(offset, { maxBytes: W7_FETCH_BYTES })
             recordSince(lat, t0)

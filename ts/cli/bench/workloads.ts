@@ -12,6 +12,9 @@
 // written the way a Node user writes it (FileHandle). Every loop records one latency per
 // operation (per batch for W4) into an HDR histogram (./latency.ts: recordSince)
 // and returns a Result; `summarize` turns it into the figures the CLI reports.
+// Every timed loop runs its body at least once per worker before it looks at the clock:
+// on a busy machine a worker may start after `seconds` have passed, and a run of 0
+// operations would report nothing (a --duration 0.2 test run saw exactly that).
 // A new workload: add its id to WORKLOADS, WORKLOAD_TITLES and WORKLOAD_UNITS, and a case
 // in runIo/runNodeFs.
 import fs from 'node:fs'
@@ -140,11 +143,11 @@ export async function drive(a: Appender, writers: number, recordBytes: number, s
   const start = performance.now()
   await Promise.all(
     Array.from({ length: writers }, async () => {
-      while (performance.now() < end) {
+      do {
         const t0 = performance.now()
         await a.append(rec)
         recordSince(lat, t0)
-      }
+      } while (performance.now() < end)
     }),
   )
   const elapsed = (performance.now() - start) / 1000
@@ -278,11 +281,11 @@ export async function randomReads(r: Reader, fileBytes: number, seconds: number,
   await Promise.all(
     Array.from({ length: depth }, async () => {
       const buf = r.alloc(4 * KiB)
-      while (performance.now() < end) {
+      do {
         const t0 = performance.now()
         await r.readAt(buf, Math.floor(Math.random() * blocks) * 4 * KiB)
         recordSince(lat, t0)
-      }
+      } while (performance.now() < end)
     }),
   )
   const elapsed = (performance.now() - start) / 1000
@@ -297,12 +300,12 @@ export async function batchedReads(r: Reader, fileBytes: number, seconds: number
   const lat = newHistogram()
   const end = performance.now() + seconds * 1000
   const start = performance.now()
-  while (performance.now() < end) {
+  do {
     for (let i = 0; i < size; i++) positions[i] = Math.floor(Math.random() * blocks) * 4 * KiB
     const t0 = performance.now()
     await r.readMany(bufs, positions)
     recordSince(lat, t0)
-  }
+  } while (performance.now() < end)
   const elapsed = (performance.now() - start) / 1000
   return { ops: lat.totalCount * size, bytes: lat.totalCount * size * 4 * KiB, seconds: elapsed, latency: lat }
 }
