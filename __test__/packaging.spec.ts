@@ -173,30 +173,31 @@ interface ConsumerReport {
   values: Array<string | null>
 }
 
+/**
+ * Writes `dir`/tsconfig.json as a user's strict project has it (module nodenext, ES2022,
+ * Node's types from this project's node_modules), with `extra` compiler options.
+ */
+function writeStrictTsconfig(dir: string, include: string[], extra: Record<string, unknown>): void {
+  const compilerOptions = {
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    target: 'ES2022',
+    lib: ['ES2022'],
+    strict: true,
+    typeRoots: [path.join(projectRoot, 'node_modules', '@types')],
+    types: ['node'],
+    ...extra,
+  }
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, include }))
+}
+
 /** Writes the consumer and its strict nodenext tsconfig into `dir` and compiles it with tsc. */
 async function compileConsumer(t: ExecutionContext, dir: string): Promise<void> {
   fs.mkdirSync(path.join(dir, 'src'), { recursive: true })
   fs.writeFileSync(path.join(dir, 'src', 'consumer.mts'), consumerBody('esm'))
   fs.writeFileSync(path.join(dir, 'src', 'consumer.cts'), consumerBody('commonjs'))
-  fs.writeFileSync(
-    path.join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        target: 'ES2022',
-        lib: ['ES2022'],
-        strict: true,
-        // The shipped .d.ts files are checked too, not skipped.
-        skipLibCheck: false,
-        outDir: 'out',
-        rootDir: 'src',
-        typeRoots: [path.join(projectRoot, 'node_modules', '@types')],
-        types: ['node'],
-      },
-      include: ['src'],
-    }),
-  )
+  // The shipped .d.ts files are checked too, not skipped.
+  writeStrictTsconfig(dir, ['src'], { skipLibCheck: false, outDir: 'out', rootDir: 'src' })
   await run(t, 'tsc of the consumer (strict, nodenext)', process.execPath, [tsc, '-p', dir], dir)
 }
 
@@ -341,22 +342,7 @@ test('type-level: misuse of the shipped types (wrong option types, results used 
   fs.mkdirSync(dir, { recursive: true })
   fs.writeFileSync(path.join(dir, 'misuse.mts'), source)
   fs.writeFileSync(path.join(dir, 'misuse.cts'), source)
-  fs.writeFileSync(
-    path.join(dir, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        module: 'nodenext',
-        moduleResolution: 'nodenext',
-        target: 'ES2022',
-        lib: ['ES2022'],
-        strict: true,
-        noEmit: true,
-        typeRoots: [path.join(projectRoot, 'node_modules', '@types')],
-        types: ['node'],
-      },
-      include: ['.'],
-    }),
-  )
+  writeStrictTsconfig(dir, ['.'], { noEmit: true })
   const r = await runCommand(process.execPath, [tsc, '-p', dir], { cwd: consumer, env: cleanEnv(), timeoutMs: IDLE_MS })
   t.not(r.code, 0, `tsc must fail: ${summary(r)}`)
   for (const file of ['misuse.mts', 'misuse.cts']) {
