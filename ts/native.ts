@@ -66,6 +66,15 @@ export interface EngineInfo {
   fixedBuffersErrno: number | null
   /** Whether ftruncate goes through IORING_OP_FTRUNCATE (else ftruncate(2) off the ring). */
   ftruncateOp: boolean
+  /** Whether IORING_OP_SPLICE, POLL_ADD and ASYNC_CANCEL are all supported (sendFile runs on the ring). */
+  spliceOp?: boolean
+}
+
+/** `sendStats(engine)`: the engine's sendFile counters (null once it is destroyed). */
+export interface SendStats {
+  polls: number
+  pipesOpen: number
+  pipeBytes: number
 }
 
 /** An engine handle: one ring (and, in thread mode, its thread). Opaque to JavaScript. */
@@ -91,6 +100,12 @@ export interface NativeAddon {
   bufferAddress?(buf: Uint8Array): number
   dioAlignment?(fd: number): Float64Array | null | number
   engineInfo?(engine: EngineHandle): EngineInfo | null
+  dupFd?(fd: number): number
+  closeFd?(fd: number): number
+  sendfile?(outFd: number, inFd: number, offset: number, len: number): Promise<Float64Array>
+  pollWritable?(fd: number, cb: () => void): object
+  pollClose?(handle: object): void
+  sendStats?(engine: EngineHandle): SendStats | null
 }
 
 /**
