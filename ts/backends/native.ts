@@ -387,7 +387,7 @@ export class NativeBackend implements Backend {
         control.cancel = null
         onCancel()
         if (this.ops[id] !== op) return
-        this.submitNow(ring, optional.cancel!, id)
+        this.submitCancel(ring, id, op)
       }
       let done: Float64Array | undefined
       try {
@@ -402,9 +402,15 @@ export class NativeBackend implements Backend {
     })
   }
 
-  /** A cancel of the sendFile `target`, submitted now; its result (0 or -ENOENT) is not needed. */
-  private submitNow(ring: Ring, kind: number, target: number): void {
-    const { stride, at } = this.wire
+  /**
+   * A cancel of the sendFile `target`, submitted now; its result (0 or -ENOENT) is not
+   * needed. A refused submit (EAGAIN: the thread engine's queue at capacity) is tried
+   * again shortly while the target is in flight: a lost cancel would leave a transfer to
+   * a paused reader, and io.close() behind it, waiting forever.
+   */
+  private submitCancel(ring: Ring, target: number, op: Op): void {
+    const { stride, at, optional } = this.wire
+    const kind = optional.cancel!
     const id = this.freeIds.pop() ?? this.ops.length
     this.ops[id] = { raw: true, link: false, kind, fd: 0, offset: target, len: 0, arg: 0, extra: undefined, path: '', resolve: NOOP, reject: NOOP, group: null, index: 0 }
     const desc = new Float64Array(stride)
@@ -416,7 +422,10 @@ export class NativeBackend implements Backend {
       done = this.addon.submit(ring.engine, desc, [undefined])
     } catch (err) {
       this.release(id)
-      debug('cancelling sendFile %d failed: %s', target, (err as Error).message)
+      debug('cancelling sendFile %d failed (%s): trying again', target, (err as Error).message)
+      setTimeout(() => {
+        if (this.ops[target] === op && this.fixedOpsAtShutdown === null) this.submitCancel(ring, target, op)
+      }, 5)
       return
     }
     if (done !== undefined) this.complete(ring, done)
