@@ -506,3 +506,86 @@ test('helper: writeDataFile writes what it returns', (t) => {
   t.true(fsRead(file, 0, b.length).equals(b))
   t.not(sha256(b.subarray(0, MiB)), sha256(b.subarray(MiB, 2 * MiB)), 'MiB blocks differ')
 })
+
+// ts/backends/sendfile.ts's loop against a scripted stand-in for the addon's helpers:
+// the dup happens synchronously at the call, every syscall uses the dup, EAGAIN waits on
+// a poll of the dup, a cancel stops the wait, the dup is closed after the last task, and
+// errors are node:fs-shaped. (The real helpers run in every standard-backend test above.)
+function fakeHelpers(script: Array<[number, number]>, opts: { pollFires?: boolean; dupResult?: number } = {}) {
+  const log: string[] = []
+  let pending = 0
+  const helpers = {
+    dupFd(fd: number): number {
+      log.push(`dup ${fd}`)
+      return opts.dupResult ?? 1000 + fd
+    },
+    closeFd(fd: number): number {
+      log.push(`close ${fd}${pending > 0 ? ' (while a task runs!)' : ''}`)
+      return 0
+    },
+    sendfile(out: number, inFd: number, offset: number, len: number): Promise<Float64Array> {
+      log.push(`sendfile ${out} ${inFd} ${offset} ${len}`)
+      const r = script.shift() ?? [0, 0]
+      pending++
+      return new Promise((resolve) => setImmediate(() => {
+        pending--
+        resolve(Float64Array.from(r))
+      }))
+    },
+    pollWritable(fd: number, cb: () => void): object {
+      log.push(`poll ${fd}`)
+      const h = { closed: false }
+      if (opts.pollFires !== false) setImmediate(() => !h.closed && cb())
+      return h
+    },
+    pollClose(h: object): void {
+      log.push('pollClose')
+      ;(h as { closed: boolean }).closed = true
+    },
+  }
+  return { helpers, log }
+}
+
+test('sendfileRange: dup at the call, 16 MiB tasks, EAGAIN → poll on the dup, end of file, the dup closed after the last task', async (t) => {
+  const { sendfileRange, SENDFILE_TASK_BYTES } = await import('../ts/backends/sendfile')
+  const T = SENDFILE_TASK_BYTES
+  const { helpers, log } = fakeHelpers([[T, 0], [MiB, 11], [T - MiB - 5, 0]])
+  const counters = { writableWaits: 0 }
+  const control = { cancel: null as (() => void) | null }
+  const p = sendfileRange(helpers, { fd: 7, path: '/seg' }, 21, 100, 3 * T, control, counters)
+  t.is(log[0], 'dup 21', 'dupped synchronously, at the call')
+  t.is(typeof control.cancel, 'function', 'cancellable while it runs')
+  t.is(await p, T + MiB + T - MiB - 5, 'fewer than asked with errno 0: end of file')
+  t.deepEqual(log, ['dup 21', `sendfile 1021 7 100 ${T}`, `sendfile 1021 7 ${100 + T} ${T}`, 'poll 1021', `sendfile 1021 7 ${100 + T + MiB} ${T}`, 'close 1021'])
+  t.is(counters.writableWaits, 1)
+  t.is(control.cancel, null)
+})
+
+test('sendfileRange: an errno rejects node:fs-shaped (syscall sendfile, the file\'s path); a failed dup rejects (syscall dup); the dup is closed either way', async (t) => {
+  const { sendfileRange } = await import('../ts/backends/sendfile')
+  const a = fakeHelpers([[5, 32]])
+  const e = await sendfileRange(a.helpers, { fd: 7, path: '/seg' }, 21, 0, 100, { cancel: null }, { writableWaits: 0 }).catch((x: unknown) => x)
+  t.like(e as object, { code: 'EPIPE', errno: -32, syscall: 'sendfile', path: '/seg' })
+  t.is(a.log[a.log.length - 1], 'close 1021')
+  const b = fakeHelpers([], { dupResult: -24 })
+  const e2 = await sendfileRange(b.helpers, { fd: 7, path: '/seg' }, 21, 0, 100, { cancel: null }, { writableWaits: 0 }).catch((x: unknown) => x)
+  t.like(e2 as object, { code: 'EMFILE', syscall: 'dup' })
+  t.deepEqual(b.log, ['dup 21'], 'nothing else ran, nothing to close')
+})
+
+test('sendfileRange: cancel while waiting for the reader stops the poll and resolves the bytes sent so far; cancel between tasks stops after the running one', async (t) => {
+  const { sendfileRange } = await import('../ts/backends/sendfile')
+  const a = fakeHelpers([[300, 11]], { pollFires: false })
+  const control = { cancel: null as (() => void) | null }
+  const p = sendfileRange(a.helpers, { fd: 7, path: '/seg' }, 21, 0, 1000, control, { writableWaits: 0 })
+  await eventually(() => a.log.includes('poll 1021'), 10_000)
+  control.cancel!()
+  t.is(await p, 300)
+  t.deepEqual(a.log.slice(-2), ['pollClose', 'close 1021'])
+  const b = fakeHelpers([[100, 0], [100, 0]])
+  const c2 = { cancel: null as (() => void) | null }
+  const q = sendfileRange(b.helpers, { fd: 7, path: '/seg' }, 21, 0, 100, c2, { writableWaits: 0 })
+  c2.cancel!()
+  t.is(await q, 100, 'the running task completes; no further task starts')
+  t.deepEqual(b.log, ['dup 21', 'sendfile 1021 7 0 100', 'close 1021'])
+})
