@@ -70,6 +70,8 @@ export interface EngineInfo {
 
 /** An engine handle: one ring (and, in thread mode, its thread). Opaque to JavaScript. */
 export type EngineHandle = object & { readonly __engine: unique symbol }
+/** A pollWritable wait. Opaque to JavaScript. */
+export type PollHandle = object & { readonly __pollWritable: unique symbol }
 
 export interface NativeAddon {
   kernelRelease(): string
@@ -91,6 +93,11 @@ export interface NativeAddon {
   bufferAddress?(buf: Uint8Array): number
   dioAlignment?(fd: number): Float64Array | null | number
   engineInfo?(engine: EngineHandle): EngineInfo | null
+  dupFd?(fd: number): number
+  closeFd?(fd: number): number
+  sendfile?(outFd: number, inFd: number, offset: number, len: number): Promise<Float64Array>
+  pollWritable?(fd: number, cb: () => void): PollHandle
+  pollClose?(handle: PollHandle): void
 }
 
 /**
