@@ -532,11 +532,11 @@ function fakeHelpers(script: Array<[number, number]>, opts: { pollFires?: boolea
         resolve(Float64Array.from(r))
       }))
     },
-    pollWritable(fd: number, cb: () => void): object {
+    pollWritable(fd: number, cb: () => void): never {
       log.push(`poll ${fd}`)
       const h = { closed: false }
       if (opts.pollFires !== false) setImmediate(() => !h.closed && cb())
-      return h
+      return h as never
     },
     pollClose(h: object): void {
       log.push('pollClose')

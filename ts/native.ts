@@ -79,6 +79,8 @@ export interface SendStats {
 
 /** An engine handle: one ring (and, in thread mode, its thread). Opaque to JavaScript. */
 export type EngineHandle = object & { readonly __engine: unique symbol }
+/** A pollWritable wait. Opaque to JavaScript. */
+export type PollHandle = object & { readonly __pollWritable: unique symbol }
 
 export interface NativeAddon {
   kernelRelease(): string
@@ -103,8 +105,8 @@ export interface NativeAddon {
   dupFd?(fd: number): number
   closeFd?(fd: number): number
   sendfile?(outFd: number, inFd: number, offset: number, len: number): Promise<Float64Array>
-  pollWritable?(fd: number, cb: () => void): object
-  pollClose?(handle: object): void
+  pollWritable?(fd: number, cb: () => void): PollHandle
+  pollClose?(handle: PollHandle): void
   sendStats?(engine: EngineHandle): SendStats | null
 }
 

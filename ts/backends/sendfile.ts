@@ -4,7 +4,7 @@
 // O_NONBLOCK, so a full socket answers EAGAIN and the wait happens on the event loop (a
 // one-shot uv_poll on our dup, never on Node's own fd, which libuv already watches).
 import { systemError } from '../errors'
-import type { NativeAddon } from '../native'
+import type { NativeAddon, PollHandle } from '../native'
 import type { SendControl } from './backend'
 
 /** The addon's sendfile helpers (ARCHITECTURE §2), present on every Linux build that has them. */
@@ -12,8 +12,8 @@ export interface SendfileHelpers {
   dupFd(fd: number): number
   closeFd(fd: number): number
   sendfile(outFd: number, inFd: number, offset: number, len: number): Promise<Float64Array>
-  pollWritable(fd: number, cb: () => void): object
-  pollClose(handle: object): void
+  pollWritable(fd: number, cb: () => void): PollHandle
+  pollClose(handle: PollHandle): void
 }
 
 /** The addon's sendfile helpers, or null when it lacks one of them (an older build) or this is not Linux. */
@@ -53,7 +53,7 @@ export async function sendfileRange(
   const dup = addon.dupFd(sockFd)
   if (dup < 0) throw systemError(-dup, 'dup', file.path)
   let cancelled = false
-  let poll: object | null = null
+  let poll: PollHandle | null = null
   let wake: (() => void) | null = null
   control.cancel = () => {
     cancelled = true
