@@ -66,6 +66,15 @@ export interface EngineInfo {
   fixedBuffersErrno: number | null
   /** Whether ftruncate goes through IORING_OP_FTRUNCATE (else ftruncate(2) off the ring). */
   ftruncateOp: boolean
+  /** Whether sendFile can run on the ring: SPLICE, POLL_ADD and ASYNC_CANCEL all supported. */
+  spliceOp?: boolean
+}
+
+/** `sendStats(engine)`: the engine's splice transfers (null once the engine is destroyed). */
+export interface SendStats {
+  polls: number
+  pipesOpen: number
+  pipeBytes: number
 }
 
 /** An engine handle: one ring (and, in thread mode, its thread). Opaque to JavaScript. */
@@ -91,6 +100,7 @@ export interface NativeAddon {
   bufferAddress?(buf: Uint8Array): number
   dioAlignment?(fd: number): Float64Array | null | number
   engineInfo?(engine: EngineHandle): EngineInfo | null
+  sendStats?(engine: EngineHandle): SendStats | null
 }
 
 /**
