@@ -66,11 +66,11 @@ export interface EngineInfo {
   fixedBuffersErrno: number | null
   /** Whether ftruncate goes through IORING_OP_FTRUNCATE (else ftruncate(2) off the ring). */
   ftruncateOp: boolean
-  /** Whether IORING_OP_SPLICE, POLL_ADD and ASYNC_CANCEL are all supported (sendFile runs on the ring). */
+  /** Whether sendFile can run on the ring: SPLICE, POLL_ADD and ASYNC_CANCEL all supported. */
   spliceOp?: boolean
 }
 
-/** `sendStats(engine)`: the engine's sendFile counters (null once it is destroyed). */
+/** `sendStats(engine)`: the engine's splice transfers (null once the engine is destroyed). */
 export interface SendStats {
   polls: number
   pipesOpen: number

@@ -40,6 +40,8 @@ pub struct Failure {
     pub message: String,
     /// `.errno`: a positive errno number (ARCHITECTURE.md §2).
     pub errno: Option<i32>,
+    /// `.syscall` of a system error (node:fs's shape), when one is named.
+    pub syscall: Option<&'static str>,
 }
 
 /// The result of everything an entry point calls.
@@ -52,6 +54,7 @@ impl Failure {
             code: code.into(),
             message: message.into(),
             errno: None,
+            syscall: None,
         }
     }
 
@@ -86,12 +89,13 @@ impl Failure {
 
     /// A system error shaped like node:fs's: `CODE: description, syscall`, with `.code`
     /// and a positive `.errno`.
-    pub fn system(errno: i32, syscall: &str) -> Self {
+    pub fn system(errno: i32, syscall: &'static str) -> Self {
         let errno = errno.saturating_abs();
         let code = errno::name(errno);
         let message = format!("{code}: {}, {syscall}", errno::message(errno));
         Failure {
             errno: Some(errno),
+            syscall: Some(syscall),
             ..Failure::error(code, message)
         }
     }
@@ -213,6 +217,9 @@ fn error_value<'e>(env: &'e Env, failure: &Failure) -> napi::Result<napi::Unknow
     let mut obj = Object::from_raw(env.raw(), raw);
     if let Some(errno) = failure.errno {
         obj.set_named_property("errno", f64::from(errno))?;
+    }
+    if let Some(syscall) = failure.syscall {
+        obj.set_named_property("syscall", syscall)?;
     }
     // SAFETY: `raw` is a live handle of `env`, made just above.
     Ok(unsafe {

@@ -272,7 +272,35 @@ fn ring_info<'e>(env: &'e Env, info: &uring::RingInfo) -> napi::Result<Object<'e
     out.set_named_property("fixedBufferSlots", info.fixed_buffer_slots)?;
     out.set_named_property("fixedBuffersErrno", errno(info.fixed_buffers_errno))?;
     out.set_named_property("ftruncateOp", info.ftruncate_op)?;
+    out.set_named_property("spliceOp", info.splice_op)?;
     Ok(out)
+}
+
+/// `sendStats(engine)`: the engine's splice transfers — `{ polls, pipesOpen, pipeBytes }`
+/// (POLL_ADDs pushed, i.e. waits for a reader; pipes the engine holds; capacity of the
+/// last pipe made, 0 before any) — or null once the engine is closed.
+#[napi(js_name = "sendStats", catch_unwind)]
+pub fn send_stats<'e>(env: &'e Env, engine: Unknown<'e>) -> napi::Result<Either<Object<'e>, Null>> {
+    entry(env, "sendStats", || {
+        #[cfg(io_uring_engine)]
+        {
+            Ok(match engine::send_stats(env, &engine)? {
+                Some(s) => {
+                    let mut out = Object::new(env)?;
+                    // Counts far below 2^53: exact as numbers.
+                    out.set_named_property("polls", s.polls as f64)?;
+                    out.set_named_property("pipesOpen", s.pipes_open as f64)?;
+                    out.set_named_property("pipeBytes", f64::from(s.pipe_bytes))?;
+                    Either::A(out)
+                }
+                None => Either::B(Null),
+            })
+        }
+        #[cfg(not(io_uring_engine))]
+        {
+            no_engine(&engine)
+        }
+    })
 }
 
 #[napi(catch_unwind)]
