@@ -24,6 +24,12 @@ import { fdTargets, sha256, socketInode, tcpPair, tlsPair, writeDataFile } from 
 
 const MiB = 1024 * 1024
 
+/** The children run on this process's engine mode (test:thread sets STREAMLINE_IO_ENGINE). */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const engine = process.env.STREAMLINE_IO_ENGINE
+  return cleanEnv(engine === undefined ? extra : { STREAMLINE_IO_ENGINE: engine, ...extra })
+}
+
 /**
  * What the loaded addon lacks for `backend`'s zero-copy path, naming the branch that
  * builds it; null when it has everything. io_uring splices (kinds sendFile/cancel, every
@@ -471,7 +477,7 @@ for (const backend of backends) {
   })
 
   test(`${backend}: in a process of its own, a disconnect mid-transfer and io.close() with transfers in flight give back every pipe, socket and anon_inode descriptor`, async (t) => {
-    const r = await runNode([fixture('sendto-leak-child'), JSON.stringify({ mode: 'leak', backend, dir: tmpDir(t, 'sendto-leak-') })], { env: cleanEnv() })
+    const r = await runNode([fixture('sendto-leak-child'), JSON.stringify({ mode: 'leak', backend, dir: tmpDir(t, 'sendto-leak-') })], { env: childEnv() })
     const out = lastJson<{ before: string[]; after: string[]; notes: string[]; missing: string | null }>(r)
     t.deepEqual(out.after, out.before, `descriptors before openIo and after io.close(): ${summary(r)}`)
     t.log(out.notes.join('; '))
@@ -489,13 +495,15 @@ test('no addon (STREAMLINE_IO_TEST_NO_ADDON=1): sendTo still gives exact bytes, 
 })
 
 test('io_uring: a ring that fails mid-transfer (STREAMLINE_IO_TEST_RING_FAIL_AFTER): 64 MiB arrive exactly once, the rest on sendfile counted ring_failed', async (t) => {
-  const r = await runNode([fixture('sendto-leak-child'), JSON.stringify({ mode: 'ringFail', backend: 'io_uring', dir: tmpDir(t, 'sendto-ringfail-') })], { env: cleanEnv({ STREAMLINE_IO_TEST_RING_FAIL_AFTER: '3' }) })
+  const r = await runNode([fixture('sendto-leak-child'), JSON.stringify({ mode: 'ringFail', backend: 'io_uring', dir: tmpDir(t, 'sendto-ringfail-') })], { env: childEnv({ STREAMLINE_IO_TEST_RING_FAIL_AFTER: '2' }) })
   const out = lastJson<{ backend: string; exact: boolean; received: number; size: number; missing: string | null; sendTo: { bytes: Record<string, number>; fallbacks: Record<string, number> } }>(r)
   t.is(out.backend, 'io_uring', summary(r))
   t.is(out.received, out.size, `every byte exactly once: ${summary(r)}`)
   t.true(out.exact, 'sha256 equal')
   if (out.missing !== null) t.fail(`ring failure during a splice transfer: the zero-copy path cannot run here: ${out.missing}`)
   else t.true(out.sendTo.fallbacks.ringFailed >= 1, JSON.stringify(out.sendTo))
+  t.true(out.sendTo.bytes.splice > 0 && out.sendTo.bytes.sendfile > 0, `part spliced before the failure, the rest by sendfile: ${JSON.stringify(out.sendTo)}`)
+  t.is(out.sendTo.bytes.splice + out.sendTo.bytes.sendfile, out.size, 'no byte counted twice')
 })
 
 // A check of the reader: fsRead is the witness used above for ranges; keep it honest.
