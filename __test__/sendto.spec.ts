@@ -18,6 +18,7 @@ import { loadAddon } from '../ts/native'
 import type { AsyncFile, Io } from '../ts/types'
 import { assertBytes, assertLibError, backends, fixture, fsRead, openBackend, settleWithin, tmpDir, type BackendName } from './helpers/backends'
 import { cleanEnv, lastJson, runNode, summary } from './helpers/child'
+import { expectedDioAlignment } from './helpers/direct'
 import { eventually } from './helpers/log-api-util'
 import { parseExposition, valueOf } from './helpers/prometheus'
 import { fdTargets, sha256, socketInode, tcpPair, tlsPair, writeDataFile } from './helpers/sendto'
@@ -597,3 +598,31 @@ test('sendfileRange: cancel while waiting for the reader stops the poll and reso
   t.is(await q, 100, 'the running task completes; no further task starts')
   t.deepEqual(b.log, ['dup 21', 'sendfile 1021 7 0 100', 'close 1021'])
 })
+
+for (const backend of backends) {
+  test(`${backend}: O_DIRECT files: aligned ranges arrive exactly, zero-copy to TCP and by copy (aligned io.pool windows) to TLS; unaligned ones are ERR_IO_ALIGNMENT`, async (t) => {
+    const io = await openBackend(t, backend)
+    const dir = tmpDir(t, 'sendto-direct-')
+    const { offset: align } = expectedDioAlignment(dir)
+    const file = path.join(dir, 'data')
+    const size = 4 * MiB
+    const data = writeDataFile(file, size, 16)
+    const f = await io.open(file, { direct: true })
+    await assertLibError(t, 'unaligned position', () => f.sendTo(tcpDummy, 1, align), 'RangeError', 'ERR_IO_ALIGNMENT')
+    await assertLibError(t, 'unaligned length', () => f.sendTo(tcpDummy, 0, align + 1), 'RangeError', 'ERR_IO_ALIGNMENT')
+    const tcp = await tcpPair(t, { keep: true })
+    t.is(await f.sendTo(tcp.server, align, 2 * MiB), 2 * MiB)
+    const tl = await tlsPair(t, { keep: true })
+    const before = io.metrics().sendTo
+    t.is(await f.sendTo(tl.server, 2 * align, 3 * MiB), 3 * MiB)
+    t.is(io.metrics().sendTo.bytes.copy - before.bytes.copy, 3 * MiB, 'the TLS send went by copy')
+    await settleWithin(tcp.rx.until(2 * MiB), 60_000, 'tcp receiver')
+    await settleWithin(tl.rx.until(3 * MiB), 60_000, 'tls receiver')
+    assertBytes(t, tcp.rx.bytes(), data.subarray(align, align + 2 * MiB), 'TCP bytes')
+    assertBytes(t, tl.rx.bytes(), data.subarray(2 * align, 2 * align + 3 * MiB), 'TLS bytes')
+    t.is(io.pool.stats().inUse, 0, 'every copy window went back to io.pool')
+  })
+}
+
+/** A stand-in socket for checks that refuse before touching it. */
+const tcpDummy = { write() {}, cork() {}, uncork() {}, once() {} } as never

@@ -8,7 +8,7 @@ import type { Backend, BackendFile } from './backends/backend'
 import type { Limiter } from './limiter'
 import type { MetricOp } from './metrics'
 import { currentUnit, isSocketLike, runUnit, sendPiece, type PieceSource, type SendCounters, type UnitSet } from './sendto'
-import type { AppendResult, AsyncFile, ReadResult, WriteResult } from './types'
+import type { AppendResult, AsyncFile, IoBufferPool, ReadResult, WriteResult } from './types'
 import { checkBuffer, checkOffset } from './validate'
 
 /** What sendTo needs from the Io: its counters, its units (aborted by close) and its transfer tokens. */
@@ -17,6 +17,8 @@ export interface SendOwner {
   readonly units: UnitSet
   /** At most maxTransfers zero-copy steps at once (each holds an engine slot, a dup and a pipe). */
   readonly transfers: Limiter
+  /** The Io's buffer pool: aligned copy windows for O_DIRECT files. */
+  readonly pool: IoBufferPool
 }
 
 /** What a file needs from the Io that opened it. */
@@ -169,6 +171,11 @@ export class File implements AsyncFile {
       transfers: sends.transfers,
       counters: sends.counters,
       read: (buf, at) => this.track(owner.limiter.run(() => owner.impl.read(this.handle, buf, at))),
+      window: (size) => {
+        if (this.direct === null) return { buf: Buffer.allocUnsafe(size), done: () => {} }
+        const buf = sends.pool.acquire(size)
+        return { buf, done: () => sends.pool.release(buf) }
+      },
     }
     const start = performance.now()
     let prefix = 0

@@ -45,7 +45,6 @@ class IoImpl implements Io, FileOwner, BatchOwner {
     private readonly addon: NativeAddon | null,
   ) {
     this.limiter = new Limiter(config.queueDepth)
-    this.sends = { counters: new SendCounters(), units: new UnitSet(), transfers: new Limiter(maxTransfers(config.queueDepth)) }
     const memory = addon === null
       ? plainMemory()
       : alignedMemory(addon, !impl.registersBuffers ? {} : {
@@ -53,6 +52,7 @@ class IoImpl implements Io, FileOwner, BatchOwner {
         unregister: (registration) => impl.unregisterBuffer(registration as BufferRegistration),
       })
     this.pool = new BufferPool(config.sizeClasses, config.bufferPoolSize, memory)
+    this.sends = { counters: new SendCounters(), units: new UnitSet(), transfers: new Limiter(maxTransfers(config.queueDepth)), pool: this.pool }
     const io = this
     this.stats = new Metrics({
       get backend() {

@@ -269,6 +269,11 @@ export interface PieceSource {
   readonly counters: SendCounters
   /** A read of the file under the limiter, counted as the file's (close waits for it). */
   read(buf: Buffer, position: number): Promise<number>
+  /**
+   * A copy window of at least `size` bytes and what to do once its write's callback fired:
+   * a fresh Buffer (nothing to do), or for O_DIRECT files an aligned io.pool buffer (released).
+   */
+  window(size: number): { buf: Buffer; done: () => void }
 }
 
 /**
@@ -341,33 +346,45 @@ async function copyPiece(unit: SendUnit, src: PieceSource, position: number, len
   unit.uncorkForCopy()
   const end = position + length
   let next = position
-  const reads: Array<{ want: number; got: Promise<Buffer> }> = []
+  const reads: Array<{ want: number; got: Promise<Buffer>; done: () => void }> = []
   const startRead = (): void => {
     const want = Math.min(COPY_WINDOW_BYTES, end - next)
-    const buf = Buffer.allocUnsafe(want)
+    const w = src.window(want)
+    const buf = w.buf.subarray(0, want)
     const got = src.read(buf, next).then((n) => buf.subarray(0, n))
     got.catch(noop)
-    reads.push({ want, got })
+    reads.push({ want, got, done: w.done })
     next += want
   }
   startRead()
   if (next < end) startRead()
   let sent = 0
   let last: Promise<void> = Promise.resolve()
-  while (reads.length > 0) {
-    const { want, got } = reads.shift()!
-    const b = await unit.race(got)
-    if (unit.failure !== null) throw unit.failure
-    if (b.length === 0) break
-    const full = b.length === want
-    if (full && next < end) startRead()
-    unit.started = true
-    const w = unit.write(b)
-    last = w.written
-    sent += b.length
-    src.counters.copy += b.length
-    if (!w.ok) await unit.drain()
-    if (!full) break // end of file
+  try {
+    while (reads.length > 0) {
+      const r = reads[0]
+      const b = await unit.race(r.got)
+      reads.shift()
+      if (unit.failure !== null || b.length === 0) {
+        r.done()
+        if (unit.failure !== null) throw unit.failure
+        break
+      }
+      const full = b.length === r.want
+      if (full && next < end) startRead()
+      unit.started = true
+      const w = unit.write(b)
+      // The window is given back (O_DIRECT: to io.pool) only once Node is done with it.
+      void w.written.then(r.done, r.done)
+      last = w.written
+      sent += b.length
+      src.counters.copy += b.length
+      if (!w.ok) await unit.drain()
+      if (!full) break // end of file
+    }
+  } finally {
+    // Windows never written (a failure, end of file) go back once their reads settled.
+    for (const r of reads.splice(0)) void r.got.then(r.done, r.done)
   }
   await unit.race(last)
   if (unit.failure !== null) throw unit.failure
