@@ -626,3 +626,23 @@ for (const backend of backends) {
 
 /** A stand-in socket for checks that refuse before touching it. */
 const tcpDummy = { write() {}, cork() {}, uncork() {}, once() {} } as never
+
+for (const backend of backends) {
+  test(`${backend}: the sender destroys its socket mid-transfer (paused reader): sendTo rejects ERR_SOCKET_CLOSED, the transfer's dup is closed, the next sendTo on it is refused`, async (t) => {
+    const io = await openBackend(t, backend)
+    const dir = tmpDir(t, 'sendto-destroy-')
+    const file = path.join(dir, 'data')
+    writeDataFile(file, 32 * MiB, 17)
+    const f = await io.open(file)
+    const pair = await tcpPair(t, { paused: true })
+    const inode = socketInode(pair.server)
+    const sending = f.sendTo(pair.server, 0, 32 * MiB).then(() => null, (e: unknown) => e)
+    t.true(await eventually(() => io.metrics().sendTo.inFlight > 0 && (pair.server.writableCorked > 0 || pair.server.writableLength > 0), 10_000), 'the transfer is running')
+    pair.server.destroy()
+    const e = await settleWithin(sending, 10_000, 'sendTo after destroy()')
+    t.is(codeOf(e), 'ERR_SOCKET_CLOSED', String(e))
+    t.false(fdTargets().includes(inode!), `no descriptor links to ${inode} any more`)
+    await assertLibError(t, 'sendTo on the destroyed socket', () => f.sendTo(pair.server, 0, 10), 'Error', 'ERR_SOCKET_CLOSED')
+    t.is(io.metrics().sendTo.inFlight, 0)
+  })
+}
