@@ -267,12 +267,13 @@ interface ChildOut {
   after?: string[]
   pollCloseCalledBack?: number
   workers?: Array<{ exitCode: number; armed: boolean }>
+  uncaught?: string[]
   transfers?: number
   waits?: number
   fatal?: string
 }
 
-test('in a process of its own: many dups, closes, waits and steps leave /proc/self/fd as it was; a closed wait never calls back and the process exits; worker threads with a wait pending end cleanly', async (t) => {
+test('in a process of its own: many dups, closes, waits and steps leave /proc/self/fd as it was; a closed wait never calls back and the process exits; worker threads with a wait pending end cleanly; a throwing callback is an uncaught exception', async (t) => {
   const r = await runNode([fixture('sendfile-addon-child'), JSON.stringify({ dir: tmpDir(t) })], { env: cleanEnv(), timeoutMs: 90_000 })
   t.false(r.timedOut, `hung: ${summary(r)}`)
   t.is(r.signal, null, `the child died of a signal: ${summary(r)}`)
@@ -289,6 +290,7 @@ test('in a process of its own: many dups, closes, waits and steps leave /proc/se
       [1, true],
       [0, true],
     ],
-    'a terminated worker and one that returned, each with a wait pending',
+    'a terminated worker and one that called process.exit(0), each with a wait pending',
   )
+  t.deepEqual(out.uncaught, ['thrown by a pollWritable callback'], "a callback's exception is an uncaught exception")
 })
