@@ -102,3 +102,74 @@ impl Task for SendfileTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
+    /// `compute` without napi-rs's error type in sight (its Drop needs the node executable).
+    fn run(task: &mut SendfileTask) -> SendfileStep {
+        match task.compute() {
+            Ok(Ok(step)) => step,
+            Ok(Err(failure)) => panic!("{failure:?}"),
+            Err(e) => {
+                std::mem::forget(e);
+                panic!("compute failed")
+            }
+        }
+    }
+
+    #[test]
+    fn a_task_sends_at_most_sendfile_task_bytes() {
+        let size = SENDFILE_TASK_BYTES as usize + (3 << 20);
+        let path = std::env::temp_dir().join(format!("binding-sendfile-{}", std::process::id()));
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&vec![5u8; size])
+            .unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        // A blocking socket and a reader draining it: only the cap can stop the task early.
+        let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut b, _) = l.accept().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut n = 0usize;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                match b.read(&mut buf).unwrap() {
+                    0 => return n,
+                    k => n += k,
+                }
+            }
+        });
+        let mut task = SendfileTask {
+            out: a.as_raw_fd(),
+            file: file.as_raw_fd(),
+            offset: 0,
+            len: size as u64,
+        };
+        let first = run(&mut task);
+        assert_eq!(
+            first,
+            SendfileStep {
+                bytes: SENDFILE_TASK_BYTES,
+                errno: 0
+            }
+        );
+        task.offset = first.bytes;
+        task.len = size as u64 - first.bytes;
+        assert_eq!(
+            run(&mut task),
+            SendfileStep {
+                bytes: 3 << 20,
+                errno: 0
+            }
+        );
+        drop(a);
+        assert_eq!(reader.join().unwrap(), size);
+    }
+}

@@ -76,7 +76,11 @@ pub fn start<'e>(env: &'e Env, fd: i32, cb: &Unknown<'e>) -> Outcome<Unknown<'e>
             on_event,
         )
     }
-    .map_err(|r| Failure::system(-r, "uv_poll_init"))?;
+    .map_err(|r| {
+        // Dropped here, on this thread, not whenever the payload's last reference goes.
+        drop(wait.borrow_mut().call.take());
+        Failure::system(-r, "uv_poll_init")
+    })?;
     poll.set_ref(true);
     wait.borrow_mut().poll = Some(poll);
     match AsyncCleanupHook::add(env, Rc::clone(&wait), close) {
