@@ -683,6 +683,13 @@ impl Engine {
         if len == 0 {
             return self.complete(req.user_data, 0);
         }
+        // Splicing into anything else would write the bytes somewhere else (a file, a
+        // pipe): refuse it before any SQE names it.
+        if let Op::SendFile { ref sock, .. } = req.op {
+            if let Err(e) = is_socket(sock.as_raw_fd()) {
+                return self.complete(req.user_data, -i64::from(e));
+            }
+        }
         let slot = self
             .free_slots
             .pop()
@@ -1570,6 +1577,21 @@ impl Engine {
         // A full table is fine: the fd is then used without IOSQE_FIXED_FILE.
         let _ = self.files.insert(&self.ring, fd);
         i64::from(fd)
+    }
+}
+
+/// Ok when `fd` is a socket; Err(ENOTSOCK) when it is something else, Err(errno) when
+/// fstat fails.
+fn is_socket(fd: i32) -> Result<(), i32> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a writable struct stat of the size libc declares for fstat.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(crate::last_errno());
+    }
+    match st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        true => Ok(()),
+        false => Err(libc::ENOTSOCK),
     }
 }
 
