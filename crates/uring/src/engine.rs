@@ -683,6 +683,13 @@ impl Engine {
         if len == 0 {
             return self.complete(req.user_data, 0);
         }
+        // Splicing into anything else would write the bytes somewhere else (a file, a
+        // pipe): refuse it before any SQE names it.
+        if let Op::SendFile { ref sock, .. } = req.op {
+            if let Err(e) = is_socket(sock.as_raw_fd()) {
+                return self.complete(req.user_data, -i64::from(e));
+            }
+        }
         let slot = self
             .free_slots
             .pop()
@@ -1573,6 +1580,21 @@ impl Engine {
     }
 }
 
+/// Ok when `fd` is a socket; Err(ENOTSOCK) when it is something else, Err(errno) when
+/// fstat fails.
+fn is_socket(fd: i32) -> Result<(), i32> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a writable struct stat of the size libc declares for fstat.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(crate::last_errno());
+    }
+    match st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        true => Ok(()),
+        false => Err(libc::ENOTSOCK),
+    }
+}
+
 /// ftruncate(2) on the calling thread, as a result value.
 fn sync_ftruncate(fd: i32, len: u64) -> i64 {
     let Ok(len) = libc::off_t::try_from(len) else {
@@ -1751,6 +1773,121 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(e.drain_completions(&mut out), 1);
         assert_eq!(out.len(), 1);
+    }
+
+    /// A loopback TCP pair: the sending end non-blocking (as Node's), and a thread
+    /// reading everything from the other end until it closes; it returns the count.
+    fn tcp_pair() -> (std::net::TcpStream, std::thread::JoinHandle<usize>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut c = c;
+            let mut sink = Vec::new();
+            std::io::Read::read_to_end(&mut c, &mut sink).unwrap()
+        });
+        (s, reader)
+    }
+
+    fn send_file(id: u64, file: i32, len: u64, sock: &std::net::TcpStream) -> Request {
+        let sock = crate::sockets::dup_cloexec(sock.as_raw_fd()).unwrap();
+        Request::new(
+            id,
+            Op::SendFile {
+                file,
+                offset: 0,
+                len,
+                sock,
+            },
+        )
+    }
+
+    /// A fatal enter takes back both SQEs of a transfer's round (and a NOP after them):
+    /// the transfer completes once, with RESULT_RING_FAILED (nothing was sent), its pipe
+    /// is closed or pooled, and nothing is left in flight.
+    #[test]
+    fn fatal_enter_takes_back_a_round_and_finishes_the_transfer_once() {
+        let mut e = engine(ring::THREAD_SETUP);
+        assert!(e.info().splice_op);
+        let f = std::fs::File::open("/proc/self/exe").unwrap();
+        let (sock, reader) = tcp_pair();
+        e.accept(send_file(1, f.as_raw_fd(), 4096, &sock));
+        e.accept(Request::new(2, Op::Nop));
+        e.prep();
+        assert_eq!(e.in_kernel, 3, "FILL, SEND and the NOP are in the SQ");
+        let mut e = elsewhere(e, |e| e.enter(false));
+        assert!(e.status().ring_failed());
+        let got = run(&mut e);
+        assert_eq!(
+            got,
+            vec![
+                Completion {
+                    user_data: 2,
+                    result: RESULT_RING_FAILED
+                },
+                Completion {
+                    user_data: 1,
+                    result: RESULT_RING_FAILED
+                }
+            ]
+        );
+        assert!(e.kernel_idle() && e.transfers.is_empty());
+        drop(sock);
+        assert_eq!(reader.join().unwrap(), 0);
+    }
+
+    /// A transfer that already sent bytes when the ring fails (its next round taken back
+    /// unread) completes with those bytes, never RESULT_RING_FAILED: the caller goes on
+    /// from offset + result and sends nothing twice.
+    #[test]
+    fn fatal_enter_after_bytes_went_out_completes_with_them() {
+        let mut e = engine(ring::THREAD_SETUP);
+        // Several rounds' worth (a pipe holds at most 1 MiB here).
+        let size = 4u64 << 20;
+        let path = std::env::temp_dir().join(format!(
+            "streamline-uring-fatal-splice-{}",
+            std::process::id()
+        ));
+        std::fs::write(&path, vec![7u8; size as usize]).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (sock, reader) = tcp_pair();
+        e.accept(send_file(1, f.as_raw_fd(), size, &sock));
+        // Run rounds until one completed with bytes sent and the next one sits in the SQ.
+        let slot = *e.transfers.get(&1).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            e.prep();
+            if e.slots[slot as usize].is_none() {
+                let mut out = Vec::new();
+                e.drain_completions(&mut out);
+                panic!("the transfer ended early: {out:?}");
+            }
+            let t = e.slot(slot).transfer.as_deref().unwrap();
+            if t.sent > 0 && t.parts > 0 && e.ring.sq_len() > 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline);
+            e.enter(true);
+            e.reap();
+        }
+        let sent = e.slot(slot).transfer.as_deref().unwrap().sent;
+        let mut e = elsewhere(e, |e| e.enter(false));
+        assert!(e.status().ring_failed());
+        let got = run(&mut e);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].result >= sent as i64 && (got[0].result as u64) < size,
+            "{got:?}"
+        );
+        drop(sock);
+        drop(e);
+        assert_eq!(
+            reader.join().unwrap() as i64,
+            got[0].result,
+            "received = reported"
+        );
     }
 
     /// A real fatal io_uring_enter (EEXIST from a thread that is not the ring's single

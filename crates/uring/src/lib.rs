@@ -208,7 +208,7 @@ pub enum Op {
     /// from offset + result); -errno (EPIPE, ECONNRESET, … — also after some bytes went
     /// out: the stream is then cut), -ECANCELED when cancelled before any byte went out,
     /// RESULT_RING_FAILED only when no byte was sent, -EOPNOTSUPP on a ring without
-    /// splice ([`RingInfo::splice_op`]). The engine closes `sock` (a dup the caller gave
+    /// splice ([`RingInfo::splice_op`]), -ENOTSOCK when `sock` is not a socket. The engine closes `sock` (a dup the caller gave
     /// it) when the op finishes, after every SQE naming it has been reaped. Never linked
     /// (a link on it or on the request before it is ignored; the binding refuses both).
     SendFile {

@@ -260,6 +260,21 @@ fn cases(mode: Mode, dir: &TempDir, data: &[u8]) {
     let s = send_stats(&d);
     assert!(s.pipes_open >= 1 && s.pipe_bytes > 0, "{mode:?}: {s:?}");
 
+    // Cold: the range is not in the page cache (the fill reads from the disk in io-wq).
+    let _ = uring::fadvise_dontneed(plain, 0, 0);
+    let p = Pair::new(Reader::All);
+    let len = 8 * MIB;
+    let r = one(
+        &mut d,
+        send_file(15, plain, 4096 * 3 + 1, len as u64, p.dup()),
+    );
+    let got = p.finish();
+    assert_eq!(r, len as i64, "{mode:?}: cold range");
+    assert!(
+        got == data[4096 * 3 + 1..4096 * 3 + 1 + len],
+        "{mode:?}: cold bytes"
+    );
+
     // 2. End of file: a range past the end is short; at or past the end, 0.
     let size = data.len() as u64;
     for (offset, len, want) in [(size - 1000, 5000, 1000), (size, 10, 0), (size + 77, 10, 0)] {
@@ -273,6 +288,13 @@ fn cases(mode: Mode, dir: &TempDir, data: &[u8]) {
     let p = Pair::new(Reader::All);
     assert_eq!(one(&mut d, send_file(21, plain, 0, 0, p.dup())), 0);
     assert!(p.finish().is_empty());
+
+    // Not a socket (a dup of the file itself): refused, nothing written anywhere.
+    let not_sock = uring::sockets::dup_cloexec(plain).unwrap();
+    assert_eq!(
+        one(&mut d, send_file(22, plain, 0, 10, not_sock)),
+        -i64::from(libc::ENOTSOCK)
+    );
 
     // 3. A paused reader: the socket fills, the transfer waits (POLL_ADD), everything
     //    arrives.
