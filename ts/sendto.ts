@@ -15,7 +15,6 @@
 // standard backend), else a copy through JavaScript (read windows, socket.write).
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Socket } from 'node:net'
-import tls from 'node:tls'
 import type { Backend, BackendFile, SendControl, SendStep } from './backends/backend'
 import { socketGone } from './errors'
 import type { Limiter } from './limiter'
@@ -34,11 +33,14 @@ const noop = (): void => {}
  * uv_fileno() (-22 once it is closed, and `_handle` is null after destroy()). TLSWrap's
  * `fd` is the *underlying TCP fd* (src/crypto/crypto_tls.cc TLSWrap::GetFD), so encrypted
  * sockets are excluded by class, never by fd value: splicing there would put plaintext
- * on a TLS connection. Anything unexpected means the copy path, never a failure.
+ * on a TLS connection — `encrypted` (every tls.TLSSocket sets it) and a handle that is not
+ * a TCP/Pipe wrap (a TLSSocket's is a TLSWrap), each enough alone. node:tls is not
+ * imported for an `instanceof`: loading it costs every process ~3 MiB of RSS (memory.spec
+ * M1). Anything unexpected means the copy path, never a failure.
  */
 export function descriptorOf(socket: object): number | null {
   if (process.platform !== 'linux') return null
-  if ((socket as { encrypted?: unknown }).encrypted === true || socket instanceof tls.TLSSocket) return null
+  if ((socket as { encrypted?: unknown }).encrypted === true) return null
   const h = (socket as { _handle?: { fd?: unknown; constructor?: { name?: string } } | null })._handle
   if (h === null || h === undefined || typeof h !== 'object') return null
   const kind = h.constructor?.name
