@@ -11,13 +11,13 @@
 // protocol() (class Wire) and restates none of them.
 import { cqEntriesFor, type EnvSettings } from '../config'
 import { debug } from '../debug'
-import { errnoName, socketGone, systemError, withPath } from '../errors'
+import { errnoName, systemError, withPath } from '../errors'
 import type { EngineHandle, EngineInfo, EngineOptions, NativeAddon, Protocol } from '../native'
 import type { IoConfig, RingReport, RingSetup } from '../types'
 import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind, type SendControl, type SendPath, type SendStep } from './backend'
 import { runChains, runOnBackend } from './chains'
 import { fdOps, type FdOps } from './fd-ops'
-import { sendfileHelpers, sendfileRange, type SendfileHelpers } from './sendfile'
+import { descriptorNow, sendfileHelpers, sendfileRange, type SendfileHelpers } from './sendfile'
 
 /** The operations this backend sends, by their key in protocol().kinds. */
 const KIND_KEYS = ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'size', 'open', 'close', 'nop', 'registerBuffer', 'unregisterBuffer'] as const
@@ -322,44 +322,33 @@ export class NativeBackend implements Backend {
    * before any byte went out runs the step through sendfile(2) (`ring_failed`); rings
    * that cannot splice use sendfile(2) throughout (`no_splice`).
    */
-  sendFile(file: BackendFile, socketFd: () => number | null, position: number, length: number, control: SendControl): Promise<SendStep> {
+  async sendFile(file: BackendFile, socketFd: () => number | null, position: number, length: number, control: SendControl): Promise<SendStep> {
+    // Everything up to the first await runs in the caller's synchronous run: the
+    // descriptor is read and dup'd (by the submit) before Node can close or reuse it.
     const f = file as NativeFile
     const ring = this.rings[f.ring]
     if (!this.splice || ring.failed) return this.sendfileStep(f, socketFd, position, length, control, this.splice ? 'ring_failed' : 'no_splice')
-    let fd: number | null
-    try {
-      fd = socketFd()
-      if (fd === null) throw socketGone()
-    } catch (err) {
-      return Promise.reject(err)
-    }
+    const fd = descriptorNow(socketFd)
     let cancelled = false
-    return this.spliceOnce(ring, f, fd, position, length, control, () => (cancelled = true)).then((r) => {
-      if (r === this.wire.ringFailed) {
-        ring.failed = true
-        if (cancelled) return { bytes: 0, path: 'splice' as const, fallback: null }
-        // Nothing of it was sent (the engine returns the bytes sent otherwise): all of it again, on sendfile.
-        return this.sendfileStep(f, socketFd, position, length, control, 'ring_failed')
-      }
-      if (r < 0) {
-        if (r === -ECANCELED && cancelled) return { bytes: 0, path: 'splice' as const, fallback: null }
-        throw systemError(-r, 'splice', f.path, (e) => this.addon.strerror(e))
-      }
-      return { bytes: r, path: 'splice' as const, fallback: null }
-    })
+    const r = await this.spliceOnce(ring, f, fd, position, length, control, () => (cancelled = true))
+    if (r === this.wire.ringFailed) {
+      ring.failed = true
+      if (cancelled) return { bytes: 0, path: 'splice', fallback: null }
+      // Nothing of it was sent (the engine returns the bytes sent otherwise): all of it again, on sendfile.
+      return this.sendfileStep(f, socketFd, position, length, control, 'ring_failed')
+    }
+    if (r < 0) {
+      if (r === -ECANCELED && cancelled) return { bytes: 0, path: 'splice', fallback: null }
+      throw systemError(-r, 'splice', f.path, (e) => this.addon.strerror(e))
+    }
+    return { bytes: r, path: 'splice', fallback: null }
   }
 
-  /** A step through sendfile(2): the descriptor is read (and dup'd) now. */
-  private sendfileStep(f: NativeFile, socketFd: () => number | null, position: number, length: number, control: SendControl, fallback: SendStep['fallback']): Promise<SendStep> {
-    if (this.helpers === null) return Promise.reject(new Error('the io_uring backend has no sendTo path (its rings cannot splice and the addon has no sendfile helpers)'))
-    let fd: number | null
-    try {
-      fd = socketFd()
-      if (fd === null) throw socketGone()
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    return sendfileRange(this.helpers, f, fd, position, length, control, this.sendCounters).then((bytes) => ({ bytes, path: 'sendfile' as const, fallback }))
+  /** A step through sendfile(2): the descriptor is read (and dup'd) in this synchronous run. */
+  private async sendfileStep(f: NativeFile, socketFd: () => number | null, position: number, length: number, control: SendControl, fallback: SendStep['fallback']): Promise<SendStep> {
+    if (this.helpers === null) throw new Error('the io_uring backend has no sendTo path (its rings cannot splice and the addon has no sendfile helpers)')
+    const bytes = await sendfileRange(this.helpers, f, descriptorNow(socketFd), position, length, control, this.sendCounters)
+    return { bytes, path: 'sendfile', fallback }
   }
 
   /** One sendFile op, submitted now; resolves its raw result. control.cancel submits a cancel for it. */

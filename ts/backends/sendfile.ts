@@ -3,7 +3,7 @@
 // splice or one failed. The thread pool never waits for a reader: the socket is
 // O_NONBLOCK, so a full socket answers EAGAIN and the wait happens on the event loop (a
 // one-shot uv_poll on our dup, never on Node's own fd, which libuv already watches).
-import { systemError } from '../errors'
+import { socketGone, systemError } from '../errors'
 import type { NativeAddon, PollHandle } from '../native'
 import type { SendControl } from './backend'
 
@@ -25,6 +25,16 @@ export function sendfileHelpers(addon: NativeAddon | null): SendfileHelpers | nu
 }
 
 const EAGAIN = 11
+
+/**
+ * The socket's descriptor now (Backend.sendFile's getter), or ERR_SOCKET_CLOSED when it
+ * has none any more. Called in the same synchronous run that dups it.
+ */
+export function descriptorNow(socketFd: () => number | null): number {
+  const fd = socketFd()
+  if (fd === null) throw socketGone()
+  return fd
+}
 
 /**
  * The most one sendfile task is asked to move. The binding caps a task at 16 MiB

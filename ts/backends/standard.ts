@@ -1,11 +1,11 @@
 // The standard backend: node:fs FileHandle underneath, the same semantics and errors as
 // the io_uring backend. Used where io_uring is unavailable or disabled.
 import fs from 'node:fs'
-import { socketGone, systemError, withPath } from '../errors'
+import { systemError, withPath } from '../errors'
 import type { NativeAddon, ProtocolLimits } from '../native'
 import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind, type SendControl, type SendPath, type SendStep } from './backend'
 import { runChains, runOnBackend } from './chains'
-import { sendfileHelpers, sendfileRange, type SendfileHelpers } from './sendfile'
+import { descriptorNow, sendfileHelpers, sendfileRange, type SendfileHelpers } from './sendfile'
 import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
 class StandardFile implements BackendFile {
@@ -41,16 +41,12 @@ export class StandardBackend implements Backend {
     this.sendPath = this.helpers === null ? null : 'sendfile'
   }
 
-  sendFile(file: BackendFile, socketFd: () => number | null, position: number, length: number, control: SendControl): Promise<SendStep> {
-    let fd: number | null
-    try {
-      if (this.helpers === null) throw new Error('the standard backend has no sendfile helpers (sendPath is null)')
-      fd = socketFd()
-      if (fd === null) throw socketGone()
-    } catch (err) {
-      return Promise.reject(err)
-    }
-    return sendfileRange(this.helpers, file, fd, position, length, control, this.sendCounters).then((bytes) => ({ bytes, path: 'sendfile', fallback: null }))
+  async sendFile(file: BackendFile, socketFd: () => number | null, position: number, length: number, control: SendControl): Promise<SendStep> {
+    // Up to the first await this runs in the caller's synchronous run: the descriptor is
+    // read and dup'd (by sendfileRange) before Node can close or reuse it.
+    if (this.helpers === null) throw new Error('the standard backend has no sendfile helpers (sendPath is null)')
+    const bytes = await sendfileRange(this.helpers, file, descriptorNow(socketFd), position, length, control, this.sendCounters)
+    return { bytes, path: 'sendfile', fallback: null }
   }
 
   writableWaits(): number {
