@@ -380,7 +380,7 @@ export async function runNodeFs(workload: Workload, files: RunFiles, seconds: nu
   if (workload === 'W5') throw new Error(NODE_FS_NO_DIRECT)
   if (workload === 'W7P') return syncLoopProduce(files.walDir, seconds)
   if (workload === 'W7W' || workload === 'W7C') throw new Error(NODE_FS_NO_LOG)
-  if (workload === 'Z1' || workload === 'Z1C') return serveNodeFs(zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict))
+  if (workload === 'Z1' || workload === 'Z1C') return serveNodeFs(zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
   if (workload === 'W1' || workload === 'W2') {
     const a = await nodeFsAppender(files.walDir)
     try {
@@ -405,7 +405,7 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
     if (data === undefined) throw new Error(`${workload} needs the partition-log data set (RunFiles.logData)`)
     return consume(io, data, seconds, workload === 'W7W' ? null : () => logDataFiles(data).forEach((f) => onEvict(evict(f))))
   }
-  if (workload === 'Z1' || workload === 'Z1C') return serveLibrary(io, zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict))
+  if (workload === 'Z1' || workload === 'Z1C') return serveLibrary(io, zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
   if (workload === 'W1' || workload === 'W2') {
     const a = await walAppender(io, files.walDir)
     try {

@@ -193,10 +193,10 @@ async function serve(seconds: number, evictAll: (() => void) | null, pass: (sock
 }
 
 /** Z1 on the library: slice + sendTo of 1 MiB fetches from the start of the log. */
-export async function serveLibrary(io: Io, root: string, seconds: number, evictAll: (() => void) | null): Promise<ZeroCopyResult> {
+export async function serveLibrary(io: Io, root: string, seconds: number, evictAll: (() => void) | null, warm: (file: string) => void): Promise<ZeroCopyResult> {
   const log: PartitionLog = await openLog(io, z1LogDir(root), { readOnly: true })
   try {
-    if (evictAll === null) for (const f of zeroCopySegments(root)) readWhole(f)
+    if (evictAll === null) for (const f of zeroCopySegments(root)) warm(f)
     const before = pathBytes(io)
     const r = await serve(seconds, evictAll, async (sock, lat) => {
       let ops = 0
@@ -262,12 +262,12 @@ function planRanges(segments: string[]): Range[] {
 }
 
 /** Z1 on node:fs as a Node user writes it: FileHandle.read into a fresh Buffer behind the length, socket.write, 'drain'. */
-export async function serveNodeFs(root: string, seconds: number, evictAll: (() => void) | null): Promise<ZeroCopyResult> {
+export async function serveNodeFs(root: string, seconds: number, evictAll: (() => void) | null, warm: (file: string) => void): Promise<ZeroCopyResult> {
   const segments = zeroCopySegments(root)
   const ranges = planRanges(segments)
   const handles = await Promise.all(segments.map((f) => fs.promises.open(f, 'r')))
   try {
-    if (evictAll === null) for (const f of segments) readWhole(f)
+    if (evictAll === null) for (const f of segments) warm(f)
     return await serve(seconds, evictAll, async (sock, lat) => {
       let bytes = 0
       for (const r of ranges) {
@@ -284,16 +284,5 @@ export async function serveNodeFs(root: string, seconds: number, evictAll: (() =
     })
   } finally {
     await Promise.all(handles.map((h) => h.close()))
-  }
-}
-
-/** Reads a file once (the warm phase's untimed pass). */
-function readWhole(file: string): void {
-  const fd = fs.openSync(file, 'r')
-  try {
-    const buf = Buffer.allocUnsafe(4 * MiB)
-    while (fs.readSync(fd, buf, 0, buf.length, null) > 0);
-  } finally {
-    fs.closeSync(fd)
   }
 }
