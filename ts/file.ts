@@ -7,7 +7,8 @@ import { invalidArgType, ioClosed, misaligned, withPath } from './errors'
 import type { Backend, BackendFile } from './backends/backend'
 import type { Limiter } from './limiter'
 import type { MetricOp } from './metrics'
-import { currentUnit, isSocketLike, runUnit, sendPiece, type PieceSource, type SendCounters, type UnitSet } from './sendto'
+import type { PieceSource, SendUnit } from './sendto'
+import { isSocketLike, sendtoModule, type SendCounters, type UnitSet } from './sendto-state'
 import type { AppendResult, AsyncFile, IoBufferPool, ReadResult, WriteResult } from './types'
 import { checkBuffer, checkOffset } from './validate'
 
@@ -179,7 +180,8 @@ export class File implements AsyncFile {
     }
     const start = performance.now()
     let prefix = 0
-    const piece = (unit: Parameters<typeof sendPiece>[0]): Promise<number> => {
+    const { currentUnit, runUnit, sendPiece } = sendtoModule()
+    const piece = (unit: SendUnit): Promise<number> => {
       if (this.closing !== null) return Promise.reject(ioClosed('file', this.path))
       try {
         owner.checkOpen()

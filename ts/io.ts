@@ -16,7 +16,7 @@ import { StandardBackend } from './backends/standard'
 import { File, type FileOwner, type SendOwner } from './file'
 import { Limiter } from './limiter'
 import { Metrics, type IoMetrics, type MetricOp, type SendToMetrics } from './metrics'
-import { SendCounters, UnitSet } from './sendto'
+import { SendCounters, UnitSet } from './sendto-state'
 import type { AsyncFile, Io, IoBatch, IoConfig, KernelInfo, OpenOptions } from './types'
 import { checkOpenOptions, checkPath } from './validate'
 

@@ -13,11 +13,12 @@
 //            process that has no listener) — the peer got a truncated frame.
 // Paths per piece: the backend's zero-copy path (splice on io_uring, sendfile(2) on the
 // standard backend), else a copy through JavaScript (read windows, socket.write).
-import { AsyncLocalStorage } from 'node:async_hooks'
+import type { AsyncLocalStorage } from 'node:async_hooks'
 import type { Socket } from 'node:net'
 import type { Backend, BackendFile, SendControl, SendStep } from './backends/backend'
 import { socketGone } from './errors'
 import type { Limiter } from './limiter'
+import type { SendCounters, UnitSet } from './sendto-state'
 
 /** The most one zero-copy step is asked to move: Node's idle timer is re-armed between steps. */
 export const SENDTO_STEP_BYTES = 64 * 1024 * 1024
@@ -49,57 +50,23 @@ export function descriptorOf(socket: object): number | null {
   return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : null
 }
 
-/** Whether `v` can be written to and corked like a net.Socket (what sendTo accepts). */
-export function isSocketLike(v: unknown): v is Socket {
-  if (v === null || typeof v !== 'object') return false
-  const s = v as Partial<Socket>
-  return typeof s.write === 'function' && typeof s.cork === 'function' && typeof s.uncork === 'function' && typeof s.once === 'function'
+/**
+ * The lease's store, made by the first unit: loading node:async_hooks costs every
+ * process RSS (memory.spec M1 holds an idle Io to 8 MiB), and an Io that never sends
+ * should not pay for it.
+ */
+let leaseStore: AsyncLocalStorage<SendUnit> | null = null
+function lease(): AsyncLocalStorage<SendUnit> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  leaseStore ??= new (require('node:async_hooks') as typeof import('node:async_hooks')).AsyncLocalStorage<SendUnit>()
+  return leaseStore
 }
-
-/** sendTo's counters of one Io (io.metrics().sendTo). */
-export class SendCounters {
-  splice = 0
-  sendfile = 0
-  copy = 0
-  prefixBytes = 0
-  noDescriptor = 0
-  noAddon = 0
-  noSplice = 0
-  ringFailed = 0
-}
-
-/** Units that one owner (an Io, a log) can abort: close() rejects them and waits for them to settle. */
-export class UnitSet {
-  private readonly units = new Set<SendUnit>()
-
-  get size(): number {
-    return this.units.size
-  }
-
-  add(u: SendUnit): void {
-    if (u.settled) return
-    this.units.add(u)
-    u.sets.add(this)
-  }
-
-  delete(u: SendUnit): void {
-    this.units.delete(u)
-  }
-
-  /** Fails every unit with `err` (running steps are cancelled) and waits until each has settled. */
-  async abortAll(err: Error): Promise<void> {
-    const all = [...this.units]
-    for (const u of all) u.fail(err)
-    await Promise.allSettled(all.map((u) => u.done))
-  }
-}
-
-const lease = new AsyncLocalStorage<SendUnit>()
 const tails = new WeakMap<object, Promise<void>>()
 
 /** The unit running on `socket` in this async context (a log.sendTo's parts), or null. */
 export function currentUnit(socket: object): SendUnit | null {
-  const u = lease.getStore()
+  if (leaseStore === null) return null // no unit has run yet
+  const u = leaseStore.getStore()
   return u !== undefined && u.socket === socket && u.active ? u : null
 }
 
@@ -148,7 +115,7 @@ export class SendUnit {
   write(buf: Buffer): { ok: boolean; written: Promise<void> } {
     let ok = false
     const written = new Promise<void>((resolve, reject) => {
-      ok = lease.exit(() => this.socket.write(buf, (err) => (err ? reject(err) : resolve())))
+      ok = lease().exit(() => this.socket.write(buf, (err) => (err ? reject(err) : resolve())))
     })
     written.catch(noop)
     return { ok, written }
@@ -219,7 +186,7 @@ export class SendUnit {
         this.prefixUncounted = prefix.length
         await this.race(this.write(prefix).written)
       }
-      const result = await lease.run(this, () => body(this))
+      const result = await lease().run(this, () => body(this))
       if (this.failure !== null) throw this.failure
       return result
     } catch (err) {

@@ -10,7 +10,7 @@ import zlib from 'node:zlib'
 import { debug } from '../debug'
 import { invalidArgType, outOfRange } from '../errors'
 import { storageEvents } from '../metrics'
-import { isSocketLike, runUnit, UnitSet } from '../sendto'
+import { isSocketLike, sendtoModule, UnitSet } from '../sendto-state'
 import type { Io } from '../types'
 import { recordTooLarge } from '../wal/errors'
 import type { DirLock } from '../wal/lock'
@@ -487,7 +487,7 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
         if (this.closing !== null) throw logClosed()
         if (s.stale) throw sliceStale()
       }
-      return await runUnit(socket, { prefix, before, sets: [this.units] }, async () => {
+      return await sendtoModule().runUnit(socket, { prefix, before, sets: [this.units] }, async () => {
         for (const p of s.parts) {
           const file = p.seg.file
           if (file === null) throw logClosed()
