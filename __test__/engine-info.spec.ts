@@ -42,6 +42,8 @@ for (const mode of ['inline', 'thread'] as const) {
     if (info.fixedBuffersErrno === null) t.is(info.fixedBufferSlots, 4)
     else t.true(info.fixedBufferSlots === 0 && info.fixedBuffersErrno > 0)
     t.is(typeof info.ftruncateOp, 'boolean')
+    // sendFile runs where the probe has all three opcodes (wire-sendfile.spec.ts sends).
+    t.is(info.spliceOp, ['splice', 'poll_add', 'async_cancel'].every((op) => probe.opcodes.includes(op)))
     a.destroy(e)
     t.is(a.engineInfo(e), null)
   })

@@ -110,6 +110,12 @@ for (const backend of backends) {
       streamline_io_batches_total: 'counter',
       streamline_io_batch_operations_total: 'counter',
       streamline_io_batch_size_average: 'gauge',
+      // sendTo's families (sendto.spec.ts checks their values).
+      streamline_io_sendto_bytes_total: 'counter',
+      streamline_io_sendto_prefix_bytes_total: 'counter',
+      streamline_io_sendto_fallbacks_total: 'counter',
+      streamline_io_sendto_writable_waits_total: 'counter',
+      streamline_io_sendto_in_flight: 'gauge',
       streamline_wal_recoveries_total: 'counter',
       streamline_wal_truncated_bytes_total: 'counter',
       streamline_log_appends_total: 'counter',

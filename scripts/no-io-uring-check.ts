@@ -33,6 +33,17 @@ const checks: Array<[string, () => void | Promise<void>]> = [
     assert.equal((addon.protocol() as { stride: number }).stride, 7)
     assert.equal(addon.strerror(2), 'no such file or directory')
   }],
+  ['the sendTo helpers are there: dupFd, closeFd, sendfile, pollWritable, pollClose', async () => {
+    const fd = fs.openSync('/dev/null', 'r')
+    const dup = addon.dupFd(fd) as number
+    fs.closeSync(fd)
+    assert.ok(dup >= 0, `dupFd: ${dup}`)
+    assert.equal(addon.closeFd(dup), 0)
+    assert.equal(addon.closeFd(dup), -os.constants.errno.EBADF)
+    assert.deepEqual([...((await addon.sendfile(2 ** 31 - 1, 0, 0, 1)) as Float64Array)], [0, os.constants.errno.EBADF])
+    assert.throws(() => addon.pollWritable(2 ** 31 - 1, () => undefined), { code: 'EBADF' })
+    assert.throws(() => addon.pollClose({}), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' })
+  }],
   ['openIo() runs the standard backend and says why', async () => {
     const io = await lib.openIo()
     try {

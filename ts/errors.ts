@@ -113,6 +113,11 @@ export function ioClosed(what: 'file' | 'Io', path?: string): CodedError<Error> 
   return coded(new Error(`${subject}; open it again to continue`), 'ERR_IO_CLOSED')
 }
 
+/** A socket that is destroyed or no longer writable (sendTo). */
+export function socketGone(): CodedError<Error> {
+  return coded(new Error('the socket is closed'), 'ERR_SOCKET_CLOSED')
+}
+
 export function directUnavailable(reason: string): CodedError<Error> {
   return coded(new Error(`O_DIRECT is not available: ${reason}`), 'ERR_IO_DIRECT_UNAVAILABLE')
 }

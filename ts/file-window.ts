@@ -27,16 +27,20 @@ export class FileWindow {
     readonly size: number,
     private readonly chunkBytes = CHUNK_BYTES,
   ) {
-    this.buf = Buffer.allocUnsafe(chunkBytes)
+    // Allocated at the first read, as large as it asks: a window whose reads are all
+    // small (readAhead below) never holds a whole chunk.
+    this.buf = EMPTY
   }
 
   /**
    * Bytes [pos, pos + n), fewer at the end of the file. The view is only valid until
-   * the next call (the window's buffer is reused).
+   * the next call (the window's buffer is reused). A read from the kernel covers
+   * `readAhead` bytes (default: the window's chunk): a caller that knows the next view
+   * lies far ahead asks for less, so nothing is copied that it skips.
    */
-  async view(pos: number, n: number): Promise<Buffer> {
+  async view(pos: number, n: number, readAhead = this.chunkBytes): Promise<Buffer> {
     if (pos >= this.start && pos + n <= this.end) return this.buf.subarray(pos - this.start, pos - this.start + n)
-    const want = Math.min(Math.max(n, this.chunkBytes), this.size - pos)
+    const want = Math.min(Math.max(n, readAhead), this.size - pos)
     if (want <= 0) return EMPTY
     if (this.buf.length < want) this.buf = Buffer.allocUnsafe(want)
     // The buffer belongs to the read until it settles; nothing else touches it meanwhile.

@@ -1,13 +1,26 @@
 // AsyncFile: the same class over either backend. It validates arguments, keeps the
 // closed state, reserves append positions and routes every operation through the Io's
 // limiter; the backend does the I/O.
+import type { Socket } from 'node:net'
 import { checkAligned, type DirectAlignment } from './direct'
-import { ioClosed, withPath } from './errors'
+import { invalidArgType, ioClosed, misaligned, withPath } from './errors'
 import type { Backend, BackendFile } from './backends/backend'
 import type { Limiter } from './limiter'
 import type { MetricOp } from './metrics'
-import type { AppendResult, AsyncFile, ReadResult, WriteResult } from './types'
+import type { PieceSource, SendUnit } from './sendto'
+import { isSocketLike, sendtoModule, type SendCounters, type UnitSet } from './sendto-state'
+import type { AppendResult, AsyncFile, IoBufferPool, ReadResult, WriteResult } from './types'
 import { checkBuffer, checkOffset } from './validate'
+
+/** What sendTo needs from the Io: its counters, its units (aborted by close) and its transfer tokens. */
+export interface SendOwner {
+  readonly counters: SendCounters
+  readonly units: UnitSet
+  /** At most maxTransfers zero-copy steps at once (each holds an engine slot, a dup and a pipe). */
+  readonly transfers: Limiter
+  /** The Io's buffer pool: aligned copy windows for O_DIRECT files. */
+  readonly pool: IoBufferPool
+}
 
 /** What a file needs from the Io that opened it. */
 export interface FileOwner {
@@ -20,6 +33,7 @@ export interface FileOwner {
   timed<R>(kind: MetricOp, io: () => Promise<R>, bytes?: (result: R) => number): Promise<R>
   /** Records one operation that started at `start` (performance.now()). */
   record(kind: MetricOp, start: number, bytes: number, failed: boolean): void
+  readonly sends: SendOwner
 }
 
 /** Runs backend work under the limiter, recorded as `kind`. */
@@ -126,6 +140,75 @@ export class File implements AsyncFile {
       await run('write', (b) => b.write(this.handle, buf, position), () => buf.byteLength)
       return { bytesWritten: buf.byteLength, buffer: buf, position }
     })
+  }
+
+  /**
+   * Sends [position, position + length) of the file to `socket` (bytes past the end are
+   * not sent); resolves the bytes sent. One unit on the socket, queued behind earlier
+   * sendTo calls on it — or a part of the unit running in this async context (log.sendTo).
+   */
+  sendTo(socket: Socket, position: number, length: number): Promise<number> {
+    const refused = this.refuse(() => {
+      if (!isSocketLike(socket)) throw invalidArgType('socket', 'a net.Socket', socket)
+      checkOffset('position', position)
+      checkOffset('length', length)
+      checkOffset('position + length', position + length)
+      if (this.direct !== null) {
+        // splice and sendfile read O_DIRECT files through the kernel's copy_splice_read,
+        // which refuses unaligned ranges; v1 refuses them here, on every path.
+        const a = this.direct.offset
+        if (position % a !== 0) throw misaligned('offset', position, a, this.path)
+        if (length % a !== 0) throw misaligned('buffer length', length, a, this.path)
+      }
+    })
+    if (refused !== null) return refused
+    if (length === 0) return Promise.resolve(0)
+    const owner = this.owner
+    const sends = owner.sends
+    const src: PieceSource = {
+      backend: owner.impl,
+      handle: this.handle,
+      limiter: owner.limiter,
+      transfers: sends.transfers,
+      counters: sends.counters,
+      read: (buf, at) => this.track(owner.limiter.run(() => owner.impl.read(this.handle, buf, at))),
+      window: (size) => {
+        if (this.direct === null) return { buf: Buffer.allocUnsafe(size), done: () => {} }
+        const buf = sends.pool.acquire(size)
+        return { buf, done: () => sends.pool.release(buf) }
+      },
+    }
+    const start = performance.now()
+    let prefix = 0
+    const { currentUnit, runUnit, sendPiece } = sendtoModule()
+    const piece = (unit: SendUnit): Promise<number> => {
+      if (this.closing !== null) return Promise.reject(ioClosed('file', this.path))
+      try {
+        owner.checkOpen()
+      } catch (err) {
+        return Promise.reject(err)
+      }
+      sends.units.add(unit)
+      // A unit's prefix is counted by the Io of its first part.
+      prefix = unit.prefixUncounted
+      unit.prefixUncounted = 0
+      sends.counters.prefixBytes += prefix
+      return sendPiece(unit, src, position, length)
+    }
+    const joined = currentUnit(socket)
+    const work = joined !== null ? piece(joined) : runUnit(socket, { sets: [sends.units] }, piece)
+    return this.track(
+      work.then(
+        (n) => {
+          owner.record('sendto', start, n + prefix, false)
+          return n
+        },
+        (err: unknown) => {
+          owner.record('sendto', start, 0, true)
+          throw withPath(err, this.path)
+        },
+      ),
+    )
   }
 
   syncData(): Promise<void> {

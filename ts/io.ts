@@ -13,14 +13,24 @@ import { type Backend, type BatchOp, type BatchResult, type BufferRegistration, 
 import { Batch, type BatchOwner } from './batch'
 import { NativeBackend, ProtocolMismatch } from './backends/native'
 import { StandardBackend } from './backends/standard'
-import { File, type FileOwner } from './file'
+import { File, type FileOwner, type SendOwner } from './file'
 import { Limiter } from './limiter'
-import { Metrics, type IoMetrics, type MetricOp } from './metrics'
+import { Metrics, type IoMetrics, type MetricOp, type SendToMetrics } from './metrics'
+import { SendCounters, UnitSet } from './sendto-state'
 import type { AsyncFile, Io, IoBatch, IoConfig, KernelInfo, OpenOptions } from './types'
 import { checkOpenOptions, checkPath } from './validate'
 
+/**
+ * Zero-copy sendTo steps in flight at most: each holds an engine slot for as long as the
+ * reader takes, a dup and a pipe, so disk I/O keeps room (docs/design/zero-copy.md §5.6).
+ */
+export function maxTransfers(queueDepth: number): number {
+  return Math.max(1, Math.min(256, Math.floor(queueDepth / 2)))
+}
+
 class IoImpl implements Io, FileOwner, BatchOwner {
   readonly limiter: Limiter
+  readonly sends: SendOwner
   readonly pool: BufferPool
   private readonly stats: Metrics
   private readonly files = new Set<File>()
@@ -42,6 +52,7 @@ class IoImpl implements Io, FileOwner, BatchOwner {
         unregister: (registration) => impl.unregisterBuffer(registration as BufferRegistration),
       })
     this.pool = new BufferPool(config.sizeClasses, config.bufferPoolSize, memory)
+    this.sends = { counters: new SendCounters(), units: new UnitSet(), transfers: new Limiter(maxTransfers(config.queueDepth)), pool: this.pool }
     const io = this
     this.stats = new Metrics({
       get backend() {
@@ -58,6 +69,16 @@ class IoImpl implements Io, FileOwner, BatchOwner {
       },
       get registeredBufferHits() {
         return io.impl.registeredBufferHits()
+      },
+      get sendTo(): SendToMetrics {
+        const c = io.sends.counters
+        return {
+          bytes: { splice: c.splice, sendfile: c.sendfile, copy: c.copy },
+          prefixBytes: c.prefixBytes,
+          fallbacks: { noDescriptor: c.noDescriptor, noAddon: c.noAddon, noSplice: c.noSplice, ringFailed: c.ringFailed },
+          writableWaits: io.impl.writableWaits(),
+          inFlight: io.sends.units.size,
+        }
       },
     })
   }
@@ -164,6 +185,9 @@ class IoImpl implements Io, FileOwner, BatchOwner {
   /** Drains in-flight work, closes the files still open, stops the ring threads. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // Transfers first: a paused reader would otherwise keep the drain below waiting
+      // forever. Their units reject ERR_IO_CLOSED; sockets with partial frames are destroyed.
+      await this.sends.units.abortAll(ioClosed('Io'))
       await this.limiter.idle()
       const open = [...this.files]
       await Promise.allSettled(open.map((f) => f.close()))
@@ -226,7 +250,7 @@ export async function openIo(overrides: Partial<IoConfig> = {}): Promise<Io> {
   const { config, env, addon: load, limits } = resolveConfig(overrides, process.env, [])
   const hooks = env.values
   const detection = detect(config, load, hooks)
-  let backend: Backend = new StandardBackend(limits.values)
+  let backend: Backend = new StandardBackend(limits.values, load.addon)
   let reason = detection.reason
   if (detection.backend === 'io_uring' && load.addon !== null) {
     try {

@@ -4,7 +4,7 @@
 // `prometheus()` is the text exposition format a Prometheus server scrapes as it is.
 
 /** The operation kinds metrics count, by name. */
-export const OP_KINDS = ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'fstat', 'open', 'close'] as const
+export const OP_KINDS = ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'fstat', 'open', 'close', 'sendto'] as const
 /** One of OP_KINDS. */
 export type MetricOp = (typeof OP_KINDS)[number]
 
@@ -104,6 +104,24 @@ export interface OpMetrics {
   latencyUs: { p50: number; p90: number; p99: number; p999: number; mean: number; max: number }
 }
 
+/** `io.metrics().sendTo`: file bytes sent to sockets, by path. */
+export interface SendToMetrics {
+  /** Bytes of file data by the path that carried them: splice and sendfile are zero-copy, copy passed through JavaScript. */
+  bytes: { splice: number; sendfile: number; copy: number }
+  /** Bytes of log.sendTo prefixes (written by socket.write; not in `bytes`). */
+  prefixBytes: number
+  /**
+   * Why a piece did not take the backend's own path: no descriptor (TLS, in-process
+   * duplexes; copy), no addon helpers (copy), rings without splice (sendfile), a ring
+   * that failed (sendfile).
+   */
+  fallbacks: { noDescriptor: number; noAddon: number; noSplice: number; ringFailed: number }
+  /** Times a zero-copy transfer waited for the reader (uv_poll on standard, POLL_ADD on io_uring). */
+  writableWaits: number
+  /** sendTo units running or queued. */
+  inFlight: number
+}
+
 /** `io.metrics()`: a plain snapshot, the same names on both backends. */
 export interface IoMetrics {
   /** The Io's backend. */
@@ -118,6 +136,8 @@ export interface IoMetrics {
   fallbacks: number
   /** Reads/writes that used a registered buffer (READ_FIXED/WRITE_FIXED). */
   registeredBufferHits: number
+  /** sendTo: bytes per path, prefixes, fallbacks, waits for the reader. */
+  sendTo: SendToMetrics
   /** `io.batch()` submissions. */
   batches: number
   /** Operations in those batches. */
@@ -153,6 +173,12 @@ export interface MetricsSource {
   readonly queued: number
   readonly fallbacks: number
   readonly registeredBufferHits: number
+  /** sendTo's counters (and the backend's waits, and units in flight); zeros when absent. */
+  readonly sendTo?: SendToMetrics
+}
+
+function noSends(): SendToMetrics {
+  return { bytes: { splice: 0, sendfile: 0, copy: 0 }, prefixBytes: 0, fallbacks: { noDescriptor: 0, noAddon: 0, noSplice: 0, ringFailed: 0 }, writableWaits: 0, inFlight: 0 }
 }
 
 export class Metrics {
@@ -203,6 +229,7 @@ export class Metrics {
       queued: src.queued,
       fallbacks: src.fallbacks,
       registeredBufferHits: src.registeredBufferHits,
+      sendTo: src.sendTo ?? noSends(),
       batches: this.batches,
       batchOperations: this.batchOperations,
       averageBatchSize: this.batches === 0 ? 0 : this.batchOperations / this.batches,
@@ -252,6 +279,15 @@ export class Metrics {
     single('streamline_io_queued', 'gauge', 'Operations waiting for a queueDepth slot.', src.queued)
     single('streamline_io_fallbacks_total', 'counter', 'Operations re-run on the node:fs path because a ring failed.', src.fallbacks)
     single('streamline_io_registered_buffer_hits_total', 'counter', 'Reads and writes that used a registered buffer.', src.registeredBufferHits)
+    const st = src.sendTo ?? noSends()
+    family('streamline_io_sendto_bytes_total', 'counter', 'Bytes of file data sent to sockets by sendTo, by path: splice and sendfile are zero-copy, copy passed through JavaScript.')
+    for (const path of ['splice', 'sendfile', 'copy'] as const) lines.push(`streamline_io_sendto_bytes_total{${backend},path="${path}"} ${st.bytes[path]}`)
+    single('streamline_io_sendto_prefix_bytes_total', 'counter', 'Bytes of log.sendTo prefixes written to sockets.', st.prefixBytes)
+    family('streamline_io_sendto_fallbacks_total', 'counter', "sendTo pieces that did not take the backend's zero-copy path, by reason.")
+    const reasons = [['no_descriptor', st.fallbacks.noDescriptor], ['no_addon', st.fallbacks.noAddon], ['no_splice', st.fallbacks.noSplice], ['ring_failed', st.fallbacks.ringFailed]] as const
+    for (const [reason, n] of reasons) lines.push(`streamline_io_sendto_fallbacks_total{${backend},reason="${reason}"} ${n}`)
+    single('streamline_io_sendto_writable_waits_total', 'counter', 'Times a zero-copy sendTo waited for the socket to become writable.', st.writableWaits)
+    single('streamline_io_sendto_in_flight', 'gauge', 'sendTo calls running or queued.', st.inFlight)
     single('streamline_io_batches_total', 'counter', 'Batches submitted with io.batch().', this.batches)
     single('streamline_io_batch_operations_total', 'counter', 'Operations submitted in batches (divide by batches for the average size).', this.batchOperations)
     single('streamline_io_batch_size_average', 'gauge', 'Average operations per batch since the Io opened (batch_operations_total / batches_total; 0 before the first batch).', this.batches === 0 ? 0 : this.batchOperations / this.batches)

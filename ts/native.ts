@@ -66,10 +66,21 @@ export interface EngineInfo {
   fixedBuffersErrno: number | null
   /** Whether ftruncate goes through IORING_OP_FTRUNCATE (else ftruncate(2) off the ring). */
   ftruncateOp: boolean
+  /** Whether sendFile can run on the ring: SPLICE, POLL_ADD and ASYNC_CANCEL all supported. */
+  spliceOp?: boolean
+}
+
+/** `sendStats(engine)`: the engine's splice transfers (null once the engine is destroyed). */
+export interface SendStats {
+  polls: number
+  pipesOpen: number
+  pipeBytes: number
 }
 
 /** An engine handle: one ring (and, in thread mode, its thread). Opaque to JavaScript. */
 export type EngineHandle = object & { readonly __engine: unique symbol }
+/** A pollWritable wait. Opaque to JavaScript. */
+export type PollHandle = object & { readonly __pollWritable: unique symbol }
 
 export interface NativeAddon {
   kernelRelease(): string
@@ -91,6 +102,12 @@ export interface NativeAddon {
   bufferAddress?(buf: Uint8Array): number
   dioAlignment?(fd: number): Float64Array | null | number
   engineInfo?(engine: EngineHandle): EngineInfo | null
+  dupFd?(fd: number): number
+  closeFd?(fd: number): number
+  sendfile?(outFd: number, inFd: number, offset: number, len: number): Promise<Float64Array>
+  pollWritable?(fd: number, cb: () => void): PollHandle
+  pollClose?(handle: PollHandle): void
+  sendStats?(engine: EngineHandle): SendStats | null
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { IoMetrics } from './metrics'
 
 // The public types of @streamline/io (DESIGN.md §3). Names here are stable: tests,
@@ -146,6 +147,16 @@ export interface AsyncFile {
   allocate(len: number, offset?: number): Promise<void>
   /** Sets the size to `len` bytes (ftruncate(2)). */
   truncate(len: number): Promise<void>
+  /**
+   * Sends `length` bytes from byte `position` to a connected `socket` without passing them
+   * through JavaScript where it can (README "Zero-copy sendTo"): IORING_OP_SPLICE on
+   * io_uring, sendfile(2) on the standard backend, else read + socket.write. Resolves the
+   * bytes sent: fewer than `length` only when end-of-file comes first. Calls on one socket
+   * run in call order, never interleaved; Node's writes made before it arrive before its
+   * bytes. Don't `end()` the socket before it settles. A failure after bytes went out
+   * destroys the socket (the peer got a partial range) and rejects.
+   */
+  sendTo(socket: Socket, position: number, length: number): Promise<number>
   /** Closes it; later calls reject with `ERR_IO_CLOSED`. */
   close(): Promise<void>
 }

@@ -26,6 +26,7 @@
 // close() still closes the descriptors (and the code under test can release its locks).
 // The test must count only acknowledgements received before powerLoss().
 
+import type { Socket } from 'node:net'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -556,6 +557,12 @@ class FaultyFile implements AsyncFile {
     const syscall = kind === 'syncData' ? 'fdatasync' : 'fsync'
     if (this.io.dead) return this.off(syscall)
     return this.io.track(this.doSync(kind), syscall, this.path)
+  }
+
+  /** Passes through (bytes to a socket are not the disk's state); refused once the power is off. */
+  sendTo(socket: Socket, position: number, length: number): Promise<number> {
+    if (this.io.dead) return this.off('read')
+    return this.io.track(this.inner.sendTo(socket, position, length), 'read', this.path)
   }
 
   private off<T>(syscall: string): Promise<T> {

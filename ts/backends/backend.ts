@@ -45,6 +45,21 @@ export type BatchResult = { ok: true; bytes: number } | { ok: false; error: Erro
 /** A registered buffer as its backend knows it (the io_uring backend: a slot per ring). Opaque to callers. */
 export type BufferRegistration = { readonly __registration: unique symbol }
 
+/** A zero-copy path: IORING_OP_SPLICE on the ring, or sendfile(2) through the addon. */
+export type SendPath = 'splice' | 'sendfile'
+
+/** Set by the backend while a sendFile step runs: stops it soon (it then resolves the bytes sent so far). */
+export interface SendControl {
+  cancel: (() => void) | null
+}
+
+/** What one sendFile step did: bytes that reached the socket, the path that carried them, and why not the backend's own path. */
+export interface SendStep {
+  bytes: number
+  path: SendPath
+  fallback: 'ring_failed' | 'no_splice' | null
+}
+
 export interface Backend {
   readonly name: 'io_uring' | 'standard'
   /** Opens `path`; with `direct`, O_DIRECT (EINVAL where the file system refuses it). */
@@ -87,6 +102,21 @@ export interface Backend {
   registeredBufferHits(): number
   /** The rings this backend set up (io.kernel.ring); null on the standard backend. */
   ringSetup(): RingSetup | null
+  /** Zero-copy path of this backend; null = none (no addon / not Linux): the caller copies. */
+  readonly sendPath: SendPath | null
+  /**
+   * Sends [position, position + length) of `file` to a stream socket whose descriptor
+   * `socketFd()` reads (null: the socket is gone → ERR_SOCKET_CLOSED). The backend calls it
+   * and duplicates the fd in one synchronous run — Node may close the fd and reuse its
+   * number at any time — before this returns, and again for a continuation it starts
+   * itself. Resolves the bytes that reached the socket: fewer than `length` at end of
+   * file, after control.cancel(), or when the ring stopped part-way (the caller continues
+   * with another step; end of file then answers 0). Rejects with the socket's or file's
+   * errno, node:fs-shaped. Only called when sendPath is not null.
+   */
+  sendFile(file: BackendFile, socketFd: () => number | null, position: number, length: number, control: SendControl): Promise<SendStep>
+  /** Times a sendFile waited for the reader (standard: uv_poll waits; io_uring: the engines' POLL_ADDs). */
+  writableWaits(): number
   /** Releases the backend's own resources; every operation has settled before this is called. */
   shutdown(): Promise<void>
 }

@@ -14,13 +14,21 @@ import { debug } from '../debug'
 import { errnoName, systemError, withPath } from '../errors'
 import type { EngineHandle, EngineInfo, EngineOptions, NativeAddon, Protocol } from '../native'
 import type { IoConfig, RingReport, RingSetup } from '../types'
-import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backend'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind, type SendControl, type SendPath, type SendStep } from './backend'
 import { runChains, runOnBackend } from './chains'
 import { fdOps, type FdOps } from './fd-ops'
+import { descriptorNow, sendfileHelpers, sendfileRange, type SendfileHelpers } from './sendfile'
 
 /** The operations this backend sends, by their key in protocol().kinds. */
 const KIND_KEYS = ['read', 'write', 'fsync', 'fdatasync', 'fallocate', 'ftruncate', 'size', 'open', 'close', 'nop', 'registerBuffer', 'unregisterBuffer'] as const
 type KindKey = (typeof KIND_KEYS)[number]
+/**
+ * Kinds this backend sends only when the addon has them (sendTo's splice path). Not in
+ * KIND_KEYS: an addon without them would otherwise be a ProtocolMismatch and fall back
+ * whole, where only sendTo needs them (it then uses sendfile, counted no_splice).
+ */
+const OPTIONAL_KIND_KEYS = ['sendFile', 'cancel'] as const
+type OptionalKindKey = (typeof OPTIONAL_KIND_KEYS)[number]
 /** The descriptor fields this backend fills, by their name in protocol().fields. */
 const FIELD_NAMES = ['id', 'kind', 'fd', 'offset', 'len', 'arg', 'flags'] as const
 type FieldName = (typeof FIELD_NAMES)[number]
@@ -52,6 +60,8 @@ export class Wire {
   readonly stride: number
   readonly at: Readonly<Record<FieldName, number>>
   readonly kind: Readonly<Record<KindKey, number>>
+  /** sendFile / cancel, or null each when the addon lacks it. */
+  readonly optional: Readonly<Record<OptionalKindKey, number | null>>
   readonly link: number
   readonly ringFailed: number
   private readonly keys = new Map<number, KindKey>()
@@ -75,6 +85,7 @@ export class Wire {
     this.at = Object.freeze(Object.fromEntries(FIELD_NAMES.map((f) => [f, p.fields.indexOf(f)])) as Record<FieldName, number>)
     this.kind = Object.freeze(Object.fromEntries(KIND_KEYS.map((k) => [k, p.kinds[k]])) as Record<KindKey, number>)
     for (const k of KIND_KEYS) this.keys.set(p.kinds[k], k)
+    this.optional = Object.freeze(Object.fromEntries(OPTIONAL_KIND_KEYS.map((k) => [k, int(p.kinds?.[k]) ? p.kinds[k] : null])) as Record<OptionalKindKey, number | null>)
     this.link = p.flags.link
     this.ringFailed = p.resultRingFailed
   }
@@ -173,6 +184,7 @@ const MAX_FLUSHES_PER_TURN = 64
 
 /** What an operation still waiting when the rings are destroyed settles with. */
 const ESHUTDOWN = 108
+const ECANCELED = 125
 
 /** Registered-file slots per ring (at most protocol().limits.maxFixedFileSlots); files beyond them use their plain fd. */
 const FIXED_FILE_SLOTS = 4096
@@ -214,7 +226,15 @@ export class NativeBackend implements Backend {
   readonly name = 'io_uring' as const
   readonly registersBuffers = true
   readonly mode: EnvSettings['engine']
+  readonly sendPath: SendPath | null
   degradedOps = 0
+  /** sendfile's helpers: the path when the rings cannot splice, or after one failed. */
+  private readonly helpers: SendfileHelpers | null
+  /** Whether sendFile runs on the rings (both kinds in the protocol, every ring's spliceOp). */
+  private readonly splice: boolean
+  private readonly sendCounters = { writableWaits: 0 }
+  /** The engines' POLL_ADDs, kept when they are destroyed. */
+  private pollsAtShutdown: number | null = null
   private readonly rings: Ring[] = []
   private nextRing = 0
   private readonly ops: Array<Op | undefined> = []
@@ -277,6 +297,140 @@ export class NativeBackend implements Backend {
       sqpoll: options.sqpoll ?? false,
     }
     this.setup = { engine: this.mode, engineSource: env.engineSource, requested, ...this.reports() }
+    this.helpers = sendfileHelpers(addon)
+    this.splice = this.wire.optional.sendFile !== null && this.wire.optional.cancel !== null && this.ringsSplice()
+    this.sendPath = this.splice ? 'splice' : this.helpers !== null ? 'sendfile' : null
+  }
+
+  /** Whether every ring reports spliceOp (SPLICE, POLL_ADD and ASYNC_CANCEL supported). */
+  private ringsSplice(): boolean {
+    const info = this.addon.engineInfo
+    if (typeof info !== 'function') return false
+    try {
+      return this.rings.every((r) => info.call(this.addon, r.engine)?.spliceOp === true)
+    } catch {
+      return false
+    }
+  }
+
+  /**
+   * sendTo's step (docs/design/zero-copy.md §5.2): one sendFile op on the file's ring,
+   * submitted now — not at the microtask flush — because the binding dups the socket's fd
+   * inside submit, and `socketFd()` reads it in this same synchronous run. The result may
+   * be short of `length` (end of file, a cancel, or a ring that failed after some bytes
+   * went out): the caller continues from there with another step. A ring that failed
+   * before any byte went out runs the step through sendfile(2) (`ring_failed`); rings
+   * that cannot splice use sendfile(2) throughout (`no_splice`).
+   */
+  async sendFile(file: BackendFile, socketFd: () => number | null, position: number, length: number, control: SendControl): Promise<SendStep> {
+    // Everything up to the first await runs in the caller's synchronous run: the
+    // descriptor is read and dup'd (by the submit) before Node can close or reuse it.
+    const f = file as NativeFile
+    const ring = this.rings[f.ring]
+    if (!this.splice || ring.failed) return this.sendfileStep(f, socketFd, position, length, control, this.splice ? 'ring_failed' : 'no_splice')
+    const fd = descriptorNow(socketFd)
+    let cancelled = false
+    const r = await this.spliceOnce(ring, f, fd, position, length, control, () => (cancelled = true))
+    if (r === this.wire.ringFailed) {
+      ring.failed = true
+      if (cancelled) return { bytes: 0, path: 'splice', fallback: null }
+      // Nothing of it was sent (the engine returns the bytes sent otherwise): all of it again, on sendfile.
+      return this.sendfileStep(f, socketFd, position, length, control, 'ring_failed')
+    }
+    if (r < 0) {
+      if (r === -ECANCELED && cancelled) return { bytes: 0, path: 'splice', fallback: null }
+      throw systemError(-r, 'splice', f.path, (e) => this.addon.strerror(e))
+    }
+    return { bytes: r, path: 'splice', fallback: null }
+  }
+
+  /** A step through sendfile(2): the descriptor is read (and dup'd) in this synchronous run. */
+  private async sendfileStep(f: NativeFile, socketFd: () => number | null, position: number, length: number, control: SendControl, fallback: SendStep['fallback']): Promise<SendStep> {
+    if (this.helpers === null) throw new Error('the io_uring backend has no sendTo path (its rings cannot splice and the addon has no sendfile helpers)')
+    const bytes = await sendfileRange(this.helpers, f, descriptorNow(socketFd), position, length, control, this.sendCounters)
+    return { bytes, path: 'sendfile', fallback }
+  }
+
+  /** One sendFile op, submitted now; resolves its raw result. control.cancel submits a cancel for it. */
+  private spliceOnce(ring: Ring, f: NativeFile, sockFd: number, position: number, length: number, control: SendControl, onCancel: () => void): Promise<number> {
+    const { stride, at, optional } = this.wire
+    return new Promise<number>((resolve, reject) => {
+      const id = this.freeIds.pop() ?? this.ops.length
+      const op: Op = {
+        raw: true, link: false, kind: optional.sendFile!, fd: f.fd, offset: position, len: length, arg: sockFd, extra: undefined,
+        path: f.path, resolve: (r) => {
+          control.cancel = null
+          resolve(r)
+        }, reject, group: null, index: 0,
+      }
+      this.ops[id] = op
+      const desc = new Float64Array(stride)
+      desc[at.id] = id
+      desc[at.kind] = optional.sendFile!
+      desc[at.fd] = f.fd
+      desc[at.offset] = position
+      desc[at.len] = length
+      desc[at.arg] = sockFd
+      desc[at.flags] = 0
+      control.cancel = () => {
+        control.cancel = null
+        onCancel()
+        if (this.ops[id] !== op) return
+        this.submitCancel(ring, id, op)
+      }
+      let done: Float64Array | undefined
+      try {
+        done = this.addon.submit(ring.engine, desc, [undefined])
+      } catch (err) {
+        control.cancel = null
+        this.release(id)
+        reject(err)
+        return
+      }
+      if (done !== undefined) this.complete(ring, done)
+    })
+  }
+
+  /**
+   * A cancel of the sendFile `target`, submitted now; its result (0 or -ENOENT) is not
+   * needed. A refused submit (EAGAIN: the thread engine's queue at capacity) is tried
+   * again shortly while the target is in flight: a lost cancel would leave a transfer to
+   * a paused reader, and io.close() behind it, waiting forever.
+   */
+  private submitCancel(ring: Ring, target: number, op: Op): void {
+    const { stride, at, optional } = this.wire
+    const kind = optional.cancel!
+    const id = this.freeIds.pop() ?? this.ops.length
+    this.ops[id] = { raw: true, link: false, kind, fd: 0, offset: target, len: 0, arg: 0, extra: undefined, path: '', resolve: NOOP, reject: NOOP, group: null, index: 0 }
+    const desc = new Float64Array(stride)
+    desc[at.id] = id
+    desc[at.kind] = kind
+    desc[at.offset] = target
+    let done: Float64Array | undefined
+    try {
+      done = this.addon.submit(ring.engine, desc, [undefined])
+    } catch (err) {
+      this.release(id)
+      debug('cancelling sendFile %d failed (%s): trying again', target, (err as Error).message)
+      setTimeout(() => {
+        if (this.ops[target] === op && this.fixedOpsAtShutdown === null) this.submitCancel(ring, target, op)
+      }, 5)
+      return
+    }
+    if (done !== undefined) this.complete(ring, done)
+  }
+
+  writableWaits(): number {
+    return this.sendCounters.writableWaits + this.enginePolls()
+  }
+
+  private enginePolls(): number {
+    if (this.pollsAtShutdown !== null) return this.pollsAtShutdown
+    const stats = this.addon.sendStats
+    if (typeof stats !== 'function') return 0
+    let n = 0
+    for (const ring of this.rings) n += stats.call(this.addon, ring.engine)?.polls ?? 0
+    return n
   }
 
   /** What each ring was set up with, from the addon's engineInfo(); or why that is not known. */
@@ -471,7 +625,9 @@ export class NativeBackend implements Backend {
     // delivered (thread mode), so whatever is still waiting is settled here, as not done
     // (-ESHUTDOWN) — never a promise that does not settle.
     const hits = this.registeredBufferHits()
+    const polls = this.enginePolls()
     for (const ring of this.rings) this.addon.destroy(ring.engine)
+    this.pollsAtShutdown = polls
     this.fixedOpsAtShutdown = hits
     for (const ring of this.rings) ring.batch = []
     for (let id = 0; id < this.ops.length; id++) {

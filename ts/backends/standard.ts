@@ -2,9 +2,10 @@
 // the io_uring backend. Used where io_uring is unavailable or disabled.
 import fs from 'node:fs'
 import { systemError, withPath } from '../errors'
-import type { ProtocolLimits } from '../native'
-import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind } from './backend'
+import type { NativeAddon, ProtocolLimits } from '../native'
+import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind, type SendControl, type SendPath, type SendStep } from './backend'
 import { runChains, runOnBackend } from './chains'
+import { descriptorNow, sendfileHelpers, sendfileRange, type SendfileHelpers } from './sendfile'
 import { allocateByZeroFill, readFull, writeFull } from './transfer'
 
 class StandardFile implements BackendFile {
@@ -23,12 +24,33 @@ export class StandardBackend implements Backend {
   readonly name = 'standard' as const
   readonly degradedOps = 0
   readonly registersBuffers = false
+  readonly sendPath: SendPath | null
   /** The most one node:fs read or write is asked to move. */
   private readonly step: number
+  /** The addon's sendfile helpers (sendTo's zero-copy path); null without them. */
+  private readonly helpers: SendfileHelpers | null
+  private readonly sendCounters = { writableWaits: 0 }
 
-  /** `limits`: the addon's protocol().limits, or FALLBACK_LIMITS without an addon. */
-  constructor(limits: Pick<ProtocolLimits, 'maxTransferBytes'>) {
+  /**
+   * `limits`: the addon's protocol().limits, or FALLBACK_LIMITS without an addon; `addon`:
+   * the loaded addon (null without one), for sendTo's sendfile(2).
+   */
+  constructor(limits: Pick<ProtocolLimits, 'maxTransferBytes'>, addon: NativeAddon | null = null) {
     this.step = limits.maxTransferBytes
+    this.helpers = sendfileHelpers(addon)
+    this.sendPath = this.helpers === null ? null : 'sendfile'
+  }
+
+  async sendFile(file: BackendFile, socketFd: () => number | null, position: number, length: number, control: SendControl): Promise<SendStep> {
+    // Up to the first await this runs in the caller's synchronous run: the descriptor is
+    // read and dup'd (by sendfileRange) before Node can close or reuse it.
+    if (this.helpers === null) throw new Error('the standard backend has no sendfile helpers (sendPath is null)')
+    const bytes = await sendfileRange(this.helpers, file, descriptorNow(socketFd), position, length, control, this.sendCounters)
+    return { bytes, path: 'sendfile', fallback: null }
+  }
+
+  writableWaits(): number {
+    return this.sendCounters.writableWaits
   }
 
   registerBuffer(): Promise<BufferRegistration> {

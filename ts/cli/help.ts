@@ -35,7 +35,7 @@ Options:
   --json                print as JSON
   --help, -h            show this help`
 
-const BENCH = `Usage: streamline-io bench [--workload W1,…,W6,W7] [--backend LIST] [--dir DIR]
+const BENCH = `Usage: streamline-io bench [--workload W1,…,W6,W7,Z] [--backend LIST] [--dir DIR]
                           [--duration S] [--quick] [--json] [--plot FILE] [config flags]
 
 Runs DESIGN.md §6's workloads side by side in one run on this machine:
@@ -53,15 +53,20 @@ Runs DESIGN.md §6's workloads side by side in one run on this machine:
       W7W consume: 16 readers, read() with maxBytes 64 KiB, page cache warm
       W7C consume: the same after evicting the segments (node:fs has no partition log:
           W7W/W7C rows are n/a for node-fs)
+  Z   zero-copy fetch (Z names both): one partition log (1 GiB in 256 MiB segments;
+      128 MiB with --quick) served to a loopback consumer child in 1 MiB fetches, each
+      behind a 4-byte length; the library with log.slice + log.sendTo (splice on
+      io_uring, sendfile on standard), node:fs with FileHandle.read + socket.write
+      Z1  page cache warm;  Z1C  segments evicted before each pass
 Backends: io_uring, standard (the library), node-fs (FileHandle as a Node user writes
 it), node-fs-uring (the same node:fs code in a child process with UV_USE_IO_URING=1).
 Progress goes to stderr; the table (ops/s or MB/s, p50/p99/p999, ratio vs node-fs) to
 stdout, with each row's ratio to node-fs and to the standard backend and, where
-measured (W6, W7), CPU per GB or per record. Latencies are recorded in HDR histograms
+measured (W6, W7, Z1), CPU per GB or per record (the server's, for Z1). Latencies are recorded in HDR histograms
 (hdr-histogram-js, 3 significant digits). Warns when DIR is on tmpfs.
 
 Options:
-  --workload LIST       comma-separated workloads (default all: W1,…,W6,W7P,W7W,W7C)
+  --workload LIST       comma-separated workloads (default all: W1,…,W6,W7P,W7W,W7C,Z1,Z1C)
   --backend LIST        comma-separated backends (default all four)
   --dir DIR             where the files go: a fresh directory inside DIR, removed
                         afterwards (default: $BENCH_DIR, else the OS temp directory;

@@ -10,6 +10,7 @@ import zlib from 'node:zlib'
 import { debug } from '../debug'
 import { invalidArgType, outOfRange } from '../errors'
 import { storageEvents } from '../metrics'
+import { isSocketLike, sendtoModule, UnitSet } from '../sendto-state'
 import type { Io } from '../types'
 import { recordTooLarge } from '../wal/errors'
 import type { DirLock } from '../wal/lock'
@@ -100,6 +101,8 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
   private hw: number
   private hwPosition: number
   private readonly waiters = new Set<Waiter>()
+  /** sendTo units in flight: close() aborts them (a paused consumer must not hang it). */
+  private readonly units = new UnitSet()
   private clock = 0
   readonly writer: LogWriter | null
 
@@ -465,27 +468,36 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
     return out
   }
 
+  /**
+   * The slice's bytes to `socket`, after `prefix`, as one unit (ts/sendto.ts): each part
+   * through the segment file's sendTo (zero-copy where it can), inside the unit's lease.
+   * The slice stays pinned — its segments kept from retention — until the unit settled.
+   */
   async sendTo(socket: Socket, slice: LogSlice, opts?: { prefix?: Buffer }): Promise<{ bytes: number }> {
     const s = slice instanceof Slice ? slice : null
     if (s === null || s.owner !== this) throw invalidArgType('slice', 'a LogSlice from this log', slice)
     if (s.isReleased) throw invalidArgValue('slice', 'was released already; make a new slice')
-    if (socket === null || typeof socket !== 'object' || typeof (socket as Partial<Socket>).write !== 'function') throw invalidArgType('socket', 'a net.Socket', socket)
+    if (!isSocketLike(socket)) throw invalidArgType('socket', 'a net.Socket', socket)
     const prefix = opts?.prefix
     if (prefix !== undefined && !Buffer.isBuffer(prefix)) throw invalidArgType('options.prefix', 'a Buffer', prefix)
     try {
-      // Not zero-copy yet: the bytes pass through a Buffer (issue: zero-copy fetch).
-      const body = await this.readSlice(s)
-      const chunks = prefix !== undefined && prefix.length > 0 ? [prefix, body] : [body]
-      for (const c of chunks) {
-        await new Promise<void>((resolve, reject) => {
-          if (socket.destroyed) {
-            reject(Object.assign(new Error('the socket is closed'), { code: 'ERR_SOCKET_CLOSED' }))
-            return
-          }
-          socket.write(c, (err) => (err ? reject(err) : resolve()))
-        })
+      if (this.closing !== null) throw logClosed()
+      const before = (): void => {
+        // At the unit's turn, before any byte: refusing here leaves the socket alone.
+        if (this.closing !== null) throw logClosed()
+        if (s.stale) throw sliceStale()
       }
-      return { bytes: (prefix?.length ?? 0) + body.length }
+      return await sendtoModule().runUnit(socket, { prefix, before, sets: [this.units] }, async () => {
+        for (const p of s.parts) {
+          const file = p.seg.file
+          if (file === null) throw logClosed()
+          const n = await file.sendTo(socket, p.position, p.length)
+          if (n !== p.length) throw logCorrupt(p.seg.paths.log, p.position + n, `the segment ended ${p.length - n} bytes early while sending batches that were written`)
+          // Cut while sending: the unit fails (the socket is destroyed: the frame is partial).
+          if (s.stale) throw sliceStale()
+        }
+        return { bytes: (prefix?.length ?? 0) + s.bytes }
+      })
     } finally {
       s.release()
     }
@@ -620,6 +632,7 @@ export class PartitionLogImpl implements PartitionLog, WriterOwner {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const w of [...this.waiters]) w.settle(false)
+      await this.units.abortAll(logClosed())
       const w = this.writer
       let error: unknown = null
       if (w !== null) {

@@ -131,5 +131,10 @@ pub fn object<'e>(env: &'e Env, v: &Unknown<'e>, what: &str) -> Outcome<Object<'
 
 /// `v` as a file descriptor (a non-negative C int).
 pub fn fd(v: &Unknown) -> Outcome<i32> {
-    Ok(integer(v, "The \"fd\" argument", 0.0, f64::from(i32::MAX))? as i32)
+    fd_named(v, "The \"fd\" argument")
+}
+
+/// `v` as a file descriptor, the argument named `what` in messages.
+pub fn fd_named(v: &Unknown, what: &str) -> Outcome<i32> {
+    Ok(integer(v, what, 0.0, f64::from(i32::MAX))? as i32)
 }

@@ -3,8 +3,9 @@
 //! `napi_make_callback`, `napi_async_destroy`). Unlike `Function::call`,
 //! `napi_make_callback` runs the microtask queue and `process.nextTick` callbacks after
 //! the function returns when it is the outermost JavaScript on the stack — which it is
-//! in the inline engine's poll callback, so promises resolved by `onComplete` settle
-//! before the loop goes on, as they do after any libuv callback Node itself makes.
+//! in a poll callback (the inline engine's, pollWritable's), so promises resolved by
+//! `onComplete` or a pollWritable callback settle before the loop goes on, as they do
+//! after any libuv callback Node itself makes.
 //! Also how such a callback reports what went wrong (`napi_fatal_exception`: there is no
 //! JavaScript caller to throw to).
 
@@ -104,8 +105,9 @@ pub fn report_uncaught(env: &Env, error: Unknown) {
 impl Drop for AsyncContext {
     fn drop(&mut self) {
         // SAFETY: made by `napi_async_init` on this env and destroyed once, here. The
-        // owner (the inline engine) drops it on the env's thread while the env is alive
-        // (`close` runs from destroy, a finalizer or the env's cleanup hook).
+        // owner (the inline engine, a pollWritable wait) drops it on the env's thread
+        // while the env is alive (from destroy/pollClose, the poll callback, a finalizer
+        // or the env's cleanup hook).
         unsafe { sys::napi_async_destroy(self.env, self.raw) };
     }
 }

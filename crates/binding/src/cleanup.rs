@@ -8,8 +8,8 @@
 //! loop only afterwards (with a poll handle still open, `uv_loop_close` would fail and
 //! Node aborts). So the hook's removal is [`AsyncCleanupHook::remove`], called when the
 //! work is really done — by the engine's close (thread driver) or by the poll handle's
-//! close callback (inline driver). One mechanism for both drivers; napi-rs's own
-//! `add_env_cleanup_hook` is not used (its removal leaks the hook's box).
+//! close callback (inline driver, and pollWritable's wait). One mechanism for all;
+//! napi-rs's own `add_env_cleanup_hook` is not used (its removal leaks the hook's box).
 //!
 //! Order: cleanup hooks, sync and async alike, run in reverse order of adding. An
 //! engine adds its hook after its threadsafe function was created, so the hook runs

@@ -40,6 +40,8 @@ pub struct Failure {
     pub message: String,
     /// `.errno`: a positive errno number (ARCHITECTURE.md §2).
     pub errno: Option<i32>,
+    /// `.syscall` of a system error (node:fs's shape), when one is named.
+    pub syscall: Option<&'static str>,
 }
 
 /// The result of everything an entry point calls.
@@ -52,6 +54,7 @@ impl Failure {
             code: code.into(),
             message: message.into(),
             errno: None,
+            syscall: None,
         }
     }
 
@@ -86,12 +89,13 @@ impl Failure {
 
     /// A system error shaped like node:fs's: `CODE: description, syscall`, with `.code`
     /// and a positive `.errno`.
-    pub fn system(errno: i32, syscall: &str) -> Self {
+    pub fn system(errno: i32, syscall: &'static str) -> Self {
         let errno = errno.saturating_abs();
         let code = errno::name(errno);
         let message = format!("{code}: {}, {syscall}", errno::message(errno));
         Failure {
             errno: Some(errno),
+            syscall: Some(syscall),
             ..Failure::error(code, message)
         }
     }
@@ -165,7 +169,7 @@ pub fn entry<T>(env: &Env, name: &'static str, f: impl FnOnce() -> Outcome<T>) -
     outcome.map_err(|failure| throw(env, failure))
 }
 
-#[cfg(io_uring_engine)]
+#[cfg(target_os = "linux")]
 /// Runs `f` where no JavaScript caller can receive an exception (a libuv callback, a
 /// threadsafe-function call, a cleanup hook, a finalizer): a panic is reported as an
 /// uncaught exception (`process.on('uncaughtException')`), never an abort.
@@ -181,7 +185,7 @@ pub fn guard_callback(env: &Env, name: &'static str, f: impl FnOnce()) {
 
 /// Like [`guard_callback`] where no environment is at hand (teardown): the panic's
 /// message has been printed by the hook; nothing else can be told.
-#[cfg(io_uring_engine)]
+#[cfg(target_os = "linux")]
 pub fn guard_teardown(f: impl FnOnce()) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
@@ -189,7 +193,7 @@ pub fn guard_teardown(f: impl FnOnce()) {
 }
 
 /// Reports `failure` as Node reports an exception thrown from a callback.
-#[cfg(io_uring_engine)]
+#[cfg(target_os = "linux")]
 fn report_uncaught(env: &Env, failure: Failure) {
     if let Ok(value) = error_value(env, &failure) {
         crate::callback::report_uncaught(env, value);
@@ -214,10 +218,24 @@ fn error_value<'e>(env: &'e Env, failure: &Failure) -> napi::Result<napi::Unknow
     if let Some(errno) = failure.errno {
         obj.set_named_property("errno", f64::from(errno))?;
     }
+    if let Some(syscall) = failure.syscall {
+        obj.set_named_property("syscall", syscall)?;
+    }
     // SAFETY: `raw` is a live handle of `env`, made just above.
     Ok(unsafe {
         napi::Unknown::from_raw_unchecked(env.raw(), ToNapiValue::to_napi_value(env.raw(), obj)?)
     })
+}
+
+/// `failure` as a promise rejection (a napi-rs task's `resolve`/`reject`): the error
+/// object is made here, on the JavaScript thread, and napi-rs rejects with that very
+/// object (it keeps a reference to it), so it has our `.code`/`.errno`, not napi-rs's.
+#[cfg(target_os = "linux")]
+pub fn rejection(env: &Env, failure: &Failure) -> napi::Error {
+    match error_value(env, failure) {
+        Ok(value) => napi::Error::from(value),
+        Err(e) => e,
+    }
 }
 
 /// Throws `failure` and returns the marker napi-rs reads as "already thrown". When an

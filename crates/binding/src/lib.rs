@@ -20,26 +20,32 @@
 //!
 //! Raw FFI lives in three fenced modules, where napi-rs has nothing: `uv` (libuv's
 //! poll handle and errno text), `callback` (`napi_make_callback` and the async context
-//! it needs), `cleanup` (an asynchronous cleanup hook whose removal we time).
+//! it needs), `cleanup` (an asynchronous cleanup hook whose removal we time). The
+//! inline engine and `pollWritable` (writable.rs) use them; they build on Linux with or
+//! without the io-uring feature.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod args;
-#[cfg(io_uring_engine)]
+#[cfg(target_os = "linux")]
 mod callback;
-#[cfg(io_uring_engine)]
+#[cfg(target_os = "linux")]
 mod cleanup;
 #[cfg(io_uring_engine)]
 mod engine;
 mod errno;
 mod error;
-#[cfg(io_uring_engine)]
+#[cfg(target_os = "linux")]
 mod pin;
 mod protocol;
+#[cfg(target_os = "linux")]
+mod sendfile;
 mod uv;
 // The descriptor parser serves the engine; its tests run in every build.
 #[cfg_attr(not(io_uring_engine), allow(dead_code))]
 mod validate;
+#[cfg(target_os = "linux")]
+mod writable;
 
 use napi::bindgen_prelude::{
     BufferSlice, Either, Either3, Float64ArraySlice, JsObjectValue, Null, Object,
@@ -266,7 +272,35 @@ fn ring_info<'e>(env: &'e Env, info: &uring::RingInfo) -> napi::Result<Object<'e
     out.set_named_property("fixedBufferSlots", info.fixed_buffer_slots)?;
     out.set_named_property("fixedBuffersErrno", errno(info.fixed_buffers_errno))?;
     out.set_named_property("ftruncateOp", info.ftruncate_op)?;
+    out.set_named_property("spliceOp", info.splice_op)?;
     Ok(out)
+}
+
+/// `sendStats(engine)`: the engine's splice transfers — `{ polls, pipesOpen, pipeBytes }`
+/// (POLL_ADDs pushed, i.e. waits for a reader; pipes the engine holds; capacity of the
+/// last pipe made, 0 before any) — or null once the engine is closed.
+#[napi(js_name = "sendStats", catch_unwind)]
+pub fn send_stats<'e>(env: &'e Env, engine: Unknown<'e>) -> napi::Result<Either<Object<'e>, Null>> {
+    entry(env, "sendStats", || {
+        #[cfg(io_uring_engine)]
+        {
+            Ok(match engine::send_stats(env, &engine)? {
+                Some(s) => {
+                    let mut out = Object::new(env)?;
+                    // Counts far below 2^53: exact as numbers.
+                    out.set_named_property("polls", s.polls as f64)?;
+                    out.set_named_property("pipesOpen", s.pipes_open as f64)?;
+                    out.set_named_property("pipeBytes", f64::from(s.pipe_bytes))?;
+                    Either::A(out)
+                }
+                None => Either::B(Null),
+            })
+        }
+        #[cfg(not(io_uring_engine))]
+        {
+            no_engine(&engine)
+        }
+    })
 }
 
 #[napi(catch_unwind)]
@@ -459,6 +493,86 @@ pub fn dio_alignment<'e>(
             Err(e) => Either3::C(-f64::from(e)),
         })
     })
+}
+
+// sendTo's standard-backend helpers (docs/design/zero-copy.md §3.3): Linux, every build.
+
+/// `dupFd(fd)`: fcntl F_DUPFD_CLOEXEC — a new descriptor for the same open socket (or
+/// file), owned by the caller from here on (closeFd), or -errno (EBADF, EMFILE).
+#[cfg(target_os = "linux")]
+#[napi(js_name = "dupFd", catch_unwind)]
+pub fn dup_fd(env: &Env, fd: Unknown) -> napi::Result<f64> {
+    use std::os::fd::IntoRawFd;
+    entry(env, "dupFd", || {
+        Ok(match uring::sockets::dup_cloexec(args::fd(&fd)?) {
+            // The number goes to JavaScript, which closes it with closeFd.
+            Ok(dup) => f64::from(dup.into_raw_fd()),
+            Err(e) => -f64::from(e.saturating_abs()),
+        })
+    })
+}
+
+/// `closeFd(fd)`: close(2), never retried (Linux frees the descriptor even on EINTR); 0
+/// or -errno. For the descriptors dupFd made.
+#[cfg(target_os = "linux")]
+#[napi(js_name = "closeFd", catch_unwind)]
+pub fn close_fd(env: &Env, fd: Unknown) -> napi::Result<f64> {
+    entry(env, "closeFd", || {
+        Ok(status(uring::sockets::close_fd(args::fd(&fd)?)))
+    })
+}
+
+/// `sendfile(outFd, inFd, offset, len)`: a promise of `[bytes, errno]` for sendfile(2) of
+/// at most min(len, SENDFILE_TASK_BYTES) bytes of `inFd` from `offset` to the socket
+/// `outFd`, on the libuv thread pool (sendfile.rs). errno 0: done, or end of file (bytes
+/// < asked); 11 (EAGAIN): the socket is full — wait with pollWritable, then go on from
+/// offset + bytes; another: that error (bytes may be > 0). Rejects only for bad
+/// arguments (TypeError, RangeError), never throws for them.
+#[cfg(target_os = "linux")]
+#[napi(catch_unwind)]
+pub fn sendfile<'e>(
+    env: &'e Env,
+    out_fd: Unknown<'e>,
+    in_fd: Unknown<'e>,
+    offset: Unknown<'e>,
+    len: Unknown<'e>,
+) -> napi::Result<sendfile::Started<'e>> {
+    entry(env, "sendfile", || {
+        sendfile::start(env, &out_fd, &in_fd, &offset, &len)
+    })
+}
+
+/// `pollWritable(fd, cb)`: calls `cb()` once, from the event loop, when `fd` is writable
+/// or has failed (writable.rs); the handle then closes itself. Pass a dup (dupFd), never
+/// a descriptor libuv already watches, and keep it open until the wait is over. Keeps
+/// the loop alive while waiting. Throws an Error with `.errno` when libuv refuses the
+/// descriptor (EBADF, EEXIST, EPERM).
+#[cfg(target_os = "linux")]
+#[napi(js_name = "pollWritable", catch_unwind)]
+pub fn poll_writable<'e>(
+    env: &'e Env,
+    fd: Unknown<'e>,
+    cb: Unknown<'e>,
+) -> napi::Result<Unknown<'e>> {
+    entry(env, "pollWritable", || {
+        let fd = args::fd(&fd)?;
+        match args::type_of(&cb)? {
+            ValueType::Function => writable::start(env, fd, &cb),
+            other => Err(Failure::arg_type(
+                "The \"cb\" argument",
+                "a function",
+                args::type_name(other),
+            )),
+        }
+    })
+}
+
+/// `pollClose(handle)`: stops a pollWritable wait before it fires (its callback is then
+/// never called); idempotent, also after it fired.
+#[cfg(target_os = "linux")]
+#[napi(js_name = "pollClose", catch_unwind)]
+pub fn poll_close(env: &Env, handle: Unknown) -> napi::Result<()> {
+    entry(env, "pollClose", || writable::stop(env, &handle))
 }
 
 /// Test hook (README "Test hooks"): panics inside the addon, to show that a panic

@@ -19,13 +19,15 @@ pub mod field {
     pub const ID: usize = 0;
     /// The operation [`Kind`](super::Kind).
     pub const KIND: usize = 1;
-    /// The file descriptor (read, write, fsync, fdatasync, fallocate, ftruncate, size, close).
+    /// The file descriptor (read, write, fsync, fdatasync, fallocate, ftruncate, size,
+    /// close, sendFile's source file).
     pub const FD: usize = 2;
-    /// The file offset (read, write, fallocate).
+    /// The file offset (read, write, fallocate, sendFile), cancel's target id.
     pub const OFFSET: usize = 3;
-    /// Bytes (read, write, fallocate, register buffer), the new size (ftruncate), the mode (open).
+    /// Bytes (read, write, fallocate, register buffer, sendFile), the new size
+    /// (ftruncate), the mode (open).
     pub const LEN: usize = 4;
-    /// fallocate's mode, open's flags, the slot to unregister.
+    /// fallocate's mode, open's flags, the slot to unregister, sendFile's socket fd.
     pub const ARG: usize = 5;
     /// [`FLAG_LINK`](super::FLAG_LINK) and nothing else (other bits: RangeError).
     pub const FLAGS: usize = 6;
@@ -66,11 +68,18 @@ pub enum Kind {
     RegisterBuffer = 11,
     /// Empties slot `arg` of the buffer table. Never linked.
     UnregisterBuffer = 12,
+    /// fd = the file, offset = where in it, len = bytes, arg = the connected socket's fd
+    /// (the binding dups it inside submit; the engine closes the dup). result = bytes that
+    /// reached the socket (see uring::Op::SendFile); never linked.
+    SendFile = 13,
+    /// offset = the id of a sendFile in flight; result 0 or -ENOENT. No slot, never
+    /// linked.
+    Cancel = 14,
 }
 
 impl Kind {
     /// Every kind, in number order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Read,
         Kind::Write,
         Kind::Fsync,
@@ -83,10 +92,12 @@ impl Kind {
         Kind::Nop,
         Kind::RegisterBuffer,
         Kind::UnregisterBuffer,
+        Kind::SendFile,
+        Kind::Cancel,
     ];
 
     /// The highest kind number.
-    pub const MAX: u32 = Kind::UnregisterBuffer as u32;
+    pub const MAX: u32 = Kind::Cancel as u32;
 
     /// The kind numbered `k`, if any.
     pub fn from_number(k: f64) -> Option<Kind> {
@@ -96,11 +107,13 @@ impl Kind {
             .find(|kind| f64::from(*kind as u32) == k)
     }
 
-    /// The word used in messages: the protocol key, but for the buffer-table kinds.
+    /// The word used in messages: the protocol key, but for the buffer-table kinds and
+    /// sendfile.
     pub fn name(self) -> &'static str {
         match self {
             Kind::RegisterBuffer => "buffer registration",
             Kind::UnregisterBuffer => "buffer unregistration",
+            Kind::SendFile => "sendfile",
             other => other.key(),
         }
     }
@@ -120,6 +133,8 @@ impl Kind {
             Kind::Nop => "nop",
             Kind::RegisterBuffer => "registerBuffer",
             Kind::UnregisterBuffer => "unregisterBuffer",
+            Kind::SendFile => "sendFile",
+            Kind::Cancel => "cancel",
         }
     }
 
@@ -190,14 +205,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_are_numbered_one_to_twelve_in_order() {
+    fn kinds_are_numbered_one_to_fourteen_in_order() {
         for (i, k) in Kind::ALL.iter().enumerate() {
             assert_eq!(*k as usize, i + 1);
             assert_eq!(Kind::from_number((i + 1) as f64), Some(*k));
         }
-        assert_eq!(Kind::MAX, 12);
+        assert_eq!(Kind::MAX, 14);
+        assert_eq!(Kind::ALL.len(), 14);
         assert_eq!(Kind::from_number(0.0), None);
-        assert_eq!(Kind::from_number(13.0), None);
+        assert_eq!(Kind::from_number(15.0), None);
+        assert_eq!(
+            (Kind::SendFile.key(), Kind::SendFile.name()),
+            ("sendFile", "sendfile")
+        );
+        assert_eq!(
+            (Kind::Cancel.key(), Kind::Cancel.name()),
+            ("cancel", "cancel")
+        );
+        assert_eq!(Kind::SendFile.extra(), Extra::None);
+        assert_eq!(Kind::Cancel.extra(), Extra::None);
         assert_eq!(Kind::from_number(1.5), None);
     }
 

@@ -1,8 +1,10 @@
-//! Raw libuv, where napi-rs has nothing: a `uv_poll_t` that watches the inline ring's fd
-//! on the environment's event loop (`uv_poll_*`, `uv_handle_size`, `uv_close`), and
-//! libuv's errno names and messages (`uv_err_name_r`, `uv_strerror_r`) so system errors
-//! read word for word like node:fs's. Declared from Node 20's `uv.h` (libuv 1.4x);
-//! nothing is linked at build time: the `node` executable exports libuv's symbols.
+//! Raw libuv, where napi-rs has nothing: a `uv_poll_t` that watches a descriptor on the
+//! environment's event loop (`uv_poll_*`, `uv_handle_size`, `uv_close`) — the inline
+//! ring's fd for readability, and a socket's dup for writability (`pollWritable`, the
+//! standard backend's sendTo) — and libuv's errno names and messages (`uv_err_name_r`,
+//! `uv_strerror_r`) so system errors read word for word like node:fs's. Declared from
+//! Node 20's `uv.h` (libuv 1.4x); nothing is linked at build time: the `node` executable
+//! exports libuv's symbols.
 //!
 //! [`Poll`] is the only way the rest of the addon touches a poll handle: it owns the
 //! handle's memory (sized by `uv_handle_size(UV_POLL)`, so libuv's struct layout is
@@ -12,8 +14,8 @@
 
 use std::ffi::{c_char, c_int, CStr};
 
-#[cfg(io_uring_engine)]
-pub use poll::Poll;
+#[cfg(target_os = "linux")]
+pub use poll::{Poll, UV_DISCONNECT, UV_WRITABLE};
 
 extern "C" {
     // libuv >= 1.22. libuv error codes are negated errno values on Linux.
@@ -44,8 +46,8 @@ pub fn strerror(errno: i32) -> String {
     uv_text(uv_strerror_r, errno)
 }
 
-/// The inline engine's poll handle.
-#[cfg(io_uring_engine)]
+/// The poll handle (the inline engine's ring fd; pollWritable's socket dup).
+#[cfg(target_os = "linux")]
 mod poll {
     use std::cell::Cell;
     use std::ffi::{c_int, c_void};
@@ -65,8 +67,11 @@ mod poll {
     /// CHECK, FS_EVENT, FS_POLL, HANDLE, IDLE, NAMED_PIPE, POLL, …).
     type uv_handle_type = c_int;
     const UV_POLL: uv_handle_type = 8;
-    /// `uv_poll_event`.
+    /// `uv_poll_event` bits.
     const UV_READABLE: c_int = 1;
+    pub const UV_WRITABLE: c_int = 2;
+    /// The peer hung up or the socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR).
+    pub const UV_DISCONNECT: c_int = 4;
 
     type uv_poll_cb =
         Option<unsafe extern "C" fn(handle: *mut uv_poll_t, status: c_int, events: c_int)>;
@@ -87,12 +92,12 @@ mod poll {
     /// What a handle's data pointer points at: the payload and the two callbacks.
     struct PollData<T> {
         value: T,
-        on_readable: fn(&T),
+        on_event: fn(&T),
         on_closed: Cell<Option<fn(T)>>,
     }
 
-    /// A started `uv_poll_t` watching one fd for readability, carrying a `T` for its
-    /// callbacks. Dropping it (or [`Poll::close`]) stops and closes the handle; the memory
+    /// A started `uv_poll_t` watching one fd for some of readability, writability and
+    /// disconnection, carrying a `T` for its callbacks. Dropping it (or [`Poll::close`]) stops and closes the handle; the memory
     /// and the payload go in the close callback, after libuv is done with them.
     pub struct Poll<T: 'static> {
         handle: *mut uv_poll_t,
@@ -112,14 +117,37 @@ mod poll {
         /// not keep the loop alive until [`Poll::set_ref`]). Err(-errno) from libuv.
         ///
         /// # Safety
-        /// `uv_loop` is the live loop of the calling thread (`napi_get_uv_event_loop`), and
-        /// `fd` stays open until this `Poll` is closed or dropped (libuv keeps it in its
-        /// epoll set until `uv_poll_stop`).
+        /// As [`Poll::start_events`].
+        #[cfg_attr(not(io_uring_engine), allow(dead_code))]
         pub unsafe fn start(
             uv_loop: *mut uv_loop_s,
             fd: i32,
             value: T,
             on_readable: fn(&T),
+        ) -> Result<Poll<T>, i32> {
+            // SAFETY: the caller's contract, which is start_events'.
+            unsafe { Poll::start_events(uv_loop, fd, UV_READABLE, value, on_readable) }
+        }
+
+        /// Starts watching `fd` for `events` (`UV_READABLE`, [`UV_WRITABLE`],
+        /// [`UV_DISCONNECT`], or'd) on `uv_loop`; `on_event(&value)` runs on the loop's
+        /// thread each time one of them happens — also when libuv reports an error for the
+        /// fd (the callback then finds the error itself, from the next call on the fd).
+        /// The handle starts unref'd (it does not keep the loop alive until
+        /// [`Poll::set_ref`]). Err(-errno) from libuv: `uv_poll_init` refuses a descriptor
+        /// that is not open (EBADF), one epoll cannot watch (EPERM: a regular file) and
+        /// one this loop already watches (EEXIST).
+        ///
+        /// # Safety
+        /// `uv_loop` is the live loop of the calling thread (`napi_get_uv_event_loop`), and
+        /// `fd` stays open until this `Poll` is closed or dropped (libuv keeps it in its
+        /// epoll set until `uv_poll_stop`).
+        pub unsafe fn start_events(
+            uv_loop: *mut uv_loop_s,
+            fd: i32,
+            events: c_int,
+            value: T,
+            on_event: fn(&T),
         ) -> Result<Poll<T>, i32> {
             let layout = poll_layout();
             // SAFETY: a non-zero-sized layout.
@@ -137,7 +165,7 @@ mod poll {
             }
             let data = Box::into_raw(Box::new(PollData {
                 value,
-                on_readable,
+                on_event,
                 on_closed: Cell::new(None),
             }));
             // SAFETY: an initialised handle; its data is read only by our callbacks below.
@@ -148,7 +176,7 @@ mod poll {
             };
             // SAFETY: an initialised handle; `on_poll::<T>` matches uv_poll_cb and reads the
             // data pointer set above.
-            let r = unsafe { uv_poll_start(handle, UV_READABLE, Some(on_poll::<T>)) };
+            let r = unsafe { uv_poll_start(handle, events, Some(on_poll::<T>)) };
             // SAFETY: as above.
             unsafe { uv_unref(handle) };
             if r != 0 {
@@ -202,7 +230,7 @@ mod poll {
         // never runs while this callback is on the stack.
         let data = unsafe { &*uv_handle_get_data(handle).cast::<PollData<T>>() };
         // A panic must not unwind into libuv; the callback reports its own (guard_callback).
-        crate::error::guard_teardown(|| (data.on_readable)(&data.value));
+        crate::error::guard_teardown(|| (data.on_event)(&data.value));
     }
 
     /// # Safety

@@ -15,11 +15,14 @@ const MAX_INT: f64 = i32::MAX as f64;
 pub struct OpDesc {
     pub id: u64,
     pub kind: Kind,
+    /// The file (sendFile: the source file).
     pub fd: i32,
+    /// The file offset; cancel: the target's id.
     pub offset: u64,
-    /// Bytes for read/write/fallocate, the new size for ftruncate, the mode for open.
+    /// Bytes for read/write/fallocate/sendFile, the new size for ftruncate, the mode
+    /// for open.
     pub len: u64,
-    /// Mode for fallocate, flags for open, the slot to unregister.
+    /// Mode for fallocate, flags for open, the slot to unregister, sendFile's socket fd.
     pub arg: i32,
     /// Linked to the next operation (flags bit 0).
     pub link: bool,
@@ -149,7 +152,9 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
             op.arg = int("arg (open flags)", arg)?;
         }
         Kind::Nop => {}
-        Kind::RegisterBuffer | Kind::UnregisterBuffer if op.link => {
+        Kind::RegisterBuffer | Kind::UnregisterBuffer | Kind::SendFile | Kind::Cancel
+            if op.link =>
+        {
             return Err(OutOfRange(format!(
                 "{}: a {} cannot be linked",
                 field("flags"),
@@ -166,8 +171,22 @@ pub fn parse_op(index: usize, fields: &[f64]) -> Result<OpDesc, OutOfRange> {
                 f64::from(limits::MAX_FIXED_BUFFER_SLOTS - 1),
             )? as i32
         }
+        Kind::SendFile => {
+            op.fd = fd_of(fd)?;
+            op.offset = safe("offset", offset)?;
+            op.len = safe("len", len)?;
+            op.arg = int("arg (socket fd)", arg)?;
+        }
+        // The id of the sendFile to cancel: a safe integer like every id.
+        Kind::Cancel => op.offset = safe("offset (the sendFile's id)", offset)?,
     }
     Ok(op)
+}
+
+/// Kinds nothing may be linked to: a link on the operation before one of them is
+/// refused (the engine would ignore it, silently unlinking what the caller linked).
+fn unlinkable(kind: Kind) -> bool {
+    matches!(kind, Kind::SendFile | Kind::Cancel)
 }
 
 /// Validates a whole descriptor array; the first bad operation rejects the batch.
@@ -178,10 +197,21 @@ pub fn parse_desc(desc: &[f64]) -> Result<Vec<OpDesc>, OutOfRange> {
             desc.len()
         )));
     }
-    desc.chunks_exact(STRIDE)
+    let ops = desc
+        .chunks_exact(STRIDE)
         .enumerate()
         .map(|(i, f)| parse_op(i, f))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, w) in ops.windows(2).enumerate() {
+        if w[0].link && unlinkable(w[1].kind) {
+            return Err(OutOfRange(format!(
+                "desc op {i}: flags: cannot be linked to a {} (op {})",
+                w[1].kind.name(),
+                i + 1
+            )));
+        }
+    }
+    Ok(ops)
 }
 
 #[cfg(test)]
@@ -273,7 +303,7 @@ mod tests {
         assert!(bad([1.0, 1.0, -3.0, 0.0, 1.0, 0.0, 0.0]).contains("fd"));
         assert!(bad([1.0, 1.0, 2f64.powi(31), 0.0, 1.0, 0.0, 0.0]).contains("fd"));
         assert!(bad([f64::NAN, 1.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("id must be"));
-        assert!(bad([1.0, 13.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 13"));
+        assert!(bad([1.0, 15.0, 3.0, 0.0, 1.0, 0.0, 0.0]).contains("unknown operation kind 15"));
         assert!(bad([1.0, 11.0, 0.0, 0.0, 4096.0, 0.0, 1.0]).contains("cannot be linked"));
         let slots = f64::from(limits::MAX_FIXED_BUFFER_SLOTS);
         assert!(bad([1.0, 12.0, 0.0, 0.0, 0.0, slots, 0.0]).contains("buffer slot"));
@@ -287,6 +317,83 @@ mod tests {
         assert!(bad([1.0, 6.0, 3.0, 0.0, -1.0, 0.0, 0.0]).contains("len"));
         assert!(bad([1.0, 10.0, 0.0, 0.0, 0.0, 0.0, 2.0]).contains("unknown bits in 0x2"));
         assert!(bad([1.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.5]).contains("flags"));
+    }
+
+    #[test]
+    fn send_file_and_cancel() {
+        let ops = parse_desc(&[
+            7.0,
+            13.0,
+            5.0,
+            4097.0,
+            1.0e9,
+            21.0,
+            0.0, // sendFile
+            8.0,
+            14.0,
+            f64::NAN,
+            7.0,
+            f64::NAN,
+            f64::NAN,
+            0.0, // cancel: only offset read
+        ])
+        .unwrap();
+        assert_eq!(
+            ops[0],
+            OpDesc {
+                id: 7,
+                kind: Kind::SendFile,
+                fd: 5,
+                offset: 4097,
+                len: 1_000_000_000,
+                arg: 21,
+                link: false
+            }
+        );
+        assert_eq!(
+            ops[1],
+            OpDesc {
+                id: 8,
+                kind: Kind::Cancel,
+                fd: 0,
+                offset: 7,
+                len: 0,
+                arg: 0,
+                link: false
+            }
+        );
+        let bad = |f: [f64; 7]| parse_op(0, &f).unwrap_err().0;
+        assert!(bad([1.0, 13.0, 5.0, 0.0, 1.0, -1.0, 0.0]).contains("socket fd"));
+        assert!(bad([1.0, 13.0, 5.0, 0.0, 1.0, f64::NAN, 0.0]).contains("socket fd"));
+        assert!(bad([1.0, 13.0, 5.0, 0.0, 1.0, 2f64.powi(31), 0.0]).contains("socket fd"));
+        assert!(bad([1.0, 13.0, -1.0, 0.0, 1.0, 3.0, 0.0]).contains("fd"));
+        assert!(bad([1.0, 13.0, 5.0, 0.5, 1.0, 3.0, 0.0]).contains("offset"));
+        assert!(bad([1.0, 13.0, 5.0, 0.0, -1.0, 3.0, 0.0]).contains("len"));
+        assert!(bad([1.0, 13.0, 5.0, 0.0, 1.0, 3.0, 1.0]).contains("a sendfile cannot be linked"));
+        assert!(bad([1.0, 14.0, 0.0, -1.0, 0.0, 0.0, 0.0]).contains("the sendFile's id"));
+        assert!(bad([1.0, 14.0, 0.0, 2f64.powi(53), 0.0, 0.0, 0.0]).contains("id"));
+        assert!(bad([1.0, 14.0, 0.0, 1.0, 0.0, 0.0, 1.0]).contains("a cancel cannot be linked"));
+        // Nothing may be linked to either.
+        for k in [13.0, 14.0] {
+            let e = parse_desc(&[
+                1.0, 10.0, 0.0, 0.0, 0.0, 0.0, 1.0, // nop, linked
+                2.0, k, 5.0, 0.0, 1.0, 3.0, 0.0,
+            ])
+            .unwrap_err()
+            .0;
+            assert!(
+                e.starts_with("desc op 0: flags: cannot be linked to a"),
+                "{e}"
+            );
+        }
+        // After them, and unlinked before them, all is fine.
+        assert!(parse_desc(&[
+            1.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, //
+            2.0, 13.0, 5.0, 0.0, 1.0, 3.0, 0.0, //
+            3.0, 10.0, 0.0, 0.0, 0.0, 0.0, 1.0, //
+            4.0, 10.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ])
+        .is_ok());
     }
 
     #[test]

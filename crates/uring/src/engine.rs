@@ -40,13 +40,38 @@
 //! before a Close (no SQE in the SQ may name its fixed slot, see `prep`), before an
 //! Ftruncate that runs synchronously, and after `sq_entries` members.
 //!
+//! # Transfers (`Op::SendFile`)
+//! A SendFile holds one slot for its whole life and runs in *rounds*, each built by
+//! `prep_transfer` when the slot heads `unqueued`, like the continuation of a short read:
+//! FILL (IORING_OP_SPLICE file → pipe, at most the pipe's capacity) linked to SEND
+//! (SPLICE pipe → socket, the same length); after a short send or -EAGAIN (the socket
+//! is full), POLL (IORING_OP_POLL_ADD POLLOUT on the socket) linked to SEND of what the
+//! pipe still holds; after a short fill, SEND alone. Both splice halves carry
+//! SPLICE_F_NONBLOCK and the pipes are O_NONBLOCK, so no io-wq worker ever sleeps on a
+//! pipe or a reader: waiting for the reader is the POLL, which holds no thread and can be
+//! cancelled. The CQEs of a round update the slot's `Transfer` (`on_transfer_cqe`); once
+//! none of its SQEs is in the kernel the slot is queued again for the next round, or
+//! finished (`finish_transfer`: all sent, end of file, an error, or cancelled). A short
+//! splice breaks the link in the kernel, so the SEND after it comes back -ECANCELED:
+//! expected, and handled inside the slot (the pair never spans two requests, so the
+//! chain machinery below is not involved).
+//!
+//! An SQE of a transfer carries its slot and a *part* number in bits 32..40 of its
+//! user_data (`PART_*`); every other request's SQE has part 0. `Op::Cancel` (and the
+//! drivers' `cancel_transfers` at shutdown) marks a transfer cancelled and pushes an
+//! IORING_OP_ASYNC_CANCEL of the round's head SQE; its CQE belongs to the target's slot,
+//! so the slot outlives it.
+//!
 //! # Failure
 //! A fatal io_uring_enter error fails the ring: the requests whose SQEs the kernel never
 //! read complete with RESULT_RING_FAILED (`Ring::take_back_unconsumed`), what it did
 //! read is still reaped, and every later request completes with RESULT_RING_FAILED
 //! without reaching the kernel. If entries stayed unread in the SQ (or the ring fails a
 //! second time) it is *broken*: nothing is submitted any more, and it is only polled for
-//! the completions of what the kernel had taken.
+//! the completions of what the kernel had taken. A transfer is never completed with
+//! RESULT_RING_FAILED once a byte of it reached the socket (the caller would send those
+//! bytes again): it completes with the bytes sent, once none of its SQEs is in the
+//! kernel (taken back or reaped).
 //!
 //! [`Worker`]: crate::Worker
 //! [`InlineEngine`]: crate::InlineEngine
@@ -55,16 +80,18 @@ use crate::buffers::FixedBuffers;
 use crate::files::FixedFiles;
 use crate::info::RingInfo;
 use crate::names;
+use crate::pipes::{Pipe, PipePool};
 use crate::probe;
 use crate::ring::{self, Ring};
 use crate::{
-    Completion, EngineConfig, Op, Request, MAX_CQ_ENTRIES, MAX_QUEUE_CAPACITY, MAX_RW_BYTES,
-    MAX_SQ_ENTRIES, RESULT_RING_FAILED,
+    Completion, EngineConfig, Op, Request, SendStats, MAX_CQ_ENTRIES, MAX_QUEUE_CAPACITY,
+    MAX_RW_BYTES, MAX_SQ_ENTRIES, RESULT_RING_FAILED,
 };
 use io_uring::{cqueue, opcode, squeue, types};
 use std::cell::UnsafeCell;
-use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Reads and writes on O_DIRECT files go to the kernel at most this many per
@@ -80,6 +107,33 @@ const DIRECT_SQES_PER_ENTER: usize = 2;
 /// SQE carries its slot index, which never reaches it.
 const DRIVER_BIT: u64 = 1 << 63;
 const _: () = assert!((MAX_QUEUE_CAPACITY as u64) < DRIVER_BIT);
+
+/// A request's SQE: its slot in bits 0..32, its part in bits 32..40 (see the module
+/// docs, Transfers). Every request but a SendFile has one SQE at a time, part 0.
+const PART_SHIFT: u32 = 32;
+const PART_ONLY: u8 = 0;
+/// SendFile: SPLICE file → pipe.
+const PART_FILL: u8 = 1;
+/// SendFile: SPLICE pipe → socket.
+const PART_SEND: u8 = 2;
+/// SendFile: POLL_ADD POLLOUT on the socket (waiting for the reader).
+const PART_POLL: u8 = 3;
+/// SendFile: the ASYNC_CANCEL of its head SQE.
+const PART_CANCEL: u8 = 4;
+const _: () = assert!((MAX_QUEUE_CAPACITY as u64) < 1 << PART_SHIFT);
+
+/// The page size a pipe's capacity is counted in (see `prep_transfer`).
+const PAGE: u32 = 4096;
+
+/// The user_data of part `part` of `slot`'s request.
+fn part_data(slot: u32, part: u8) -> u64 {
+    u64::from(slot) | (u64::from(part) << PART_SHIFT)
+}
+
+/// The slot and part a request's SQE user_data carries.
+fn slot_part(user_data: u64) -> (u32, u8) {
+    (user_data as u32, (user_data >> PART_SHIFT) as u8)
+}
 
 // The kernel writes a whole struct statx (256 bytes) for Op::Size.
 const _: () = assert!(std::mem::size_of::<libc::statx>() == 256);
@@ -120,6 +174,12 @@ pub(crate) struct RingStatus {
     /// Reads and writes that went to the kernel as READ_FIXED/WRITE_FIXED (first SQE of
     /// each request), for the registered-buffer hit counter.
     fixed_ops: AtomicU64,
+    /// POLL_ADDs pushed by transfers (each: a wait for a reader whose socket was full).
+    send_polls: AtomicU64,
+    /// Pipes the engine holds (its pool's count).
+    pipes_open: AtomicUsize,
+    /// Capacity of the last pipe made (0 before any).
+    pipe_bytes: AtomicU32,
 }
 
 impl RingStatus {
@@ -136,6 +196,14 @@ impl RingStatus {
 
     pub(crate) fn fixed_ops(&self) -> u64 {
         self.fixed_ops.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn send_stats(&self) -> SendStats {
+        SendStats {
+            polls: self.send_polls.load(Ordering::Relaxed),
+            pipes_open: self.pipes_open.load(Ordering::Relaxed),
+            pipe_bytes: self.pipe_bytes.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -206,15 +274,64 @@ struct InFlight {
     doomed: bool,
     /// This slot heads a chain waiting in `unqueued`.
     queued: bool,
+    /// A SendFile's state between rounds; boxed so other requests pay one pointer.
+    transfer: Option<Box<Transfer>>,
+}
+
+/// Where a SendFile stands (see the module docs, Transfers). Its SQEs name the file, the
+/// pipe and the socket dup (in the slot's `Op`) by fd and point at no memory.
+struct Transfer {
+    /// From the pool at the first round; back to it when the transfer ends with the pipe
+    /// empty, else closed.
+    pipe: Option<Pipe>,
+    /// File offset of the next splice into the pipe.
+    next_off: u64,
+    /// Bytes of `len` not yet read into the pipe.
+    file_left: u64,
+    /// Bytes in the pipe not yet on the socket.
+    in_pipe: u32,
+    /// Bytes that reached the socket: the result.
+    sent: u64,
+    /// A fill read 0 bytes: the file ends before `offset + len`.
+    eof: bool,
+    /// The last send was short or -EAGAIN: the next round starts with a POLL.
+    need_poll: bool,
+    /// Op::Cancel or shutdown: no new round; ends with what was sent.
+    cancelled: bool,
+    /// The first real error (positive errno): no new round; the result.
+    error: Option<i32>,
+    /// SQEs of this slot pushed and not reaped or taken back (an ASYNC_CANCEL included).
+    parts: u8,
+    /// Which of FILL/SEND/POLL are in the kernel (bit 1 << part): a cancel aims at the
+    /// round's head.
+    live: u8,
+}
+
+impl Transfer {
+    /// Nothing is left to send: all of `len` went out, or the file ended.
+    fn done(&self) -> bool {
+        self.in_pipe == 0 && (self.file_left == 0 || self.eof)
+    }
+
+    /// The part to cancel: the head of the round in the kernel (cancelling it fails the
+    /// SEND linked to it), else the SEND still running.
+    fn cancel_target(&self) -> Option<u8> {
+        [PART_POLL, PART_FILL, PART_SEND]
+            .into_iter()
+            .find(|p| self.live & (1 << p) != 0)
+    }
 }
 
 /// The op state machine over one ring.
 ///
-/// Drop order is field order: the ring goes first (its fd closed), then the slots with
-/// the paths and statx buffers SQEs point at. Both drivers drop an engine only once
-/// nothing of theirs is in the kernel any more (see `Ring`).
+/// Drop order is field order: the ring goes first (its fd closed), then the pipe pool
+/// (idle pipes closed), then the slots with the paths and statx buffers SQEs point at
+/// (and, for transfers, their pipes and socket dups). Both drivers drop an engine only
+/// once nothing of theirs is in the kernel any more (see `Ring`), so no SQE names a pipe
+/// or a socket dup by then; transfers hold their pipe until their last CQE.
 pub(crate) struct Engine {
     ring: Ring,
+    pipes: PipePool,
     files: FixedFiles,
     /// Open fds of ours opened with O_DIRECT (see DIRECT_SQES_PER_ENTER).
     direct_fds: HashSet<i32>,
@@ -233,6 +350,13 @@ pub(crate) struct Engine {
     /// ring thread does not count them against its capacity.
     table_done: usize,
     has_ftruncate: bool,
+    /// SPLICE, POLL_ADD and ASYNC_CANCEL are supported (`RingInfo::splice_op`).
+    has_splice: bool,
+    /// SendFiles in flight: user_data → slot (for Op::Cancel).
+    transfers: HashMap<u64, u32>,
+    /// Transfers (slot, user_data) whose ASYNC_CANCEL is still to be pushed (`prep`
+    /// pushes them first, as SQ space allows).
+    pending_cancels: Vec<(u32, u64)>,
     /// No new work goes to the kernel (fatal enter error or the test hook).
     failed: bool,
     /// Set by the test hook: fail after the next enter.
@@ -290,6 +414,14 @@ impl Engine {
             return Err(libc::EOPNOTSUPP);
         }
         let has_ftruncate = supported.is_supported(opcode::Ftruncate::CODE);
+        // Optional (Linux 5.7): without them SendFile completes with -EOPNOTSUPP.
+        let has_splice = [
+            opcode::Splice::CODE,
+            opcode::PollAdd::CODE,
+            opcode::AsyncCancel::CODE,
+        ]
+        .into_iter()
+        .all(|op| supported.is_supported(op));
         let (files, files_errno) = FixedFiles::register(&ring, cfg.fixed_file_slots);
         let (bufs, bufs_errno) = FixedBuffers::register(&ring, cfg.fixed_buffer_slots);
         let (features, feature_names) = names::features(ring.params());
@@ -305,10 +437,12 @@ impl Engine {
             fixed_buffer_slots: bufs.slots(),
             fixed_buffers_errno: bufs_errno,
             ftruncate_op: has_ftruncate,
+            splice_op: has_splice,
         };
         let cap = cfg.queue_capacity;
         Ok(Engine {
             ring,
+            pipes: PipePool::default(),
             files,
             direct_fds: HashSet::new(),
             bufs,
@@ -320,6 +454,9 @@ impl Engine {
             completions: Vec::with_capacity(cap),
             table_done: 0,
             has_ftruncate,
+            has_splice,
+            transfers: HashMap::new(),
+            pending_cancels: Vec::new(),
             failed: false,
             fail_pending: false,
             broken: false,
@@ -422,10 +559,12 @@ impl Engine {
             }
         }
         self.taken_total += 1;
-        if req.op.is_table_update() {
+        if req.op.takes_no_slot() {
             self.table_done += 1; // completes within this call, whatever happens below
         }
-        if self.failed || self.fail_pending {
+        // A cancel still works on a failed ring: its target may be waiting for a reader.
+        let cancel = matches!(req.op, Op::Cancel { .. });
+        if (self.failed || self.fail_pending) && !cancel {
             self.ring_failed_request(req);
         } else {
             self.start(req);
@@ -480,6 +619,11 @@ impl Engine {
                 let r = self.bufs.remove(&self.ring, slot);
                 return self.complete(req.user_data, r.map_or_else(|e| -i64::from(e), |()| 0));
             }
+            Op::Cancel { target } => {
+                let r = self.cancel(target);
+                return self.complete(req.user_data, r);
+            }
+            Op::SendFile { .. } => return self.start_transfer(req),
             _ => {}
         }
         let chained = req.link || self.link_from.is_some();
@@ -514,6 +658,7 @@ impl Engine {
             expect_cancel: false,
             doomed: false,
             queued: prev.is_none(),
+            transfer: None,
         });
         match prev {
             Some(p) => self.slot_mut(p).next = Some(slot),
@@ -522,6 +667,328 @@ impl Engine {
         if req.link {
             self.link_from = Some(slot);
         }
+    }
+
+    /// A SendFile: a slot of its own, outside any chain (a link to it ends the chain
+    /// before it; its own link is ignored), queued for its first round.
+    fn start_transfer(&mut self, req: Request) {
+        self.link_from = None;
+        let Op::SendFile { offset, len, .. } = req.op else {
+            unreachable!("start_transfer takes SendFiles")
+        };
+        // Completing here drops the op, which closes the socket dup.
+        if !self.has_splice {
+            return self.complete(req.user_data, -i64::from(libc::EOPNOTSUPP));
+        }
+        if len == 0 {
+            return self.complete(req.user_data, 0);
+        }
+        // Splicing into anything else would write the bytes somewhere else (a file, a
+        // pipe): refuse it before any SQE names it.
+        if let Op::SendFile { ref sock, .. } = req.op {
+            if let Err(e) = is_socket(sock.as_raw_fd()) {
+                return self.complete(req.user_data, -i64::from(e));
+            }
+        }
+        let slot = self
+            .free_slots
+            .pop()
+            .expect("more requests in flight than queue_capacity");
+        self.slots[slot as usize] = Some(InFlight {
+            user_data: req.user_data,
+            op: req.op,
+            done_bytes: 0,
+            statx: None,
+            prev: None,
+            next: None,
+            in_kernel: false,
+            sqe_len: 0,
+            expect_cancel: false,
+            doomed: false,
+            queued: true,
+            transfer: Some(Box::new(Transfer {
+                pipe: None,
+                next_off: offset,
+                file_left: len,
+                in_pipe: 0,
+                sent: 0,
+                eof: false,
+                need_poll: false,
+                cancelled: false,
+                error: None,
+                parts: 0,
+                live: 0,
+            })),
+        });
+        self.unqueued.push_back(slot);
+        self.transfers.insert(req.user_data, slot);
+    }
+
+    fn transfer_mut(&mut self, slot: u32) -> &mut Transfer {
+        self.slot_mut(slot)
+            .transfer
+            .as_deref_mut()
+            .expect("not a transfer")
+    }
+
+    /// Op::Cancel of the transfer `target`: 0, or -ENOENT when none is in flight. Marks
+    /// it cancelled (idempotent); one that waits in `unqueued` is finished by `prep`,
+    /// one in the kernel gets an ASYNC_CANCEL of its head SQE, pushed by `prep`.
+    fn cancel(&mut self, target: u64) -> i64 {
+        let Some(&slot) = self.transfers.get(&target) else {
+            return -i64::from(libc::ENOENT);
+        };
+        let t = self.transfer_mut(slot);
+        if !t.cancelled {
+            t.cancelled = true;
+            if t.live != 0 {
+                self.pending_cancels.push((slot, target));
+            }
+        }
+        0
+    }
+
+    /// Cancels every transfer in flight (shutdown, `InlineEngine::wait_all`): each ends
+    /// soon with what it sent (or -ECANCELED), so a reader that never reads cannot keep
+    /// a driver waiting. Idempotent.
+    pub(crate) fn cancel_transfers(&mut self) {
+        let targets: Vec<u64> = self.transfers.keys().copied().collect();
+        for t in targets {
+            self.cancel(t);
+        }
+    }
+
+    /// Pushes the ASYNC_CANCELs `cancel` asked for, as far as SQ space allows (the rest
+    /// waits for the next `prep`). One whose transfer has finished, or has no SQE left in
+    /// the kernel, is dropped; a broken ring can push nothing (its transfers end as their
+    /// CQEs come).
+    fn push_cancels(&mut self) {
+        if self.pending_cancels.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending_cancels);
+        for (slot, user_data) in pending {
+            let target = match self.slots[slot as usize].as_ref() {
+                Some(st) if st.user_data == user_data => {
+                    st.transfer.as_deref().and_then(Transfer::cancel_target)
+                }
+                _ => None,
+            };
+            let Some(part) = target else { continue };
+            if self.broken {
+                continue;
+            }
+            if self.ring.sq_space_left() == 0 {
+                self.pending_cancels.push((slot, user_data));
+                continue;
+            }
+            let sqe = opcode::AsyncCancel::new(part_data(slot, part)).build();
+            self.push_part(slot, PART_CANCEL, sqe, None);
+        }
+    }
+
+    /// Pushes one SQE of `slot`'s transfer (the caller checked SQ space).
+    fn push_part(&mut self, slot: u32, part: u8, sqe: squeue::Entry, file_slot: Option<u32>) {
+        let sqe = sqe.user_data(part_data(slot, part));
+        // SAFETY: a transfer's SQEs point at no memory; they name the caller's file (kept
+        // open by the submit contract until the completion), and the slot's pipe and
+        // socket dup, which the slot keeps open until `finish_transfer`, after every
+        // part's CQE was reaped or taken back.
+        let pushed = unsafe { self.ring.push(&sqe, file_slot) };
+        assert!(pushed, "SQ space was checked and the ring is not broken");
+        self.in_kernel += 1;
+        let st = self.slot_mut(slot);
+        st.in_kernel = true;
+        let t = st.transfer.as_deref_mut().expect("not a transfer");
+        t.parts += 1;
+        if part != PART_CANCEL {
+            t.live |= 1 << part;
+        }
+    }
+
+    /// Builds and pushes the next round of the transfer heading `unqueued` (see the
+    /// module docs), or finishes it. False when its SQEs do not fit in the SQ (it stays
+    /// queued; the caller submits first).
+    fn prep_transfer(&mut self, head: u32) -> bool {
+        let st = self.slot(head);
+        let t = st.transfer.as_deref().expect("not a transfer");
+        debug_assert_eq!(t.parts, 0, "queued with SQEs in the kernel");
+        if t.error.is_some() || t.cancelled || t.done() {
+            self.unqueued.pop_front();
+            self.slot_mut(head).queued = false;
+            self.finish_transfer(head);
+            return true;
+        }
+        if t.pipe.is_none() {
+            let got = self.pipes.take();
+            self.note_pipes();
+            match got {
+                Ok(p) => self.transfer_mut(head).pipe = Some(p),
+                Err(e) => {
+                    // EMFILE/ENFILE: the transfer ends with it.
+                    self.transfer_mut(head).error = Some(e);
+                    self.unqueued.pop_front();
+                    self.slot_mut(head).queued = false;
+                    self.finish_transfer(head);
+                    return true;
+                }
+            }
+        }
+        let st = self.slot(head);
+        let Op::SendFile { file, ref sock, .. } = st.op else {
+            unreachable!("a transfer's op is a SendFile")
+        };
+        let sock = types::Fd(sock.as_raw_fd());
+        let t = st.transfer.as_deref().expect("not a transfer");
+        let pipe = t.pipe.as_ref().expect("taken above");
+        let (rd, wr) = (
+            types::Fd(pipe.rd.as_raw_fd()),
+            types::Fd(pipe.wr.as_raw_fd()),
+        );
+        let (in_pipe, need_poll) = (t.in_pipe, t.need_poll);
+        // A pipe holds `capacity / PAGE` page references: a fill starting inside a page
+        // gets that many minus the offset into the first one. Asking for exactly that
+        // keeps the fill whole (a short one costs a round: the SEND linked to it is
+        // cancelled). A different page size only makes fills short, never wrong.
+        let room = match pipe.capacity {
+            c if c > PAGE => c - (t.next_off % u64::from(PAGE)) as u32,
+            c => c,
+        };
+        let k = t.file_left.min(u64::from(room)) as u32;
+        // Offsets are below 2^63 (safe integers from the binding).
+        let off = t.next_off as i64;
+        let n = if in_pipe == 0 || need_poll { 2 } else { 1 };
+        if self.ring.sq_space_left() < n {
+            return false;
+        }
+        self.unqueued.pop_front();
+        self.slot_mut(head).queued = false;
+        let nonblock = libc::SPLICE_F_NONBLOCK;
+        let send = |len: u32| {
+            opcode::Splice::new(rd, -1, sock, -1, len)
+                .flags(nonblock)
+                .build()
+        };
+        if in_pipe == 0 {
+            // FILL → SEND. A short fill (end of file, or the file's pages) breaks the
+            // link: the SEND then comes back -ECANCELED, and the next round sends what
+            // the pipe holds.
+            let target = self.target(file);
+            let fill = on_target!(target, |f| opcode::Splice::new(f, off, wr, -1, k)
+                .flags(nonblock)
+                .build());
+            self.push_part(
+                head,
+                PART_FILL,
+                fill.flags(squeue::Flags::IO_LINK),
+                target.file_slot(),
+            );
+            self.push_part(head, PART_SEND, send(k), None);
+        } else if need_poll {
+            // POLL → SEND: wait for the reader without holding a thread.
+            let poll = opcode::PollAdd::new(sock, libc::POLLOUT as u32).build();
+            self.push_part(head, PART_POLL, poll.flags(squeue::Flags::IO_LINK), None);
+            self.push_part(head, PART_SEND, send(in_pipe), None);
+            self.status.send_polls.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.push_part(head, PART_SEND, send(in_pipe), None);
+        }
+        true
+    }
+
+    /// A CQE of part `part` of `slot`'s transfer (see the module docs).
+    fn on_transfer_cqe(&mut self, slot: u32, part: u8, res: i32) {
+        self.in_kernel -= 1;
+        let st = self.slot_mut(slot);
+        let t = st
+            .transfer
+            .as_deref_mut()
+            .expect("a transfer part without a transfer");
+        t.parts -= 1;
+        t.live &= !(1 << part);
+        let fail = |t: &mut Transfer, res: i32| {
+            t.error.get_or_insert(-res);
+        };
+        let transient = res == -libc::EAGAIN || res == -libc::EINTR;
+        match part {
+            PART_FILL => match res {
+                r if r > 0 => {
+                    t.in_pipe += r as u32;
+                    t.next_off += r as u64;
+                    t.file_left -= r as u64;
+                }
+                0 => t.eof = true,
+                // Redone by the next round; -ECANCELED: this transfer's own cancel.
+                _ if transient || res == -libc::ECANCELED => {}
+                r => fail(t, r),
+            },
+            PART_SEND => match res {
+                r if r > 0 => {
+                    t.in_pipe -= r as u32;
+                    t.sent += r as u64;
+                    t.need_poll = t.in_pipe > 0;
+                }
+                // The socket is full: wait for the reader.
+                r if r == -libc::EAGAIN => t.need_poll = true,
+                // Not run: a short fill, a cancel, or a failed POLL (which reports).
+                r if r == -libc::ECANCELED || r == -libc::EINTR => {}
+                // Bytes in the pipe and none sent: retrying could spin forever.
+                0 if t.in_pipe > 0 => fail(t, -libc::EIO),
+                0 => {}
+                r => fail(t, r),
+            },
+            PART_POLL => match res {
+                // The mask (POLLERR/POLLHUP too): the linked SEND reports any error.
+                r if r >= 0 => t.need_poll = false,
+                r if r == -libc::ECANCELED || r == -libc::EINTR => {}
+                r => fail(t, r),
+            },
+            // -ENOENT or -EALREADY are fine: the target ends soon either way.
+            _ => debug_assert_eq!(part, PART_CANCEL),
+        }
+        let settled = t.parts == 0;
+        st.in_kernel = !settled;
+        if settled {
+            // `prep` builds the next round or finishes it.
+            self.settle(slot);
+        }
+    }
+
+    /// Ends `slot`'s transfer (none of its SQEs is in the kernel): the result, the pipe
+    /// back to the pool (or closed, when bytes are left in it), the socket dup closed
+    /// (with the op).
+    fn finish_transfer(&mut self, slot: u32) {
+        let st = self.slot_mut(slot);
+        debug_assert!(!st.in_kernel);
+        let user_data = st.user_data;
+        let mut t = st.transfer.take().expect("not a transfer");
+        let result = match t.error {
+            // Also after some bytes went out: the stream is cut either way.
+            Some(e) => -i64::from(e),
+            None if t.done() || t.sent > 0 => t.sent as i64,
+            None if t.cancelled => -i64::from(libc::ECANCELED),
+            // Only a failed ring ends an unfinished transfer otherwise: nothing reached
+            // the socket, so the caller may send all of it elsewhere.
+            None => RESULT_RING_FAILED,
+        };
+        if let Some(p) = t.pipe.take() {
+            self.pipes.give(p, t.in_pipe == 0);
+            self.note_pipes();
+        }
+        if self.transfers.get(&user_data) == Some(&slot) {
+            self.transfers.remove(&user_data);
+        }
+        self.finish(slot, result);
+    }
+
+    /// Publishes the pool's counts for `send_stats`.
+    fn note_pipes(&self) {
+        self.status
+            .pipes_open
+            .store(self.pipes.open(), Ordering::Relaxed);
+        self.status
+            .pipe_bytes
+            .store(self.pipes.last_capacity(), Ordering::Relaxed);
     }
 
     /// Completes `slot` and unlinks it from its chain; a successor that now heads the
@@ -596,15 +1063,30 @@ impl Engine {
             // Continuations and retries of requests the kernel already ran part of
             // cannot be submitted any more either; the caller redoes them elsewhere.
             // Finishing a head queues its successor, which this loop then takes.
+            // A cancel can still reach a transfer waiting in the kernel for its reader
+            // (unless the ring is broken).
+            self.push_cancels();
             while let Some(head) = self.unqueued.pop_front() {
                 self.slot_mut(head).queued = false;
-                self.finish(head, RESULT_RING_FAILED);
+                if self.slot(head).transfer.is_some() {
+                    // The bytes sent so far, or RESULT_RING_FAILED when none.
+                    self.finish_transfer(head);
+                } else {
+                    self.finish(head, RESULT_RING_FAILED);
+                }
             }
             return;
         }
+        self.push_cancels();
         // Direct-I/O SQEs pushed since the last enter.
         let mut direct = 0;
         while let Some(&head) = self.unqueued.front() {
+            if self.slot(head).transfer.is_some() {
+                if !self.prep_transfer(head) {
+                    break; // SQ full: submit first
+                }
+                continue;
+            }
             match self.slot(head).op {
                 Op::Close { fd } => {
                     // Free the fd's fixed slot before closing: the table holds its own
@@ -787,9 +1269,10 @@ impl Engine {
             // The slot was freed in `prep`: close the plain fd.
             &Op::Close { fd } => (opcode::Close::new(types::Fd(fd)).build(), None, 0),
             Op::Nop => (opcode::Nop::new().build(), None, 0),
-            Op::RegisterBuffer { .. } | Op::UnregisterBuffer { .. } => {
-                unreachable!("buffer-table updates complete in `start`")
+            Op::RegisterBuffer { .. } | Op::UnregisterBuffer { .. } | Op::Cancel { .. } => {
+                unreachable!("buffer-table updates and cancels complete in `start`")
             }
+            Op::SendFile { .. } => unreachable!("transfers are built by `prep_transfer`"),
         };
         let file_slot = target.and_then(Target::file_slot);
         (sqe.user_data(u64::from(slot)), file_slot, len)
@@ -896,9 +1379,26 @@ impl Engine {
                     result: None,
                 });
             } else {
-                let slot = user_data as u32;
-                self.slot_mut(slot).in_kernel = false;
+                let (slot, part) = slot_part(user_data);
                 self.in_kernel -= 1;
+                if part != PART_ONLY {
+                    // One part of a transfer: the slot finishes (once, with the bytes
+                    // sent or RESULT_RING_FAILED) when none of its parts is left, in
+                    // `prep`.
+                    let st = self.slot_mut(slot);
+                    let t = st
+                        .transfer
+                        .as_deref_mut()
+                        .expect("a part without a transfer");
+                    t.parts -= 1;
+                    t.live &= !(1 << part);
+                    st.in_kernel = t.parts > 0;
+                    if t.parts == 0 {
+                        self.settle(slot);
+                    }
+                    continue;
+                }
+                self.slot_mut(slot).in_kernel = false;
                 self.finish(slot, RESULT_RING_FAILED);
             }
         }
@@ -947,7 +1447,10 @@ impl Engine {
             });
             return;
         }
-        let slot = user_data as u32;
+        let (slot, part) = slot_part(user_data);
+        if part != PART_ONLY {
+            return self.on_transfer_cqe(slot, part, res);
+        }
         self.in_kernel -= 1;
         let st = self.slot_mut(slot);
         st.in_kernel = false;
@@ -1021,7 +1524,9 @@ impl Engine {
             | Op::Ftruncate { .. }
             | Op::Nop
             | Op::RegisterBuffer { .. }
-            | Op::UnregisterBuffer { .. } => {
+            | Op::UnregisterBuffer { .. }
+            | Op::Cancel { .. }
+            | Op::SendFile { .. } => {
                 if retryable {
                     Next::Retry
                 } else {
@@ -1072,6 +1577,21 @@ impl Engine {
         // A full table is fine: the fd is then used without IOSQE_FIXED_FILE.
         let _ = self.files.insert(&self.ring, fd);
         i64::from(fd)
+    }
+}
+
+/// Ok when `fd` is a socket; Err(ENOTSOCK) when it is something else, Err(errno) when
+/// fstat fails.
+fn is_socket(fd: i32) -> Result<(), i32> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a writable struct stat of the size libc declares for fstat.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(crate::last_errno());
+    }
+    match st.st_mode & libc::S_IFMT == libc::S_IFSOCK {
+        true => Ok(()),
+        false => Err(libc::ENOTSOCK),
     }
 }
 
@@ -1253,6 +1773,121 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(e.drain_completions(&mut out), 1);
         assert_eq!(out.len(), 1);
+    }
+
+    /// A loopback TCP pair: the sending end non-blocking (as Node's), and a thread
+    /// reading everything from the other end until it closes; it returns the count.
+    fn tcp_pair() -> (std::net::TcpStream, std::thread::JoinHandle<usize>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut c = c;
+            let mut sink = Vec::new();
+            std::io::Read::read_to_end(&mut c, &mut sink).unwrap()
+        });
+        (s, reader)
+    }
+
+    fn send_file(id: u64, file: i32, len: u64, sock: &std::net::TcpStream) -> Request {
+        let sock = crate::sockets::dup_cloexec(sock.as_raw_fd()).unwrap();
+        Request::new(
+            id,
+            Op::SendFile {
+                file,
+                offset: 0,
+                len,
+                sock,
+            },
+        )
+    }
+
+    /// A fatal enter takes back both SQEs of a transfer's round (and a NOP after them):
+    /// the transfer completes once, with RESULT_RING_FAILED (nothing was sent), its pipe
+    /// is closed or pooled, and nothing is left in flight.
+    #[test]
+    fn fatal_enter_takes_back_a_round_and_finishes_the_transfer_once() {
+        let mut e = engine(ring::THREAD_SETUP);
+        assert!(e.info().splice_op);
+        let f = std::fs::File::open("/proc/self/exe").unwrap();
+        let (sock, reader) = tcp_pair();
+        e.accept(send_file(1, f.as_raw_fd(), 4096, &sock));
+        e.accept(Request::new(2, Op::Nop));
+        e.prep();
+        assert_eq!(e.in_kernel, 3, "FILL, SEND and the NOP are in the SQ");
+        let mut e = elsewhere(e, |e| e.enter(false));
+        assert!(e.status().ring_failed());
+        let got = run(&mut e);
+        assert_eq!(
+            got,
+            vec![
+                Completion {
+                    user_data: 2,
+                    result: RESULT_RING_FAILED
+                },
+                Completion {
+                    user_data: 1,
+                    result: RESULT_RING_FAILED
+                }
+            ]
+        );
+        assert!(e.kernel_idle() && e.transfers.is_empty());
+        drop(sock);
+        assert_eq!(reader.join().unwrap(), 0);
+    }
+
+    /// A transfer that already sent bytes when the ring fails (its next round taken back
+    /// unread) completes with those bytes, never RESULT_RING_FAILED: the caller goes on
+    /// from offset + result and sends nothing twice.
+    #[test]
+    fn fatal_enter_after_bytes_went_out_completes_with_them() {
+        let mut e = engine(ring::THREAD_SETUP);
+        // Several rounds' worth (a pipe holds at most 1 MiB here).
+        let size = 4u64 << 20;
+        let path = std::env::temp_dir().join(format!(
+            "streamline-uring-fatal-splice-{}",
+            std::process::id()
+        ));
+        std::fs::write(&path, vec![7u8; size as usize]).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let (sock, reader) = tcp_pair();
+        e.accept(send_file(1, f.as_raw_fd(), size, &sock));
+        // Run rounds until one completed with bytes sent and the next one sits in the SQ.
+        let slot = *e.transfers.get(&1).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            e.prep();
+            if e.slots[slot as usize].is_none() {
+                let mut out = Vec::new();
+                e.drain_completions(&mut out);
+                panic!("the transfer ended early: {out:?}");
+            }
+            let t = e.slot(slot).transfer.as_deref().unwrap();
+            if t.sent > 0 && t.parts > 0 && e.ring.sq_len() > 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline);
+            e.enter(true);
+            e.reap();
+        }
+        let sent = e.slot(slot).transfer.as_deref().unwrap().sent;
+        let mut e = elsewhere(e, |e| e.enter(false));
+        assert!(e.status().ring_failed());
+        let got = run(&mut e);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].result >= sent as i64 && (got[0].result as u64) < size,
+            "{got:?}"
+        );
+        drop(sock);
+        drop(e);
+        assert_eq!(
+            reader.join().unwrap() as i64,
+            got[0].result,
+            "received = reported"
+        );
     }
 
     /// A real fatal io_uring_enter (EEXIST from a thread that is not the ring's single

@@ -26,4 +26,8 @@ pub struct RingInfo {
     pub fixed_buffers_errno: Option<i32>,
     /// Whether `Op::Ftruncate` goes through IORING_OP_FTRUNCATE (Linux 6.9).
     pub ftruncate_op: bool,
+    /// Whether `Op::SendFile` can run: IORING_OP_SPLICE, IORING_OP_POLL_ADD and
+    /// IORING_OP_ASYNC_CANCEL are all supported (Linux 5.7). Without them a SendFile
+    /// completes with -EOPNOTSUPP.
+    pub splice_op: bool,
 }

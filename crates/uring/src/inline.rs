@@ -15,15 +15,16 @@
 
 use crate::engine::{self, Engine, RingStatus};
 use crate::ring;
-use crate::{Completion, EngineConfig, Request, RingInfo};
+use crate::{Completion, EngineConfig, Request, RingInfo, SendStats};
 use std::sync::Arc;
 
 /// How many submit/reap rounds one call makes while continuations keep appearing
 /// (short transfers of a cached file complete inside each enter).
 const MAX_ROUNDS: usize = 64;
 
-/// A ring driven by its creating thread. Dropping it waits for every request in flight
-/// (blocking), so the kernel never writes into memory the caller frees afterwards.
+/// A ring driven by its creating thread. Dropping it cancels the SendFiles in flight and
+/// waits for every request in flight (blocking), so the kernel never writes into memory
+/// the caller frees afterwards.
 pub struct InlineEngine {
     e: Engine,
     capacity: usize,
@@ -72,8 +73,8 @@ impl InlineEngine {
         if reqs.is_empty() {
             return Ok(());
         }
-        // Buffer-table updates take no request slot.
-        let slotted = reqs.iter().filter(|r| !r.op.is_table_update()).count();
+        // Buffer-table updates and cancels take no request slot.
+        let slotted = reqs.iter().filter(|r| !r.op.takes_no_slot()).count();
         if self.e.in_flight() + slotted > self.capacity {
             return Err(libc::EAGAIN);
         }
@@ -122,8 +123,11 @@ impl InlineEngine {
         self.e.in_flight()
     }
 
-    /// Blocks until every outstanding request has completed; appends them to `out`.
+    /// Cancels every SendFile in flight (see `Op::Cancel`: a paused reader must not hang
+    /// a close or a drop), then blocks until every outstanding request has completed;
+    /// appends them to `out`.
     pub fn wait_all(&mut self, out: &mut Vec<Completion>) {
+        self.e.cancel_transfers();
         while self.e.in_flight() > 0 {
             self.e.prep();
             // What finished is handed out now, so that waiting for the rest can block.
@@ -148,6 +152,11 @@ impl InlineEngine {
     /// The errno of the io_uring_enter failure that made the ring fail, if a real one.
     pub fn ring_error(&self) -> Option<i32> {
         self.e.status().ring_error()
+    }
+
+    /// The counters of its splice transfers (`Op::SendFile`).
+    pub fn send_stats(&self) -> SendStats {
+        self.e.status().send_stats()
     }
 }
 

@@ -18,7 +18,8 @@
 //! Modules follow kernel concepts: `ring` (one io_uring instance: setup-flag fallback,
 //! the record of unconsumed SQEs, enter, register calls), `names` (flag, feature and
 //! opcode names for reports), `probe`, `files` (the sparse fixed-file table), `buffers`
-//! (the sparse registered-buffer table), `info` ([`RingInfo`]). Portable, on every
+//! (the sparse registered-buffer table), `pipes` (the pooled pipes of splice transfers),
+//! `info` ([`RingInfo`]). Portable, on every
 //! target: `crc32c` (Castagnoli checksum), `pool` (page-aligned memory), `fileops` (flock,
 //! posix_fadvise, statx DIOALIGN), the limits below and the request types; on Linux,
 //! `sockets` (dup, close and non-blocking sendfile for sending file bytes to sockets).
@@ -47,6 +48,8 @@ mod files;
 mod inline;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 mod names;
+#[cfg(all(target_os = "linux", feature = "io-uring"))]
+mod pipes;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
 mod ring;
 #[cfg(all(target_os = "linux", feature = "io-uring"))]
@@ -196,14 +199,38 @@ pub enum Op {
     /// Empties a slot of the buffer table; result 0, or -EINVAL when it is not
     /// registered. Never linked.
     UnregisterBuffer { slot: u32 },
+    /// Sends `len` bytes of `file` from `offset` to the connected stream socket `sock`,
+    /// without copying them through user memory: IORING_OP_SPLICE file → pipe linked to
+    /// IORING_OP_SPLICE pipe → socket, continued in rounds (IORING_OP_POLL_ADD POLLOUT
+    /// when the socket is full). Result = bytes that reached the socket: `len`, or fewer
+    /// when end-of-file came first (0: nothing at `offset`), or — with no error — when it
+    /// was cancelled or the ring failed after some bytes went out (the caller continues
+    /// from offset + result); -errno (EPIPE, ECONNRESET, … — also after some bytes went
+    /// out: the stream is then cut), -ECANCELED when cancelled before any byte went out,
+    /// RESULT_RING_FAILED only when no byte was sent, -EOPNOTSUPP on a ring without
+    /// splice ([`RingInfo::splice_op`]), -ENOTSOCK when `sock` is not a socket. The engine closes `sock` (a dup the caller gave
+    /// it) when the op finishes, after every SQE naming it has been reaped. Never linked
+    /// (a link on it or on the request before it is ignored; the binding refuses both).
+    SendFile {
+        file: i32,
+        offset: u64,
+        len: u64,
+        sock: std::os::fd::OwnedFd,
+    },
+    /// Cancels the SendFile whose user_data is `target`: result 0 (it will complete soon,
+    /// with the bytes sent so far or -ECANCELED), -ENOENT when none is in flight. No SQE
+    /// slot, completes when accepted (like the buffer-table updates). Never linked.
+    Cancel { target: u64 },
 }
 
 impl Op {
-    /// Buffer-table updates: done when accepted, no SQE, no request slot.
-    pub fn is_table_update(&self) -> bool {
+    /// Requests that take no request slot: done when accepted, no SQE of their own
+    /// (buffer-table updates, and Cancel, whose ASYNC_CANCEL SQE belongs to its
+    /// target's slot). They never count against `queue_capacity`.
+    pub fn takes_no_slot(&self) -> bool {
         matches!(
             self,
-            Op::RegisterBuffer { .. } | Op::UnregisterBuffer { .. }
+            Op::RegisterBuffer { .. } | Op::UnregisterBuffer { .. } | Op::Cancel { .. }
         )
     }
 }
@@ -259,7 +286,21 @@ pub const RESULT_RING_FAILED: i64 = -1_000_000;
 
 /// Errno values callers compare against (positive, as in `Err(errno)`).
 pub mod errno {
-    pub use libc::{EAGAIN, ECANCELED, EINVAL, EIO, EISDIR, ENOENT, ESHUTDOWN};
+    pub use libc::{
+        EAGAIN, ECANCELED, ECONNRESET, EINVAL, EIO, EISDIR, ENOENT, EOPNOTSUPP, EPIPE, ESHUTDOWN,
+    };
+}
+
+/// The counters of an engine's splice transfers (`Worker::send_stats`,
+/// `InlineEngine::send_stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendStats {
+    /// IORING_OP_POLL_ADDs pushed: how often a transfer waited for its reader.
+    pub polls: u64,
+    /// Pipes the engine holds (idle in its pool, or in use by transfers).
+    pub pipes_open: usize,
+    /// Capacity in bytes of the last pipe it made (0 before any).
+    pub pipe_bytes: u32,
 }
 
 /// open(2) flag values for `Op::Open` on this target.

@@ -99,6 +99,83 @@ pub fn sendfile_nonblocking(out: RawFd, file: RawFd, offset: u64, len: u64) -> S
     }
 }
 
+/// [`sendfile_nonblocking`] with SIGPIPE blocked on the calling thread for the call, for
+/// a thread the caller does not own (a libuv thread-pool thread). A send to a connection
+/// the peer closed raises SIGPIPE on the sending thread, whose default action kills the
+/// process. Node ignores SIGPIPE process-wide (node.cc `PlatformInit`), so under Node this
+/// changes nothing; an embedder that does not ignore it gets EPIPE as the result, never a
+/// killed process. sendfile(2) has no MSG_NOSIGNAL, hence the mask.
+pub fn sendfile_nonblocking_nosigpipe(
+    out: RawFd,
+    file: RawFd,
+    offset: u64,
+    len: u64,
+) -> SendfileStep {
+    let _blocked = SigpipeBlocked::new();
+    sendfile_nonblocking(out, file, offset, len)
+}
+
+/// SIGPIPE blocked on this thread until dropped. A SIGPIPE raised meanwhile stays pending
+/// on the thread (a blocked signal is never discarded, even an ignored one); the drop takes
+/// it (sigtimedwait, no wait) before restoring the old mask, so it is never delivered. When
+/// the thread already blocked SIGPIPE, nothing is changed or taken: that is its owner's
+/// policy.
+struct SigpipeBlocked {
+    /// The mask to restore; None when SIGPIPE was blocked already (or the mask call failed).
+    old: Option<libc::sigset_t>,
+}
+
+/// The set {SIGPIPE}.
+fn sigpipe_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before any other use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a live local; both calls only write it.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+    }
+    set
+}
+
+impl SigpipeBlocked {
+    fn new() -> SigpipeBlocked {
+        let set = sigpipe_set();
+        // SAFETY: plain data, filled by pthread_sigmask below before it is read.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` and `old` are live locals; this changes the calling thread's mask only.
+        let r = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        // SAFETY: `old` was filled by the successful call.
+        let was_blocked = r != 0 || unsafe { libc::sigismember(&old, libc::SIGPIPE) } == 1;
+        SigpipeBlocked {
+            old: (!was_blocked).then_some(old),
+        }
+    }
+}
+
+impl Drop for SigpipeBlocked {
+    fn drop(&mut self) {
+        let Some(old) = self.old else { return };
+        let set = sigpipe_set();
+        // SAFETY: plain data, filled by sigpending before it is read.
+        let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: live locals; sigpending only writes `pending`.
+        let has = unsafe { libc::sigpending(&mut pending) } == 0
+            // SAFETY: `pending` was filled by the successful call.
+            && unsafe { libc::sigismember(&pending, libc::SIGPIPE) } == 1;
+        if has {
+            let zero = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: live locals; a zero timeout never waits; the siginfo out-pointer
+            // may be null. SIGPIPE is blocked here, as sigtimedwait requires.
+            unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
+        }
+        // SAFETY: `old` is the mask this thread had before `new`; restores it.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

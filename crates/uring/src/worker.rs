@@ -11,7 +11,7 @@
 
 use crate::engine::{self, Engine, RingStatus};
 use crate::ring;
-use crate::{last_errno, Completion, EngineConfig, Request, RingInfo};
+use crate::{last_errno, Completion, EngineConfig, Request, RingInfo, SendStats};
 use io_uring::{opcode, types};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -168,9 +168,10 @@ impl Worker {
             if q.closed {
                 return Err(libc::ESHUTDOWN);
             }
-            // Buffer-table updates take no request slot and complete when accepted: they
-            // never count against the capacity (a full queue must not refuse them).
-            let slotted = reqs.iter().filter(|r| !r.op.is_table_update()).count();
+            // Buffer-table updates and cancels take no request slot and complete when
+            // accepted: they never count against the capacity (a full queue must not
+            // refuse them — least of all a cancel, which frees a slot).
+            let slotted = reqs.iter().filter(|r| !r.op.takes_no_slot()).count();
             if q.outstanding + slotted > self.shared.capacity {
                 return Err(libc::EAGAIN);
             }
@@ -215,10 +216,17 @@ impl Worker {
         self.shared.status.ring_error()
     }
 
-    /// Stops accepting requests, waits until every accepted one has been completed and
-    /// delivered, and joins the ring thread. Requests that never complete (a read from
-    /// an idle pipe) keep it waiting: files always complete. Called from inside the
-    /// sink it cannot wait, and returns after stopping intake.
+    /// The counters of its splice transfers (`Op::SendFile`).
+    pub fn send_stats(&self) -> SendStats {
+        self.shared.status.send_stats()
+    }
+
+    /// Stops accepting requests, cancels every SendFile in flight (a reader that never
+    /// reads would otherwise keep it waiting; each completes with the bytes it sent, or
+    /// -ECANCELED), waits until every accepted request has been completed and delivered,
+    /// and joins the ring thread. Requests that never complete (a read from an idle
+    /// pipe) keep it waiting: files always complete. Called from inside the sink it
+    /// cannot wait, and returns after stopping intake.
     pub fn shutdown(mut self) {
         self.stop();
     }
@@ -305,6 +313,11 @@ impl RingThread {
     fn run(&mut self) {
         loop {
             let closing = self.take_incoming();
+            if closing {
+                // Shutdown must not wait for readers: every transfer ends now (with
+                // what it sent). Idempotent, so every closing iteration may call it.
+                self.e.cancel_transfers();
+            }
             self.arm_wake();
             self.e.prep();
             self.note_driver_events();

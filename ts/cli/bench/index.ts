@@ -13,6 +13,7 @@ import { histogramImplementation } from './latency'
 import { plotReports } from './plot'
 import { BENCH_SCHEMA, type BenchReport, machineFacts, mountOf } from './report'
 import { makeLogData, W7_LOGS } from './log'
+import { makeZeroCopyData, Z1_FETCH_BYTES, z1DataBytes } from './zerocopy'
 import {
   type EvictMethod,
   LOG_WORKLOADS,
@@ -25,6 +26,7 @@ import {
   WORKLOAD_TITLES,
   WORKLOAD_UNITS,
   type Workload,
+  ZERO_COPY_WORKLOADS,
   fsTypeOf,
   makeDataFile,
   runIo,
@@ -38,8 +40,8 @@ import type { CliContext } from '../main'
 export const BACKENDS = ['io_uring', 'standard', 'node-fs', 'node-fs-uring'] as const
 type Backend = (typeof BACKENDS)[number]
 
-/** Names that stand for several workloads: W7 is its three phases. */
-const WORKLOAD_ALIASES: Record<string, readonly string[]> = { W7: LOG_WORKLOADS }
+/** Names that stand for several workloads: W7 is its three phases, Z both Z1s. */
+const WORKLOAD_ALIASES: Record<string, readonly string[]> = { W7: LOG_WORKLOADS, Z: ZERO_COPY_WORKLOADS }
 
 function listFlag<T extends string>(raw: string | undefined, flag: string, known: readonly T[], aliases: Record<string, readonly string[]> = {}): T[] {
   if (raw === undefined) return [...known]
@@ -141,6 +143,16 @@ function runChild(workload: Workload, files: RunFiles, seconds: number): Promise
   })
 }
 
+/** Z1's body bytes by the path that carried them, as shares ("splice 100%"). */
+function pathsText(paths: Record<string, number>): string {
+  const total = Object.values(paths).reduce((a, b) => a + b, 0)
+  if (total === 0) return 'no body bytes counted'
+  return Object.entries(paths)
+    .filter(([, v]) => v > 0)
+    .map(([k, v]) => `${k} ${((100 * v) / total).toFixed(0)}%`)
+    .join(', ')
+}
+
 const fmtInt = (x: number) => Math.round(x).toLocaleString('en-US')
 const fmtUs = (x: number) => (Number.isNaN(x) ? '-' : x < 100 ? x.toFixed(1) : fmtInt(x))
 
@@ -236,6 +248,15 @@ export async function bench(ctx: CliContext): Promise<number> {
       await makeLogData(maker, logData, perLog)
       if (!ios.has('standard') && !ios.has('io_uring')) await maker.close()
     }
+    let zeroCopyData: string | undefined
+    if (workloads.some((w) => ZERO_COPY_WORKLOADS.includes(w))) {
+      const bytes = z1DataBytes(quick)
+      zeroCopyData = path.join(root, 'z1-data')
+      progress(`writing the Z1 data set: one partition log of ${bytes / MiB} MiB in ${zeroCopyData}`)
+      const maker = ios.get('standard') ?? ios.get('io_uring') ?? (await openIo({ ...ctx.config, enableIoUring: false }))
+      await makeZeroCopyData(maker, zeroCopyData, bytes)
+      if (!ios.has('standard') && !ios.has('io_uring')) await maker.close()
+    }
     const total = workloads.length * backends.length
     for (const workload of workloads) {
       let baseline: number | null = null
@@ -245,7 +266,7 @@ export async function bench(ctx: CliContext): Promise<number> {
         run++
         const walDir = path.join(root, `wal-${run}`)
         fs.mkdirSync(walDir)
-        const files: RunFiles = { dataFile: path.join(root, 'data.bin'), dataBytes, walDir, logData }
+        const files: RunFiles = { dataFile: path.join(root, 'data.bin'), dataBytes, walDir, logData, zeroCopyData }
         const io = ios.get(backend)
         if (io !== undefined && backend === 'io_uring' && io.backend !== 'io_uring') {
           here.push({ workload, backend, result: null, skipped: `io_uring unavailable (${io.fallbackReason})` })
@@ -276,7 +297,8 @@ export async function bench(ctx: CliContext): Promise<number> {
         if (backend === 'node-fs') baseline = rate
         if (backend === 'standard') standardRate = rate
         here.push({ workload, backend, result: { ...s, vsNodeFs: null, vsStandard: null } })
-        progress(`[${run}/${total}] ${workload} on ${backend}: ${fmtRate(workload, s)}, p50 ${fmtUs(s.latencyUs.p50)} µs`)
+        const extra = s.cpuSecondsPerGB !== undefined && ZERO_COPY_WORKLOADS.includes(workload) ? `, server CPU ${s.cpuSecondsPerGB.toFixed(2)} s/GB${s.paths === undefined ? '' : ` (${pathsText(s.paths)})`}` : ''
+        progress(`[${run}/${total}] ${workload} on ${backend}: ${fmtRate(workload, s)}, p50 ${fmtUs(s.latencyUs.p50)} µs${extra}`)
       }
       for (const r of here) {
         if (r.result !== null && baseline !== null) r.result.vsNodeFs = rateOf(workload, r.result) / baseline
@@ -320,6 +342,7 @@ export async function bench(ctx: CliContext): Promise<number> {
     lines.push(table(rows))
     const notes = []
     if (workloads.includes('W4')) notes.push('W4 latency is per batch of 32')
+    if (workloads.some((w) => ZERO_COPY_WORKLOADS.includes(w))) notes.push(`Z1 latency is per ${Z1_FETCH_BYTES / MiB} MiB fetch; CPU is the server process's`)
     if (eviction !== null) notes.push(`W6 cache eviction: ${eviction === 'fadvise' ? 'posix_fadvise(DONTNEED) after fdatasync' : eviction}`)
     if (notes.length > 0) lines.push(notes.join('; '))
     ctx.out(lines.join('\n'))
@@ -347,4 +370,6 @@ const NOTES: Record<string, string> = {
   W7P: 'records/s; 16 logs, one producer each, append() of 100 × 1 KiB records under sync always; latency per append; node-fs row: the single-writer sync loop (write one batch + fdatasync)',
   W7W: 'records/s; 16 logs, one reader each, read(offset, { maxBytes: 64 KiB }) from the start, wrapping; page cache warm; latency per read',
   W7C: 'records/s; as W7W, one pass over the segments after evicting them from the page cache; latency per read',
+  Z1: 'MB/s; one partition log (1 GiB, 256 MiB segments; 128 MiB with --quick) served to a loopback consumer child in 1 MiB fetches, each behind a 4-byte length: log.slice + log.sendTo (library), FileHandle.read + socket.write (node-fs); page cache warm; latency per fetch; CPU = the server process per GB; consumerCpuSecondsPerGB = the consumer child',
+  Z1C: 'MB/s; as Z1, the segments evicted from the page cache before each pass',
 }

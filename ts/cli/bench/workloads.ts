@@ -8,6 +8,8 @@
 //       has no aligned buffers, so it cannot take part)
 //   W6  sequential 1 MiB reads over a file, cold cache (evicted before each pass)
 //   W7P/W7W/W7C  16 partition logs: produce, consume warm, consume cold (./log.ts)
+//   Z1/Z1C  a partition log's segments served to a loopback consumer in 1 MiB fetches,
+//       warm and cold (./zerocopy.ts)
 // Each loop runs against a Target: the library (an Io, either backend) or plain node:fs
 // written the way a Node user writes it (FileHandle). Every loop records one latency per
 // operation (per batch for W4) into an HDR histogram (./latency.ts: recordSince)
@@ -24,11 +26,12 @@ import { addonFromEnv } from '../../config'
 import { openWalWith, type PreallocStrategy } from '../../wal'
 import { type LatencyHistogram, type LatencyUs, newHistogram, recordSince, summarizeLatency } from './latency'
 import { consume, logDataFiles, produce, syncLoopProduce } from './log'
+import { serveLibrary, serveNodeFs, zeroCopySegments } from './zerocopy'
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
 
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7P', 'W7W', 'W7C'] as const
+export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7P', 'W7W', 'W7C', 'Z1', 'Z1C'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 export const WORKLOAD_TITLES: Record<Workload, string> = {
@@ -41,7 +44,12 @@ export const WORKLOAD_TITLES: Record<Workload, string> = {
   W7P: '16 logs: produce 100 × 1 KiB batches, durable',
   W7W: '16 logs: consume 64 KiB fetches, warm',
   W7C: '16 logs: consume 64 KiB fetches, cold',
+  Z1: 'serve a log to a loopback consumer, 1 MiB fetches, warm',
+  Z1C: 'serve a log to a loopback consumer, 1 MiB fetches, cold',
 }
+
+/** The zero-copy fetch workloads (./zerocopy.ts). */
+export const ZERO_COPY_WORKLOADS: readonly Workload[] = ['Z1', 'Z1C']
 
 /** The partition-log workloads (the library only; node:fs has no partition log). */
 export const LOG_WORKLOADS: readonly Workload[] = ['W7P', 'W7W', 'W7C']
@@ -57,6 +65,8 @@ export const WORKLOAD_UNITS: Record<Workload, 'ops/s' | 'MB/s' | 'records/s'> = 
   W7P: 'records/s',
   W7W: 'records/s',
   W7C: 'records/s',
+  Z1: 'MB/s',
+  Z1C: 'MB/s',
 }
 
 const TMPFS_MAGIC = 0x01021994
@@ -92,6 +102,10 @@ export interface Result {
   latency: LatencyHistogram
   /** CPU time (user + system, every thread of the process) spent in the timed part, µs; where measured. */
   cpuUs?: number
+  /** Z1: the consumer child's CPU, µs. */
+  consumerCpuUs?: number
+  /** Z1 on the library: body bytes by the sendTo path that carried them. */
+  paths?: Record<string, number>
 }
 
 /** What a run reports (and what the node:fs child sends back as JSON). */
@@ -107,11 +121,16 @@ export interface Summary {
   /** CPU per operation (µs) and per GB moved (s), where the workload measures CPU. */
   cpuUsPerOp?: number
   cpuSecondsPerGB?: number
+  /** Z1: the consumer's CPU per GB received (s). */
+  consumerCpuSecondsPerGB?: number
+  /** Z1 on the library: body bytes by sendTo path (splice, sendfile, copy). */
+  paths?: Record<string, number>
 }
 
 /** The figures of a run; its histogram is encoded and released (call once per Result). */
 export function summarize(r: Result): Summary {
   const cpu = r.cpuUs === undefined ? {} : { cpuUsPerOp: r.cpuUs / Math.max(1, r.ops), cpuSecondsPerGB: r.cpuUs / 1e6 / Math.max(1e-9, r.bytes / 1e9) }
+  const consumer = r.consumerCpuUs === undefined ? {} : { consumerCpuSecondsPerGB: r.consumerCpuUs / 1e6 / Math.max(1e-9, r.bytes / 1e9) }
   return {
     ops: r.ops,
     bytes: r.bytes,
@@ -120,6 +139,8 @@ export function summarize(r: Result): Summary {
     mbPerSec: r.bytes / r.seconds / 1e6,
     ...summarizeLatency(r.latency),
     ...cpu,
+    ...consumer,
+    ...(r.paths === undefined ? {} : { paths: r.paths }),
   }
 }
 
@@ -350,6 +371,8 @@ export interface RunFiles {
   walDir: string
   /** The consume phases' data set (benches/log.ts makeLogData). */
   logData?: string
+  /** Z1's data set (./zerocopy.ts makeZeroCopyData). */
+  zeroCopyData?: string
 }
 
 /** Why W7's consume phases have no node:fs rows. */
@@ -360,6 +383,7 @@ export async function runNodeFs(workload: Workload, files: RunFiles, seconds: nu
   if (workload === 'W5') throw new Error(NODE_FS_NO_DIRECT)
   if (workload === 'W7P') return syncLoopProduce(files.walDir, seconds)
   if (workload === 'W7W' || workload === 'W7C') throw new Error(NODE_FS_NO_LOG)
+  if (workload === 'Z1' || workload === 'Z1C') return serveNodeFs(zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
   if (workload === 'W1' || workload === 'W2') {
     const a = await nodeFsAppender(files.walDir)
     try {
@@ -384,6 +408,7 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
     if (data === undefined) throw new Error(`${workload} needs the partition-log data set (RunFiles.logData)`)
     return consume(io, data, seconds, workload === 'W7W' ? null : () => logDataFiles(data).forEach((f) => onEvict(evict(f))))
   }
+  if (workload === 'Z1' || workload === 'Z1C') return serveLibrary(io, zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
   if (workload === 'W1' || workload === 'W2') {
     const a = await walAppender(io, files.walDir)
     try {
@@ -398,6 +423,18 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
   } finally {
     await r.close()
   }
+}
+
+function zeroCopyData(files: RunFiles, workload: Workload): string {
+  if (files.zeroCopyData === undefined) throw new Error(`${workload} needs its data set (RunFiles.zeroCopyData)`)
+  return files.zeroCopyData
+}
+
+/** Z1C evicts the segments before each pass; Z1 runs warm. */
+function zeroCopyEvict(files: RunFiles, workload: Workload, onEvict: (m: EvictMethod) => void): (() => void) | null {
+  if (workload === 'Z1') return null
+  const root = zeroCopyData(files, workload)
+  return () => zeroCopySegments(root).forEach((f) => onEvict(evict(f)))
 }
 
 function readWorkload(workload: Workload, r: Reader, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {

@@ -125,6 +125,10 @@ impl InlineDriver {
         self.ring.fixed_ops()
     }
 
+    pub fn send_stats(&self) -> uring::SendStats {
+        self.ring.send_stats()
+    }
+
     /// What the ring was set up with.
     pub fn info(&self) -> &uring::RingInfo {
         self.ring.info()

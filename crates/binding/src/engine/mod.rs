@@ -355,6 +355,17 @@ pub fn fixed_ops(env: &Env, engine: &Unknown) -> Outcome<u64> {
     })
 }
 
+/// `sendStats(engine)`: the counters of its splice transfers (None once closed).
+pub fn send_stats(env: &Env, engine: &Unknown) -> Outcome<Option<uring::SendStats>> {
+    let rc = engine_arg(env, engine)?;
+    let e = rc.try_borrow().map_err(|_| busy_error())?;
+    Ok(match &e.driver {
+        Some(Driver::Thread(t)) => Some(t.send_stats()),
+        Some(Driver::Inline(i)) => Some(i.send_stats()),
+        None => None,
+    })
+}
+
 /// `engineInfo(engine)`: what the engine's ring was set up with (None once closed).
 pub fn info(env: &Env, engine: &Unknown) -> Outcome<Option<uring::RingInfo>> {
     let rc = engine_arg(env, engine)?;
@@ -614,5 +625,25 @@ fn build_op<'e>(
             },
             None,
         ),
+        Kind::SendFile => {
+            // Dup now, on the JavaScript thread, in the call that read the fd: Node may
+            // close the fd and reuse its number the moment we return; the dup pins the
+            // socket for the kernel, and the engine closes it when the op finishes. A
+            // failed dup (EBADF: not open; EMFILE) throws a system error (code, errno,
+            // syscall 'dup') and nothing of the batch is accepted — the dups already
+            // made for earlier ops of it close when their requests drop.
+            let sock =
+                uring::sockets::dup_cloexec(op.arg).map_err(|e| Failure::system(e, "dup"))?;
+            (
+                Op::SendFile {
+                    file: fd,
+                    offset: op.offset,
+                    len: op.len,
+                    sock,
+                },
+                None,
+            )
+        }
+        Kind::Cancel => (Op::Cancel { target: op.offset }, None),
     })
 }

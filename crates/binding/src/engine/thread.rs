@@ -144,6 +144,10 @@ impl ThreadDriver {
         self.worker.fixed_ops()
     }
 
+    pub fn send_stats(&self) -> uring::SendStats {
+        self.worker.send_stats()
+    }
+
     /// What the ring was set up with.
     pub fn info(&self) -> &uring::RingInfo {
         self.worker.info()
