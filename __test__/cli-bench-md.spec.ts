@@ -12,7 +12,7 @@ import test from 'ava'
 import { MARK_BEGIN, MARK_END, headerFacts, median, medianRows, readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/markdown'
 import { type BenchReport, mountOf } from '../ts/cli/bench/report'
 import { tmpDir } from './helpers/backends'
-import { cleanEnv, runNode, type ChildResult } from './helpers/child'
+import { cleanEnv, runNode, summary, type ChildResult } from './helpers/child'
 
 const SCRIPT = path.join(__dirname, '..', 'scripts', 'benchmarks-md.js')
 const FIXTURES = path.join(__dirname, '..', '..', '__test__', 'fixtures', 'bench')
@@ -70,7 +70,7 @@ test('the header states machine, kernel, file system, node, dates and command; d
 
 test('bench:md prints the section: facts, then the table rows', async (t) => {
   const r = await script(RUNS)
-  t.is(r.code, 0, r.stderr)
+  t.is(r.code, 0, summary(r))
   const md = r.stdout
   t.regex(md, /^## `streamline-io bench`: medians of 3 runs, 2026-11-20\n/)
   for (const line of [
@@ -105,7 +105,7 @@ test('bench:md --write replaces only the marked section, and again in place', as
   const after = '\n\n## Analysis by hand\n\nkept as is\n'
   fs.writeFileSync(doc, `${before}${MARK_BEGIN}\nold table\n${MARK_END}${after}`)
   const r = await script([...RUNS, '--write', doc])
-  t.is(r.code, 0, r.stderr)
+  t.is(r.code, 0, summary(r))
   t.is(r.stdout, '')
   const once = fs.readFileSync(doc, 'utf8')
   t.true(once.startsWith(`${before}${MARK_BEGIN}\n## \`streamline-io bench\`: medians of 3 runs`), once)

@@ -14,7 +14,7 @@ import { decodeHistogram } from '../ts/cli/bench/latency'
 import { WORKLOADS } from '../ts/cli/bench/workloads'
 import { BACKENDS } from '../ts/cli/bench'
 import { ioUringExpected, tmpDir } from './helpers/backends'
-import { cleanEnv, runNode, type ChildResult } from './helpers/child'
+import { cleanEnv, runNode, summary, type ChildResult } from './helpers/child'
 import { type XmlElement, checkXml } from './helpers/xml'
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'streamline-io')
@@ -64,7 +64,7 @@ test('bench --quick --json --plot: by default every workload on every backend, t
   const dir = tmpDir(t)
   const svgFile = path.join(dir, 'latency.svg')
   const r = await cli(['bench', '--quick', '--json', '--duration', '0.2', '--dir', dir, '--plot', svgFile])
-  t.is(r.code, 0, r.stderr)
+  t.is(r.code, 0, summary(r))
   const report = JSON.parse(r.stdout) as BenchJson
   t.is(report.schema, 'streamline-io-bench/1')
   t.true(report.machine.cpus > 0)
@@ -139,7 +139,7 @@ test('bench: the table on stdout, node-fs-uring in a child (its histogram comes 
   const dir = tmpDir(t)
   const svgFile = path.join(dir, 'w6.svg')
   const r = await cli(['bench', '--quick', '--workload', 'w6', '--backend', 'node-fs,node-fs-uring', '--duration', '0.2', '--dir', dir, `--plot=${svgFile}`])
-  t.is(r.code, 0, r.stderr)
+  t.is(r.code, 0, summary(r))
   t.regex(r.stdout, /W6 .*node-fs-uring +[\d,]+ MB\/s/)
   t.regex(r.stdout, /1\.00x/)
   t.regex(r.stdout, /W6 cache eviction: (posix_fadvise|drop_caches|none)/)

@@ -10,7 +10,7 @@ import test from 'ava'
 
 import { openWal } from '../ts/index'
 import { backends, ioUringExpected, openBackend, tmpDir, type BackendName } from './helpers/backends'
-import { cleanEnv, runNode, type ChildResult } from './helpers/child'
+import { cleanEnv, runNode, summary, type ChildResult } from './helpers/child'
 import { snapshotDir, walFiles } from './fixtures/wal-lib'
 import type { RingSetup } from '../ts/types'
 
@@ -98,7 +98,7 @@ interface InfoJson {
 
 test('info: kernel, io_uring, backend and the config with its sources', async (t) => {
   const r = await cli(['info', '--json'], { STREAMLINE_IO_QUEUE_DEPTH: '512' })
-  t.is(r.code, 0, r.stderr)
+  t.is(r.code, 0, summary(r))
   const j = JSON.parse(r.stdout) as InfoJson
   t.is(typeof j.kernel.release, 'string')
   t.true(j.kernel.release.length > 0)
@@ -152,7 +152,7 @@ test('info: kernel, io_uring, backend and the config with its sources', async (t
 test('info --enable-io-uring false: standard backend, the reason, source flag', async (t) => {
   for (const args of [['info', '--json', '--enable-io-uring', 'false'], ['--enable-io-uring=false', 'info', '--json']]) {
     const r = await cli(args, { STREAMLINE_IO_URING: 'true' })
-    t.is(r.code, 0, r.stderr)
+    t.is(r.code, 0, summary(r))
     const j = JSON.parse(r.stdout) as InfoJson
     t.is(j.backend, 'standard')
     t.regex(j.fallbackReason ?? '', /disabled by configuration/)
@@ -188,7 +188,7 @@ async function makeWal(t: Parameters<typeof openBackend>[0], backend: BackendNam
 
 async function dumpJson(t: Parameters<typeof openBackend>[0], args: string[]): Promise<DumpJson> {
   const r = await cli(args)
-  t.is(r.code, 0, r.stderr)
+  t.is(r.code, 0, summary(r))
   return JSON.parse(r.stdout) as DumpJson
 }
 
