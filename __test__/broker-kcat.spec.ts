@@ -1,0 +1,217 @@
+// The broker example (examples/kafka-broker, DESIGN.md §8, issue 14) used by a client
+// nobody here wrote: Debian's kcat (librdkafka). On both backends: kcat produces keyed
+// messages with headers (acks −1, librdkafka's default) across three partitions; kcat
+// consumes them from the beginning with CRC checks on, byte-exact, in each partition's
+// produce order, with small per-partition fetch limits so the broker plans many
+// fetches (and KIP-74's oversized first batch); SIGTERM exits 0 and a restart on the
+// same directory serves the same messages. Then the protocol-error rules: an oversized
+// frame, an unknown API key, an unsupported version and a malformed header each close
+// only their own connection (with the reason logged), ApiVersions of an unknown version
+// is answered in the v0 layout with UNSUPPORTED_VERSION, and kcat keeps being served.
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+import test, { type ExecutionContext } from 'ava'
+
+import { backends, randomBytes, tmpDir, type BackendName } from './helpers/backends'
+import { KCAT_FORMAT, kcatMissing, parseKcatOutput, runKcat, startBrokerChild, type BrokerChild, type KcatMessage } from './helpers/broker'
+
+const missing = kcatMissing()
+
+interface Sent {
+  key: Buffer
+  value: Buffer
+}
+
+/** Bytes kcat's line input can carry: no NUL, tab (the key delimiter), LF or CR. */
+function lineSafe(b: Buffer): Buffer {
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x00 || b[i] === 0x09 || b[i] === 0x0a || b[i] === 0x0d) b[i] = 0x20 + (i % 90)
+  return b
+}
+
+/** `count` keyed messages: varied sizes, a few past the consumer's per-partition fetch limit, arbitrary bytes, an empty key. */
+function messages(count: number, seed: number): Sent[] {
+  const out: Sent[] = []
+  for (let i = 0; i < count; i++) {
+    const key = i === 3 ? Buffer.alloc(0) : Buffer.from(`key-${i % 11}-ü`)
+    const size = i % 97 === 5 ? 40_000 : 1 + ((i * 37) % 300)
+    out.push({ key, value: lineSafe(randomBytes(size, seed * 100_003 + i)) })
+  }
+  return out
+}
+
+function producerInput(dir: string, name: string, sent: readonly Sent[]): string {
+  const file = path.join(dir, name)
+  fs.writeFileSync(file, Buffer.concat(sent.flatMap((m) => [m.key, Buffer.from('\t'), m.value, Buffer.from('\n')])))
+  return file
+}
+
+async function produce(t: ExecutionContext, broker: BrokerChild, topic: string, file: string, headers: string[]): Promise<void> {
+  const r = await runKcat(['-P', '-b', broker.bootstrap, '-t', topic, '-K', '\t', '-l', ...headers.flatMap((h) => ['-H', h]), '-X', 'acks=all', file])
+  t.is(r.code, 0, `kcat -P failed: ${r.stderr}\nbroker: ${broker.stderr()}`)
+}
+
+async function consume(t: ExecutionContext, broker: BrokerChild, topic: string): Promise<KcatMessage[]> {
+  const r = await runKcat([
+    '-C', '-b', broker.bootstrap, '-t', topic, '-o', 'beginning', '-e', '-q',
+    '-X', 'check.crcs=true',
+    // Small per-partition limits: many fetches, and the 40 000-byte messages' batches
+    // come whole only as the first data of a response (KIP-74).
+    '-X', 'fetch.message.max.bytes=4096', '-X', 'fetch.max.bytes=16384', '-X', 'message.max.bytes=16384',
+    '-f', KCAT_FORMAT,
+  ])
+  t.is(r.code, 0, `kcat -C failed: ${r.stderr}\nbroker: ${broker.stderr()}`)
+  return parseKcatOutput(r.stdout)
+}
+
+/** Every message came back once, byte-exact, with its run's headers; each partition's offsets are 0..n−1 in produce order. */
+function checkConsumed(t: ExecutionContext, got: readonly KcatMessage[], runs: ReadonlyArray<{ sent: readonly Sent[]; headers: string }>): void {
+  const expected = runs.flatMap((r) => r.sent.map((m) => ({ ...m, headers: r.headers })))
+  t.is(got.length, expected.length, 'message count')
+  const byPartition = new Map<number, KcatMessage[]>()
+  for (const m of got) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), m])
+  t.true(byPartition.size > 1, `keys spread over partitions (got ${[...byPartition.keys()]})`)
+  const unmatched = [...expected]
+  for (const [partition, list] of byPartition) {
+    list.sort((a, b) => a.offset - b.offset)
+    t.deepEqual(list.map((m) => m.offset), list.map((_, i) => i), `partition ${partition}: offsets 0..${list.length - 1}`)
+    // Within a partition, messages come back in the order they were produced.
+    let from = 0
+    for (const m of list) {
+      const i = unmatched.findIndex((e, j) => j >= from && e.key.equals(m.key ?? Buffer.alloc(0)) && e.value.equals(m.value ?? Buffer.alloc(0)) && e.headers === m.headers)
+      if (i === -1) {
+        t.fail(`partition ${partition} offset ${m.offset}: key ${m.key?.toString('hex')} value of ${m.value?.length} bytes (headers ${m.headers}) was not produced (or not in this order)`)
+        return
+      }
+      unmatched.splice(i, 1)
+      from = i
+    }
+  }
+  t.is(unmatched.length, 0, 'every produced message was consumed')
+}
+
+for (const backend of backends) {
+  const name = (what: string): string => `${what} (${backend})`
+  const guard = (t: ExecutionContext): boolean => {
+    if (missing === null) return true
+    t.log(`SKIPPED: ${missing}`)
+    t.pass()
+    return false
+  }
+
+  test.serial(name('kcat produces keys and headers, consumes them back byte-exact with CRC checks; SIGTERM and restart keep them'), async (t) => {
+    if (!guard(t)) return
+    const dir = tmpDir(t, 'broker-kcat-')
+    const data = path.join(dir, 'data')
+    const runs = [
+      { sent: messages(600, 1), headerArgs: ['trace=abc', 'bin=1'], headers: 'trace=abc,bin=1' },
+      { sent: messages(300, 2), headerArgs: ['run=second'], headers: 'run=second' },
+    ]
+    let broker = await startBrokerChild(t, backend as BackendName, data, ['--partitions', '3'])
+    for (const [i, r] of runs.entries()) await produce(t, broker, 'kcat-topic', producerInput(dir, `in-${i}`, r.sent), r.headerArgs)
+    checkConsumed(t, await consume(t, broker, 'kcat-topic'), runs)
+
+    const stopped = await broker.stop('SIGTERM')
+    t.deepEqual(stopped, { code: 0, signal: null }, `SIGTERM must drain and exit 0\nbroker: ${broker.stderr()}`)
+    t.regex(broker.stderr(), /stopped cleanly/)
+    for (const p of [0, 1, 2]) t.true(fs.existsSync(path.join(data, `kcat-topic-${p}`)), `partition dir kcat-topic-${p}`)
+
+    broker = await startBrokerChild(t, backend as BackendName, data, ['--partitions', '3'])
+    checkConsumed(t, await consume(t, broker, 'kcat-topic'), runs)
+    await broker.stop('SIGTERM')
+  })
+
+  test.serial(name('a bad frame closes only its own connection, with the reason logged; kcat keeps being served'), async (t) => {
+    if (!guard(t)) return
+    const dir = tmpDir(t, 'broker-proto-')
+    const broker = await startBrokerChild(t, backend as BackendName, path.join(dir, 'data'), ['--max-frame-bytes', '1048576'])
+    // A client that stays connected and idle the whole time: it must not be disturbed.
+    const bystander = await connect(broker)
+
+    const header = (apiKey: number, apiVersion: number, correlationId: number): Buffer => {
+      const client = Buffer.from('raw-test')
+      const b = Buffer.alloc(10 + client.length)
+      b.writeInt16BE(apiKey, 0)
+      b.writeInt16BE(apiVersion, 2)
+      b.writeInt32BE(correlationId, 4)
+      b.writeInt16BE(client.length, 8)
+      client.copy(b, 10)
+      return b
+    }
+    const framed = (body: Buffer): Buffer => Buffer.concat([int32(body.length), body])
+
+    const cases: Array<{ what: string; bytes: Buffer; logged: RegExp }> = [
+      { what: 'a length over --max-frame-bytes', bytes: int32(1048577), logged: /frame length 1048577 is outside 0\.\.1048576/ },
+      { what: 'a negative length', bytes: int32(-5), logged: /frame length -5 is outside/ },
+      { what: 'an unknown API key', bytes: framed(header(999, 0, 7)), logged: /unknown API key 999 \(correlation id 7, client "raw-test"\)/ },
+      { what: 'an unsupported Fetch version', bytes: framed(header(1, 99, 8)), logged: /Fetch v99 is not supported/ },
+      { what: 'a truncated header', bytes: framed(Buffer.from([0, 3, 0])), logged: /malformed request header/ },
+      { what: 'a truncated Metadata body', bytes: framed(Buffer.concat([header(3, 1, 9), int32(5)])), logged: /malformed Metadata v1 request \(correlation id 9\)/ },
+    ]
+    for (const c of cases) {
+      const s = await connect(broker)
+      const received: Buffer[] = []
+      s.on('data', (d: Buffer) => received.push(d))
+      const closed = new Promise<void>((resolve) => s.once('close', () => resolve()))
+      s.write(c.bytes)
+      await closed
+      t.is(Buffer.concat(received).length, 0, `${c.what}: no response, the connection is closed`)
+      t.regex(broker.stderr(), c.logged, `${c.what}: the reason is logged`)
+    }
+
+    // ApiVersions of a version the broker does not know: answered in the v0 layout with
+    // UNSUPPORTED_VERSION (35) and ApiVersions' own range, and the connection stays open.
+    const s = await connect(broker)
+    // A version above 3 is flexible: request header v2, so an empty tagged-field section follows the client id.
+    const reply = await request(s, framed(Buffer.concat([header(18, 42, 11), Buffer.from([0])])))
+    t.is(reply.readInt32BE(0), 11, 'correlation id')
+    t.is(reply.readInt16BE(4), 35, 'UNSUPPORTED_VERSION')
+    t.is(reply.readInt32BE(6), 1, 'one API range')
+    t.deepEqual([reply.readInt16BE(10), reply.readInt16BE(12), reply.readInt16BE(14)], [18, 0, 3], "ApiVersions' own range")
+    const v2 = await request(s, framed(header(18, 2, 12)))
+    t.is(v2.readInt16BE(4), 0, 'the same connection then gets a v2 answer without error')
+
+    // kcat, on connections of its own, is served throughout.
+    const runsSent = [{ sent: messages(50, 3), headers: 'after=errors' }]
+    await produce(t, broker, 'after-errors', producerInput(dir, 'in', runsSent[0].sent), ['after=errors'])
+    const got = await consume(t, broker, 'after-errors')
+    t.is(got.length, 50)
+    t.true(got.every((m, i) => m.offset === i && m.value!.equals(runsSent[0].sent[i].value) && m.headers === 'after=errors'), 'consumed byte-exact')
+    t.false(bystander.destroyed, 'the idle bystander connection is still open')
+    bystander.destroy()
+    s.destroy()
+    t.deepEqual(await broker.stop('SIGTERM'), { code: 0, signal: null }, broker.stderr())
+  })
+}
+
+function int32(v: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeInt32BE(v)
+  return b
+}
+
+function connect(broker: BrokerChild): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(broker.port, broker.host, () => resolve(s))
+    s.once('error', reject)
+  })
+}
+
+/** Sends one framed request and resolves the response frame (without its length). */
+function request(s: net.Socket, frame: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0)
+    const onData = (d: Buffer): void => {
+      got = Buffer.concat([got, d])
+      if (got.length >= 4 && got.length >= 4 + got.readInt32BE(0)) {
+        s.off('data', onData)
+        s.off('close', onClose)
+        resolve(got.subarray(4, 4 + got.readInt32BE(0)))
+      }
+    }
+    const onClose = (): void => reject(new Error('the connection closed before the response'))
+    s.on('data', onData)
+    s.once('close', onClose)
+    s.write(frame)
+  })
+}
