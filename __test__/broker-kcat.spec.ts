@@ -14,7 +14,8 @@ import path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { backends, randomBytes, tmpDir, type BackendName } from './helpers/backends'
-import { KCAT_FORMAT, kcatMissing, parseKcatOutput, runKcat, startBrokerChild, type BrokerChild, type KcatMessage } from './helpers/broker'
+import { KCAT_FORMAT, kcatMissing, parseKcatOutput, runKcat, scrapeMetrics, startBrokerChild, type BrokerChild, type KcatMessage } from './helpers/broker'
+import { parseExposition, valueOf } from './helpers/prometheus'
 
 const missing = kcatMissing()
 
@@ -46,8 +47,9 @@ function producerInput(dir: string, name: string, sent: readonly Sent[]): string
   return file
 }
 
+/** Small batches (16 messages), so a partition holds many and the consumer needs many fetches. */
 async function produce(t: ExecutionContext, broker: BrokerChild, topic: string, file: string, headers: string[]): Promise<void> {
-  const r = await runKcat(['-P', '-b', broker.bootstrap, '-t', topic, '-K', '\t', '-l', ...headers.flatMap((h) => ['-H', h]), '-X', 'acks=all', file])
+  const r = await runKcat(['-P', '-b', broker.bootstrap, '-t', topic, '-K', '\t', '-l', ...headers.flatMap((h) => ['-H', h]), '-X', 'acks=all', '-X', 'batch.num.messages=16', file])
   t.is(r.code, 0, `kcat -P failed: ${r.stderr}\nbroker: ${broker.stderr()}`)
 }
 
@@ -107,9 +109,21 @@ for (const backend of backends) {
       { sent: messages(600, 1), headerArgs: ['trace=abc', 'bin=1'], headers: 'trace=abc,bin=1' },
       { sent: messages(300, 2), headerArgs: ['run=second'], headers: 'run=second' },
     ]
-    let broker = await startBrokerChild(t, backend as BackendName, data, ['--partitions', '3'])
+    let broker = await startBrokerChild(t, backend as BackendName, data, ['--partitions', '3', '--metrics-port', '0'])
     for (const [i, r] of runs.entries()) await produce(t, broker, 'kcat-topic', producerInput(dir, `in-${i}`, r.sent), r.headerArgs)
     checkConsumed(t, await consume(t, broker, 'kcat-topic'), runs)
+
+    // /metrics: a valid exposition holding the Io's and the broker's families; the records
+    // went out through sendTo on the backend's zero-copy path, over many planned fetches.
+    const families = parseExposition(await scrapeMetrics(broker))
+    const fetches = valueOf(families, 'streamline_broker_requests_total', { api: 'Fetch' }) ?? 0
+    t.true(fetches >= 10, `many Fetch requests (the 4 KiB partition limit), got ${fetches}`)
+    t.true((valueOf(families, 'streamline_broker_requests_total', { api: 'Produce' }) ?? 0) > 0, 'Produce requests counted')
+    t.true((valueOf(families, 'streamline_broker_request_duration_seconds_count', { api: 'Produce' }) ?? 0) > 0, 'Produce latency histogram')
+    const sentBytes = (path: string): number => families.get('streamline_io_sendto_bytes_total')?.samples.filter((s) => s.labels.path === path).reduce((a, s) => a + s.value, 0) ?? 0
+    const zeroCopy = backend === 'io_uring' ? 'splice' : 'sendfile'
+    const produced = runs.reduce((a, r) => a + r.sent.reduce((b, m) => b + m.value.length, 0), 0)
+    t.true(sentBytes(zeroCopy) >= produced, `${zeroCopy} carried the record sets (${sentBytes(zeroCopy)} bytes; values alone are ${produced}; copy path ${sentBytes('copy')})`)
 
     const stopped = await broker.stop('SIGTERM')
     t.deepEqual(stopped, { code: 0, signal: null }, `SIGTERM must drain and exit 0\nbroker: ${broker.stderr()}`)

@@ -25,6 +25,8 @@ export interface BrokerChild {
   readonly host: string
   readonly port: number
   readonly bootstrap: string
+  /** The /metrics port when started with --metrics-port, else null. */
+  readonly metricsPort: number | null
   readonly child: ChildProcess
   /** Everything the broker logged so far. */
   stderr(): string
@@ -50,7 +52,7 @@ export function startBrokerChild(t: ExecutionContext, backend: BackendName, dir:
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d
       watch.active()
-      const m = /listening on (\S+):(\d+)/.exec(stdout)
+      const m = /listening on (\S+):(\d+)(?: metrics \S+:(\d+))?\n/.exec(stdout)
       if (m === null) return
       watch.stop()
       const host = m[1]
@@ -59,6 +61,7 @@ export function startBrokerChild(t: ExecutionContext, backend: BackendName, dir:
         host,
         port,
         bootstrap: `${host}:${port}`,
+        metricsPort: m[3] === undefined ? null : Number(m[3]),
         child,
         stderr: () => stderr,
         stop: (signal = 'SIGTERM') => {
@@ -76,6 +79,14 @@ export function startBrokerChild(t: ExecutionContext, backend: BackendName, dir:
       reject(new Error(`the broker exited before listening (exit ${code}, signal ${signal}${killedBecause ? `, killed as hung: ${killedBecause}` : ''})\nstdout: ${stdout}\nstderr: ${stderr}`))
     })
   })
+}
+
+/** GET /metrics of a broker started with --metrics-port. */
+export async function scrapeMetrics(broker: BrokerChild): Promise<string> {
+  if (broker.metricsPort === null) throw new Error('the broker was started without --metrics-port')
+  const res = await fetch(`http://${broker.host}:${broker.metricsPort}/metrics`)
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`)
+  return res.text()
 }
 
 export interface KcatResult {
