@@ -196,6 +196,68 @@ for (const backend of backends) {
     s.destroy()
     t.deepEqual(await broker.stop('SIGTERM'), { code: 0, signal: null }, broker.stderr())
   })
+  test.serial(name('long poll wakes on new data; ListOffsets earliest, latest and by timestamp through kcat -o'), async (t) => {
+    if (!guard(t)) return
+    const dir = tmpDir(t, 'broker-lp-')
+    const broker = await startBrokerChild(t, backend as BackendName, path.join(dir, 'data'))
+    const first = messages(10, 4)
+    await produce(t, broker, 'lp', producerInput(dir, 'a', first), ['part=a'])
+    await sleep(30)
+    const between = Date.now()
+    await sleep(30)
+    // A consumer that waits for 30 messages with a 30 s fetch wait: only a long poll that
+    // wakes on the new data ends it soon after the second batch is produced.
+    const consumer = runKcat(['-C', '-b', broker.bootstrap, '-t', 'lp', '-o', 'beginning', '-c', '30', '-q', '-X', 'fetch.wait.max.ms=30000', '-f', KCAT_FORMAT])
+    await sleep(1_000)
+    const second = messages(20, 5)
+    const producedAt = Date.now()
+    await produce(t, broker, 'lp', producerInput(dir, 'b', second), ['part=b'])
+    const r = await consumer
+    const wokeMs = Date.now() - producedAt
+    t.log(`long poll answered ${wokeMs} ms after the produce`)
+    t.is(r.code, 0, r.stderr)
+    const got = parseKcatOutput(r.stdout)
+    t.deepEqual(got.map((m) => m.offset), [...Array(30).keys()])
+    t.true(got.every((m, i) => m.value!.equals((i < 10 ? first[i] : second[i - 10]).value)), 'long-polled messages byte-exact')
+    t.true(wokeMs < 25_000, `the long poll answered ${wokeMs} ms after the produce, not at its 30 s wait`)
+
+    const from = async (offset: string): Promise<number[]> => {
+      const started = Date.now()
+      const c = await runKcat(['-C', '-b', broker.bootstrap, '-t', 'lp', '-o', offset, '-e', '-q', '-f', KCAT_FORMAT])
+      t.is(c.code, 0, c.stderr)
+      t.log(`kcat -o ${offset}: ${Date.now() - started} ms`)
+      return parseKcatOutput(c.stdout).map((m) => m.offset)
+    }
+    t.deepEqual(await from(`s@${between}`), [...Array(20).keys()].map((i) => i + 10), 'by timestamp: the first message at or after it')
+    t.deepEqual(await from('-5'), [25, 26, 27, 28, 29], 'five before the latest offset')
+    t.deepEqual(await from('end'), [], 'from the latest offset: nothing')
+    t.deepEqual(await from(`s@${Date.now() + 3_600_000}`), [], 'a timestamp after every message: the end')
+    await broker.stop('SIGTERM')
+  })
+
+  test.serial(name('retention on a schedule deletes old segments; consumers then start at the log start offset'), async (t) => {
+    if (!guard(t)) return
+    const dir = tmpDir(t, 'broker-ret-')
+    const broker = await startBrokerChild(t, backend as BackendName, path.join(dir, 'data'), ['--segment-bytes', '4096', '--retention-bytes', '8192', '--retention-check-ms', '100'])
+    const sent = messages(120, 6).map((m) => ({ key: m.key, value: m.value.subarray(0, 200) }))
+    await produce(t, broker, 'ret', producerInput(dir, 'in', sent), ['r=1'])
+    let offsets: number[] = []
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const c = await runKcat(['-C', '-b', broker.bootstrap, '-t', 'ret', '-o', 'beginning', '-e', '-q', '-f', KCAT_FORMAT])
+      t.is(c.code, 0, c.stderr)
+      offsets = parseKcatOutput(c.stdout).map((m) => m.offset)
+      if (offsets.length > 0 && offsets[0] > 0) break
+      await sleep(200)
+    }
+    t.true(offsets[0] > 0, `old segments deleted: the first offset consumed is ${offsets[0]}`)
+    t.deepEqual(offsets, [...Array(120 - offsets[0]).keys()].map((i) => i + offsets[0]), 'from the log start to the end, nothing missing')
+    t.regex(broker.stderr(), /retention: deleted \d+ segment\(s\) of ret-0/)
+    await broker.stop('SIGTERM')
+  })
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 function int32(v: number): Buffer {
