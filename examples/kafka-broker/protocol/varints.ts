@@ -1,6 +1,6 @@
 // UNSIGNED_VARINT (32-bit), VARINT (zig-zag 32-bit) and VARLONG (zig-zag 64-bit): the
 // protocol-buffers encoding Kafka uses for compact lengths, tagged fields and records.
-// Values are numbers; a VARLONG beyond ±2^52 is refused (nothing we decode needs one).
+// Values are numbers; a VARLONG outside −2^52..2^52−1 is refused (nothing we decode needs one).
 import { put, take, type ByteSink, type ByteSource } from './cursor'
 import { ProtocolError } from './types'
 
@@ -52,6 +52,7 @@ export function writeVarint(sink: ByteSink, v: number): void {
   writeUnsigned(sink, v >= 0 ? v * 2 : -v * 2 - 1)
 }
 export function writeVarlong(sink: ByteSink, v: number): void {
-  if (!Number.isSafeInteger(v) || Math.abs(v) > 2 ** 52) throw new RangeError(`VARLONG value ${v} is outside ±2^52`)
+  // The zig-zag value must stay a safe integer, as readVarlong requires.
+  if (!Number.isSafeInteger(v) || v < -(2 ** 52) || v > 2 ** 52 - 1) throw new RangeError(`VARLONG value ${v} is outside -2^52..2^52-1`)
   writeUnsigned(sink, v >= 0 ? v * 2 : -v * 2 - 1)
 }
