@@ -14,7 +14,8 @@ import path from 'node:path'
 import test, { type ExecutionContext } from 'ava'
 
 import { backends, randomBytes, tmpDir, type BackendName } from './helpers/backends'
-import { KCAT_FORMAT, kcatMissing, parseKcatOutput, runKcat, scrapeMetrics, startBrokerChild, type BrokerChild, type KcatMessage } from './helpers/broker'
+import { runNode } from './helpers/child'
+import { BROKER_MAIN, KCAT_FORMAT, kcatMissing, parseKcatOutput, runKcat, scrapeMetrics, startKcat, startBrokerChild, type BrokerChild, type KcatMessage } from './helpers/broker'
 import { parseExposition, valueOf } from './helpers/prometheus'
 
 const missing = kcatMissing()
@@ -191,6 +192,23 @@ for (const backend of backends) {
     const got = await consume(t, broker, 'after-errors')
     t.is(got.length, 50)
     t.true(got.every((m, i) => m.offset === i && m.value!.equals(runsSent[0].sent[i].value) && m.headers === 'after=errors'), 'consumed byte-exact')
+
+    // acks 0: no response is written at all, and the messages are stored all the same.
+    const acks0 = messages(40, 7)
+    const p0 = await runKcat(['-P', '-b', broker.bootstrap, '-t', 'acks0', '-K', '\t', '-l', '-X', 'acks=0', producerInput(dir, 'acks0', acks0)])
+    t.is(p0.code, 0, p0.stderr)
+    const c0 = await runKcat(['-C', '-b', broker.bootstrap, '-t', 'acks0', '-o', 'beginning', '-c', '40', '-q', '-f', KCAT_FORMAT])
+    t.deepEqual(parseKcatOutput(c0.stdout).map((m) => m.value!.toString('hex')), acks0.map((m) => m.value.toString('hex')), 'acks 0 messages stored in order')
+
+    // Metadata: one broker, the controller, every topic with its partitions and leader.
+    const md = await runKcat(['-L', '-J', '-b', broker.bootstrap])
+    t.is(md.code, 0, md.stderr)
+    const meta = JSON.parse(md.stdout.toString()) as { brokers: Array<{ id: number; name: string }>; controllerid: number; topics: Array<{ topic: string; partitions: Array<{ partition: number; leader: number }> }> }
+    t.deepEqual(meta.brokers.map((b) => b.name), [broker.bootstrap])
+    t.is(meta.controllerid, meta.brokers[0].id)
+    t.deepEqual(meta.topics.map((tp) => tp.topic).sort(), ['acks0', 'after-errors'])
+    t.true(meta.topics.every((tp) => tp.partitions.length === 1 && tp.partitions[0].leader === meta.brokers[0].id))
+
     t.false(bystander.destroyed, 'the idle bystander connection is still open')
     bystander.destroy()
     s.destroy()
@@ -222,17 +240,24 @@ for (const backend of backends) {
     t.true(wokeMs < 25_000, `the long poll answered ${wokeMs} ms after the produce, not at its 30 s wait`)
 
     const from = async (offset: string): Promise<number[]> => {
-      const started = Date.now()
       const c = await runKcat(['-C', '-b', broker.bootstrap, '-t', 'lp', '-o', offset, '-e', '-q', '-f', KCAT_FORMAT])
       t.is(c.code, 0, c.stderr)
-      t.log(`kcat -o ${offset}: ${Date.now() - started} ms`)
       return parseKcatOutput(c.stdout).map((m) => m.offset)
     }
     t.deepEqual(await from(`s@${between}`), [...Array(20).keys()].map((i) => i + 10), 'by timestamp: the first message at or after it')
     t.deepEqual(await from('-5'), [25, 26, 27, 28, 29], 'five before the latest offset')
     t.deepEqual(await from('end'), [], 'from the latest offset: nothing')
     t.deepEqual(await from(`s@${Date.now() + 3_600_000}`), [], 'a timestamp after every message: the end')
-    await broker.stop('SIGTERM')
+
+    // SIGTERM while a consumer long-polls: the poll is answered early, the broker drains and exits 0.
+    const waiting = startKcat(['-C', '-b', broker.bootstrap, '-t', 'lp', '-o', 'end', '-q', '-X', 'fetch.wait.max.ms=30000', '-f', KCAT_FORMAT])
+    t.teardown(() => waiting.child.kill('SIGKILL'))
+    await sleep(1_000)
+    const stopAt = Date.now()
+    t.deepEqual(await broker.stop('SIGTERM'), { code: 0, signal: null }, broker.stderr())
+    t.true(Date.now() - stopAt < 25_000, `shutdown did not wait out the 30 s long poll (${Date.now() - stopAt} ms)`)
+    waiting.child.kill('SIGTERM')
+    await waiting.done
   })
 
   test.serial(name('retention on a schedule deletes old segments; consumers then start at the log start offset'), async (t) => {
@@ -255,6 +280,19 @@ for (const backend of backends) {
     await broker.stop('SIGTERM')
   })
 }
+
+test('the CLI: --help exits 0 with the flags, a bad flag exits 2 naming it', async (t) => {
+  const help = await runNode([BROKER_MAIN, '--help'])
+  t.is(help.code, 0, help.stderr)
+  t.regex(help.stdout, /--dir DIR/)
+  t.regex(help.stdout, /--max-frame-bytes/)
+  const bad = await runNode([BROKER_MAIN, '--dir', 'x', '--port', 'many'])
+  t.is(bad.code, 2)
+  t.regex(bad.stderr, /--port: "many" is not a whole number/)
+  const none = await runNode([BROKER_MAIN])
+  t.is(none.code, 2)
+  t.regex(none.stderr, /--dir is required/)
+})
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))

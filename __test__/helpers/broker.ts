@@ -98,8 +98,13 @@ export interface KcatResult {
 
 /** Runs kcat with `args` (stdin closed), killing it as hung after 60 s without activity. */
 export function runKcat(args: string[]): Promise<KcatResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('kcat', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  return startKcat(args).done
+}
+
+/** As runKcat, with the child (to kill a consumer that would wait forever). */
+export function startKcat(args: string[]): { child: ChildProcess; done: Promise<KcatResult> } {
+  const child = spawn('kcat', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+  const done = new Promise<KcatResult>((resolve, reject) => {
     const out: Buffer[] = []
     let stderr = ''
     let killedBecause: string | null = null
@@ -121,6 +126,7 @@ export function runKcat(args: string[]): Promise<KcatResult> {
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: killedBecause === null ? stderr : `${stderr}\n(killed as hung: ${killedBecause})` })
     })
   })
+  return { child, done }
 }
 
 export interface KcatMessage {

@@ -20,6 +20,8 @@ import { ProtocolError, type Reader } from './protocol/types'
 const MAX_IN_FLIGHT = 64
 /** Kafka's connections.max.idle.ms default: an idle connection is closed after 10 minutes. */
 const IDLE_TIMEOUT_MS = 10 * 60_000
+/** After our FIN, how long a peer gets to close its side before the socket is destroyed (shutdown must not wait on it). */
+const END_GRACE_MS = 1_000
 
 export interface ConnectionDeps {
   readonly table: ApiTable
@@ -93,7 +95,11 @@ export class Connection {
     this.reading = false
     this.abort.abort()
     void this.tail.then(() => {
-      if (!this.socket.destroyed) this.socket.end()
+      if (this.socket.destroyed) return
+      this.socket.end()
+      // A half-open socket stays open until the peer closes its side too; a client that
+      // never does (an idle one, during shutdown) is not waited for.
+      setTimeout(() => this.socket.destroy(), END_GRACE_MS).unref()
     })
   }
 
