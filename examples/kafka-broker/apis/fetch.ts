@@ -4,6 +4,8 @@
 // watermark to move (`waitFor`), then plans again. The answer is a 'pieces' response:
 // encoded bytes between the partitions' slices, which the connection sends zero-copy
 // behind them (`sendTo` with the preceding bytes as `prefix`).
+import { setTimeout as sleep } from 'node:timers/promises'
+
 import type { LogSlice, PartitionLog } from '../../../ts/index'
 import { ApiKey } from '../protocol/api-keys'
 import { ErrorCode } from '../protocol/error-codes'
@@ -28,14 +30,23 @@ function watched(topics: TopicStore, req: FetchRequest): Array<{ log: PartitionL
   return out
 }
 
-/** Resolves when any watched log's high watermark passes what was seen, at the deadline, or on abort. */
-async function waitForAny(logs: ReturnType<typeof watched>, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  if (logs.length === 0 || timeoutMs <= 0 || signal.aborted) return
+/**
+ * True when any watched log's high watermark passed what was seen; false at the deadline,
+ * on abort, or when the logs close. With no log to watch (a fetch of no partitions) it
+ * sleeps to the deadline: returning at once would make the long poll a loop of
+ * microtasks that starves the event loop — and with it the abort that should end it.
+ */
+async function waitForAny(logs: ReturnType<typeof watched>, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+  if (timeoutMs <= 0 || signal.aborted) return false
+  if (logs.length === 0) {
+    await sleep(timeoutMs, undefined, { signal }).catch(() => undefined)
+    return false
+  }
   const round = new AbortController()
   const onAbort = (): void => round.abort()
   signal.addEventListener('abort', onAbort, { once: true })
   try {
-    await Promise.race(logs.map(({ log, seenHighWatermark }) => log.waitFor(seenHighWatermark, { timeoutMs, signal: round.signal }).catch(() => false)))
+    return await Promise.race(logs.map(({ log, seenHighWatermark }) => log.waitFor(seenHighWatermark, { timeoutMs, signal: round.signal }).catch(() => false)))
   } finally {
     signal.removeEventListener('abort', onAbort)
     round.abort() // the other waits end now, not at their timeout
@@ -50,7 +61,9 @@ async function longPoll(ctx: RequestContext, req: FetchRequest): Promise<FetchPl
     const leftMs = deadline - Date.now()
     if (plan.recordBytes >= req.minBytes || plan.hasError || leftMs <= 0 || ctx.signal.aborted) return plan
     releasePlan(plan)
-    await waitForAny(logs, leftMs, ctx.signal)
+    // Only new data is worth another round; otherwise (deadline, abort, closed logs) the
+    // answer is what there is now — never a loop that does not wait.
+    if (!(await waitForAny(logs, leftMs, ctx.signal))) return planFetch(ctx.services.topics, req)
   }
 }
 
