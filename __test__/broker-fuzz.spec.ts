@@ -151,3 +151,52 @@ for (const backend of backends) {
     t.deepEqual(await broker.stop('SIGTERM'), { code: 0, signal: null }, broker.stderr())
   })
 }
+
+/** Sends `frames` back to back on one connection and resolves the first `count` response frames, in arrival order. */
+function pipeline(broker: BrokerChild, frames: Buffer[], count: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    let got = Buffer.alloc(0)
+    const out: Buffer[] = []
+    const s = net.connect(broker.port, broker.host, () => s.write(Buffer.concat(frames.map(framed))))
+    s.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d])
+      while (got.length >= 4 && got.length >= 4 + got.readInt32BE(0)) {
+        out.push(got.subarray(4, 4 + got.readInt32BE(0)))
+        got = got.subarray(4 + got.readInt32BE(0))
+      }
+      if (out.length >= count) {
+        s.destroy()
+        resolve(out)
+      }
+    })
+    s.on('error', reject)
+    s.once('close', () => reject(new Error(`closed after ${out.length} of ${count} responses`)))
+  })
+}
+
+for (const backend of backends) {
+  test.serial(`responses come in request order; a bad record set is refused per partition, not by closing (${backend})`, async (t) => {
+    const dir = tmpDir(t, 'broker-order-')
+    const broker = await startBrokerChild(t, backend as BackendName, path.join(dir, 'data'))
+    await roundTrip(broker, header(3, 1, 1).array(['ord'], (w, n) => w.string(n)).finish()) // creates the topic
+    // A long poll (1 s, nothing to read) and, behind it, requests that finish at once.
+    const fetch = header(1, 4, 2).int32(-1).int32(1_000).int32(1).int32(1024).int8(0).array(['ord'], (w, n) => w.string(n).array([0], (pw, p) => pw.int32(p).int64(0).int32(1024))).finish()
+    const versions = header(18, 1, 3).finish()
+    const produce = (correlationId: number, records: Buffer): Buffer =>
+      header(0, 3, correlationId).nullableString(null).int16(1).int32(1000).array(['ord'], (w, n) => w.string(n).array([0], (pw, p) => pw.int32(p).nullableBytes(records))).finish()
+    const badCrc = Buffer.alloc(70)
+    badCrc.writeInt32BE(70 - 12, 8) // batchLength
+    badCrc[16] = 2 // magic 2, but the CRC and the rest are zeros
+    const magic1 = Buffer.from(badCrc)
+    magic1[16] = 1
+    const responses = await pipeline(broker, [fetch, versions, produce(4, badCrc), produce(5, magic1)], 4)
+    t.deepEqual(responses.map((r) => r.readInt32BE(0)), [2, 3, 4, 5], 'correlation ids in request order')
+    // Fetch v4: correlation id, throttle, [topic: name, [partition, error, ...]].
+    t.is(responses[0].readInt16BE(4 + 4 + 4 + 2 + 3 + 4 + 4), 0, 'the long poll ended without error (nothing to read)')
+    // Produce v3 response: [topic: name, [partition, error, base offset, log append time]], throttle.
+    const produceError = (r: Buffer): number => r.readInt16BE(4 + 4 + 2 + 3 + 4 + 4)
+    t.is(produceError(responses[2]), 2, 'a batch whose CRC fails: CORRUPT_MESSAGE')
+    t.is(produceError(responses[3]), 43, 'magic 1: UNSUPPORTED_FOR_MESSAGE_FORMAT')
+    t.deepEqual(await broker.stop('SIGTERM'), { code: 0, signal: null }, broker.stderr())
+  })
+}
