@@ -49,7 +49,9 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop)
 }
 
-main().catch((err: Error) => {
-  log(`kafka-broker failed to start: ${err.stack ?? err.message}`)
+main().catch((err: Error & { code?: unknown }) => {
+  // An error with a code (ERR_LOG_LOCKED, EADDRINUSE, ERR_IO_CONFIG …) says what is wrong
+  // in its message; anything else is a bug, and its stack says where.
+  log(`kafka-broker failed to start: ${typeof err.code === 'string' ? `${err.code}: ${err.message}` : (err.stack ?? err.message)}`)
   process.exit(1)
 })
