@@ -50,10 +50,11 @@ export const findCoordinatorApi: ApiSpec = {
   minVersion: 0,
   maxVersion: 2,
   flexibleFrom: null,
-  handle(ctx, request) {
+  // async: a malformed request rejects (the connection closes it) rather than throwing.
+  async handle(ctx, request) {
     const req = decodeFindCoordinatorRequest(request, ctx.apiVersion)
     const s = ctx.services
     const res = findCoordinator(req, { nodeId: s.nodeId, host: s.advertisedHost, port: s.advertisedPort })
-    return Promise.resolve(body((w) => encodeFindCoordinatorResponse(w, ctx.apiVersion, res)))
+    return body((w) => encodeFindCoordinatorResponse(w, ctx.apiVersion, res))
   },
 }
