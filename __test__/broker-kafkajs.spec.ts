@@ -6,7 +6,7 @@ import test, { type ExecutionContext } from 'ava'
 import { Kafka, logLevel, type Consumer, type EachMessagePayload } from 'kafkajs'
 
 import { backends, tmpDir, type BackendName } from './helpers/backends'
-import { startBroker, type BrokerProcess } from './helpers/broker-process'
+import { startBrokerChild, type BrokerChild } from './helpers/broker'
 
 const PARTITIONS = 4
 const TOPIC = 'orders'
@@ -57,11 +57,11 @@ async function member(port: number, name: string, into: Map<string, number>): Pr
   return m
 }
 
-async function until(t: ExecutionContext, what: string, cond: () => boolean, broker: BrokerProcess, ms = 45_000): Promise<void> {
+async function until(t: ExecutionContext, what: string, cond: () => boolean, broker: BrokerChild, ms = 45_000): Promise<void> {
   const deadline = Date.now() + ms
   while (!cond()) {
     if (Date.now() > deadline) {
-      t.log(broker.output().split('\n').slice(-40).join('\n'))
+      t.log(broker.stderr().split('\n').slice(-40).join('\n'))
       throw new Error(`timed out after ${ms} ms waiting for: ${what}`)
     }
     await new Promise((r) => setTimeout(r, 50))
@@ -97,9 +97,9 @@ for (const backend of backends) {
   test.serial(`${backend}: kafkajs producer (acks −1) and a two-member group that rebalances on join and leave; committed offsets survive a restart`, async (t) => {
     t.timeout(240_000)
     const dir = tmpDir(t)
-    const run = (b: BackendName) => startBroker({ dir, backend: b, args: ['--partitions', String(PARTITIONS)] })
+    // A short initial rebalance delay (Kafka's is 3 s) keeps the joins quick.
+    const run = (b: BackendName) => startBrokerChild(t, b, dir, ['--partitions', String(PARTITIONS), '--group-initial-rebalance-delay-ms', '300'])
     let broker = await run(backend)
-    t.teardown(() => broker.kill())
     const all = new Map<string, number>()
     const sent: string[] = []
 
@@ -129,7 +129,7 @@ for (const backend of backends) {
     await a.consumer.disconnect()
 
     // Restart: the committed offsets are where the group resumes.
-    t.is(await broker.stop(), 0, `SIGTERM drains and exits 0:\n${broker.output()}`)
+    t.deepEqual(await broker.stop(), { code: 0, signal: null }, `SIGTERM drains and exits 0:\n${broker.stderr()}`)
     broker = await run(backend)
     const resumed = new Map<string, number>()
     const c = await member(broker.port, 'member-c', resumed)
@@ -139,6 +139,6 @@ for (const backend of backends) {
     const old = [...resumed.keys()].filter((v) => !v.startsWith('d-'))
     t.deepEqual(old, [], 'after the restart the group resumes at its committed offsets: nothing before them comes again')
     await c.consumer.disconnect()
-    t.is(await broker.stop(), 0)
+    t.deepEqual(await broker.stop(), { code: 0, signal: null })
   })
 }

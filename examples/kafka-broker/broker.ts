@@ -5,9 +5,10 @@
 import os from 'node:os'
 
 import { loadConfig, openIo, type Io } from '../../ts/index'
-import type { BrokerServices, GroupCoordinator, ProducerIdManager } from './apis/api'
+import type { BrokerServices } from './apis/api'
 import { buildApiTable } from './apis/table'
 import { BrokerMetrics } from './broker-metrics'
+import { groupApis, openGroups } from './groups/index'
 import { startMetricsServer, type MetricsServer } from './metrics-http'
 import type { BrokerOptions } from './options'
 import { BrokerServer } from './server'
@@ -37,15 +38,6 @@ function advertisedHostOf(opts: BrokerOptions): string {
   return opts.host === '0.0.0.0' || opts.host === '::' ? os.hostname() : opts.host
 }
 
-// TODO(K2 / integration): replace both placeholders with `openGroups(io, dir, opts)` from
-// ./groups/index (its `groups` and `producerIds`, closed in close()), and pass its
-// `groupApis` to buildApiTable below. Until then no group API is in the table, so no
-// request reaches these.
-const PLACEHOLDER_GROUPS: GroupCoordinator = { close: () => Promise.resolve() }
-const PLACEHOLDER_PRODUCER_IDS: ProducerIdManager = {
-  next: () => Promise.reject(new Error('producer ids are not wired in yet (groups/ is K2\'s part)')),
-}
-
 export async function startBroker(opts: StartOptions): Promise<Broker> {
   const logger = opts.logger ?? ((line: string) => process.stderr.write(`${line}\n`))
   const overrides = opts.backend === undefined ? {} : { enableIoUring: opts.backend === 'io_uring' }
@@ -66,18 +58,23 @@ export async function startBroker(opts: StartOptions): Promise<Broker> {
       logger,
     })
     undo.push(() => topics.close())
-    const groups = PLACEHOLDER_GROUPS
+    // Committed offsets and producer ids, durable in dir/@broker-state, and the coordinator.
+    const groups = await openGroups(io, opts.dir, {
+      logger,
+      initialRebalanceDelayMs: opts.groupInitialRebalanceDelayMs,
+      minSessionTimeoutMs: opts.groupMinSessionTimeoutMs,
+    })
     undo.push(() => groups.close())
     const metrics = new BrokerMetrics()
-    const table = buildApiTable([]) // TODO(K2 / integration): buildApiTable(groupApis)
+    const table = buildApiTable(groupApis)
     // The advertised port is the bound one, known only after listen: services is filled in then.
     const services: { -readonly [K in keyof BrokerServices]: BrokerServices[K] } = {
       nodeId: NODE_ID,
       advertisedHost: advertisedHostOf(opts),
       advertisedPort: opts.port,
       topics,
-      groups,
-      producerIds: PLACEHOLDER_PRODUCER_IDS,
+      groups: groups.groups,
+      producerIds: groups.producerIds,
       logger,
     }
     const server = await BrokerServer.listen({ host: opts.host, port: opts.port, table, services, metrics, maxFrameBytes: opts.maxFrameBytes })

@@ -25,6 +25,10 @@ export interface BrokerOptions {
   /** How often retention runs; 0 = never (Kafka's log.retention.check.interval.ms, default 5 minutes). */
   readonly retentionCheckMs: number
   readonly maxFrameBytes: number
+  /** Kafka's group.initial.rebalance.delay.ms: an empty group waits this long for more members (default 3 s). */
+  readonly groupInitialRebalanceDelayMs?: number
+  /** Kafka's group.min.session.timeout.ms (here 1 s by default, Kafka's is 6 s). */
+  readonly groupMinSessionTimeoutMs?: number
   /** Unset: io_uring where the machine has it, else the standard backend (openIo's default). */
   readonly backend?: Backend
   /** The Io's flags (e.g. --io-queue-depth 64), for loadConfig. */
@@ -58,13 +62,15 @@ A single-node Kafka-protocol broker on @streamline/io (DESIGN.md §8).
   --retention-check-ms N    how often retention runs (default ${DEFAULT_RETENTION_CHECK_MS}; 0 = never)
   --max-frame-bytes N       largest request accepted; larger closes the connection (default ${DEFAULT_MAX_FRAME_BYTES})
   --backend io_uring|standard   the Io backend (default: io_uring where available)
+  --group-initial-rebalance-delay-ms N   how long an empty group waits for more members (default 3000)
+  --group-min-session-timeout-ms N       shortest consumer session accepted (default 1000)
   --help                    this text
 
 The Io's own flags (${[...IO_FLAGS].join(', ')}) are passed to loadConfig.
 `
 
-type Flag = 'dir' | 'host' | 'port' | 'advertised-host' | 'partitions' | 'metrics-port' | 'segment-bytes' | 'retention-ms' | 'retention-bytes' | 'retention-check-ms' | 'max-frame-bytes' | 'backend'
-const FLAGS: ReadonlySet<string> = new Set<Flag>(['dir', 'host', 'port', 'advertised-host', 'partitions', 'metrics-port', 'segment-bytes', 'retention-ms', 'retention-bytes', 'retention-check-ms', 'max-frame-bytes', 'backend'])
+type Flag = 'dir' | 'host' | 'port' | 'advertised-host' | 'partitions' | 'metrics-port' | 'segment-bytes' | 'retention-ms' | 'retention-bytes' | 'retention-check-ms' | 'max-frame-bytes' | 'backend' | 'group-initial-rebalance-delay-ms' | 'group-min-session-timeout-ms'
+const FLAGS: ReadonlySet<string> = new Set<Flag>(['dir', 'host', 'port', 'advertised-host', 'partitions', 'metrics-port', 'segment-bytes', 'retention-ms', 'retention-bytes', 'retention-check-ms', 'max-frame-bytes', 'backend', 'group-initial-rebalance-delay-ms', 'group-min-session-timeout-ms'])
 
 function integer(flag: string, raw: string, min: number, max: number): number {
   if (!/^\d+$/.test(raw)) throw new UsageError(`--${flag}: ${JSON.stringify(raw)} is not a whole number`)
@@ -124,6 +130,8 @@ export function parseBrokerArgs(argv: readonly string[]): { kind: 'help' } | { k
       retentionBytes: optional('retention-bytes', 1, Number.MAX_SAFE_INTEGER),
       retentionCheckMs: optional('retention-check-ms', 0, 2_147_483_647) ?? DEFAULT_RETENTION_CHECK_MS,
       maxFrameBytes: optional('max-frame-bytes', 1024, 2 ** 31 - 1) ?? DEFAULT_MAX_FRAME_BYTES,
+      groupInitialRebalanceDelayMs: optional('group-initial-rebalance-delay-ms', 0, 2_147_483_647),
+      groupMinSessionTimeoutMs: optional('group-min-session-timeout-ms', 1, 2_147_483_647),
       backend,
       ioFlags,
     },

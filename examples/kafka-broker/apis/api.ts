@@ -7,6 +7,19 @@ import type { Socket } from 'node:net'
 
 import type { LogSlice, PartitionLog } from '../../../ts/index'
 import type { Reader } from '../protocol/types'
+import type {
+  HeartbeatRequest,
+  JoinGroupRequest,
+  JoinGroupResult,
+  LeaveGroupRequest,
+  LeaveGroupResult,
+  OffsetCommitRequest,
+  OffsetCommitResult,
+  OffsetFetchRequest,
+  OffsetFetchResult,
+  SyncGroupRequest,
+  SyncGroupResult,
+} from '../groups/types'
 
 /** What a handler returns: nothing (Produce with acks 0), a body, or a Fetch's pieces. */
 export type ApiResponse =
@@ -68,8 +81,20 @@ export interface BrokerServices {
   readonly logger: (line: string) => void
 }
 
-/** The single-node group coordinator (groups/coordinator.ts); its API handlers call it. */
+/**
+ * The single-node group coordinator (groups/coordinator.ts); its API handlers call it with
+ * decoded requests (groups/types.ts) and encode what it returns. Every promise settles:
+ * a JoinGroup or SyncGroup that waits for a rebalance is answered by the rebalance, a
+ * timeout, or close() (NOT_COORDINATOR).
+ */
 export interface GroupCoordinator {
+  joinGroup(req: JoinGroupRequest): Promise<JoinGroupResult>
+  syncGroup(req: SyncGroupRequest): Promise<SyncGroupResult>
+  heartbeat(req: HeartbeatRequest): Promise<{ errorCode: number }>
+  leaveGroup(req: LeaveGroupRequest): Promise<LeaveGroupResult>
+  /** Resolves once the accepted offsets are durable; `partitionExists` answers UNKNOWN_TOPIC_OR_PARTITION for the rest. */
+  commitOffsets(req: OffsetCommitRequest, partitionExists?: (topic: string, partition: number) => boolean): Promise<OffsetCommitResult>
+  fetchOffsets(req: OffsetFetchRequest): Promise<OffsetFetchResult>
   close(): Promise<void>
 }
 
