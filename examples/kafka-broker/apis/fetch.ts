@@ -69,24 +69,29 @@ async function longPoll(ctx: RequestContext, req: FetchRequest): Promise<FetchPl
 
 function encode(version: number, plan: FetchPlan, topErrorCode: number): ApiResponse {
   const pieces: Array<Buffer | { log: PartitionLog; slice: LogSlice }> = []
+  // Plain loops, not Writer.array: the writer is replaced after each record set, and
+  // array's callback would keep writing into the finished one (the bytes of every later
+  // partition lost from the frame).
   let w = new BufferWriter(256)
   w.int32(0) // throttle time
   if (version >= 7) w.int16(topErrorCode).int32(0) // error, session id 0: sessionless
-  w.array(plan.topics, (tw, t) => {
-    tw.string(t.name)
-    tw.array(t.partitions, (pw, p) => {
-      pw.int32(p.partition).int16(p.errorCode).int64(p.highWatermark)
-      pw.int64(p.highWatermark) // last stable offset: no transactions, so the high watermark
-      if (version >= 5) pw.int64(p.logStartOffset)
-      pw.int32(-1) // aborted transactions: null
-      if (version >= 11) pw.int32(-1) // preferred read replica: none
-      pw.int32(p.data?.slice.bytes ?? 0) // the record set's length, then its bytes
+  w.int32(plan.topics.length)
+  for (const t of plan.topics) {
+    w.string(t.name)
+    w.int32(t.partitions.length)
+    for (const p of t.partitions) {
+      w.int32(p.partition).int16(p.errorCode).int64(p.highWatermark)
+      w.int64(p.highWatermark) // last stable offset: no transactions, so the high watermark
+      if (version >= 5) w.int64(p.logStartOffset)
+      w.int32(-1) // aborted transactions: null
+      if (version >= 11) w.int32(-1) // preferred read replica: none
+      w.int32(p.data?.slice.bytes ?? 0) // the record set's length, then its bytes
       if (p.data !== null) {
         pieces.push(w.finish(), p.data)
         w = new BufferWriter(256)
       }
-    })
-  })
+    }
+  }
   if (pieces.length === 0) return { kind: 'body', body: w.finish() }
   pieces.push(w.finish())
   return { kind: 'pieces', pieces }
