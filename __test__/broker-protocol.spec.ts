@@ -34,6 +34,23 @@ test('every primitive round-trips through BufferWriter and BufferReader', (t) =>
   t.is(r.remaining, 0)
 })
 
+test('BufferWriter grows at any field: the same bytes whatever its first size', (t) => {
+  // A field that starts past the end makes the writer replace its buffer; each field
+  // must write into the new one (a write into the old one is lost, or a RangeError).
+  const encode = (initial: number): Buffer => {
+    const w = new BufferWriter(initial)
+    w.int8(1).int16(2).int32(3).uint32(4).int64(5).boolean(true).varint(-300).varlong(2 ** 40).uvarint(70_000)
+    w.uuid(Buffer.alloc(16, 7)).string('topic-é').nullableString('n').compactString('cs').compactNullableString('cn')
+    w.bytes(Buffer.alloc(40, 8)).nullableBytes(Buffer.alloc(3, 9)).compactBytes(Buffer.alloc(5, 10)).compactNullableBytes(Buffer.alloc(2, 11))
+    w.array([1, 2], (iw, v) => iw.int32(v)).taggedFields()
+    return Buffer.from(w.finish())
+  }
+  const expected = encode(4096)
+  for (let initial = 16; initial <= expected.length + 1; initial++) {
+    t.true(encode(initial).equals(expected), `first size ${initial}`)
+  }
+})
+
 test('known encodings: zig-zag varints and INT64 −1 match the Kafka protocol guide', (t) => {
   t.deepEqual([...new BufferWriter().varint(-1).varint(1).varint(-64).varint(64).finish()], [0x01, 0x02, 0x7f, 0x80, 0x01])
   t.is(new BufferWriter().int64(-1).finish().toString('hex'), 'ffffffffffffffff')

@@ -36,7 +36,8 @@ export function readCompactBytes(src: ByteSource): Buffer {
 }
 
 function copyIn(sink: ByteSink, v: Uint8Array): void {
-  sink.buf.set(v, put(sink, v.length))
+  const at = put(sink, v.length)
+  sink.buf.set(v, at)
 }
 export function writeNullableBytes(sink: ByteSink, v: Uint8Array | null): void {
   if (v === null) return writeInt32(sink, -1)

@@ -29,7 +29,11 @@ export function take(src: ByteSource, n: number, what: string): number {
   return at
 }
 
-/** Reserves `n` bytes of the sink; returns where they start. */
+/**
+ * Reserves `n` bytes of the sink; returns where they start. It may replace `sink.buf`:
+ * call it before reading `sink.buf` (`const at = put(sink, 4); sink.buf.writeInt32BE(v, at)`),
+ * never inside the same expression, which would write into the old buffer.
+ */
 export function put(sink: ByteSink, n: number): number {
   sink.ensure(n)
   const at = sink.pos

@@ -29,16 +29,20 @@ export function readBoolean(src: ByteSource): boolean {
 }
 
 export function writeInt8(sink: ByteSink, v: number): void {
-  sink.buf.writeInt8(v, put(sink, 1))
+  const at = put(sink, 1)
+  sink.buf.writeInt8(v, at)
 }
 export function writeInt16(sink: ByteSink, v: number): void {
-  sink.buf.writeInt16BE(v, put(sink, 2))
+  const at = put(sink, 2)
+  sink.buf.writeInt16BE(v, at)
 }
 export function writeInt32(sink: ByteSink, v: number): void {
-  sink.buf.writeInt32BE(v, put(sink, 4))
+  const at = put(sink, 4)
+  sink.buf.writeInt32BE(v, at)
 }
 export function writeUint32(sink: ByteSink, v: number): void {
-  sink.buf.writeUInt32BE(v, put(sink, 4))
+  const at = put(sink, 4)
+  sink.buf.writeUInt32BE(v, at)
 }
 export function writeInt64(sink: ByteSink, v: number): void {
   if (!Number.isSafeInteger(v)) throw new RangeError(`INT64 value ${v} is not a safe integer`)
@@ -49,5 +53,6 @@ export function writeInt64(sink: ByteSink, v: number): void {
   sink.buf.writeUInt32BE(v - high * TWO_32, at + 4)
 }
 export function writeBoolean(sink: ByteSink, v: boolean): void {
-  sink.buf[put(sink, 1)] = v ? 1 : 0
+  const at = put(sink, 1)
+  sink.buf[at] = v ? 1 : 0
 }

@@ -41,11 +41,13 @@ export function writeNullableString(sink: ByteSink, v: string | null): void {
   const length = Buffer.byteLength(v, 'utf8')
   if (length > MAX_STRING_BYTES) throw new RangeError(`STRING of ${length} bytes is over ${MAX_STRING_BYTES}`)
   writeInt16(sink, length)
-  sink.buf.write(v, put(sink, length), length, 'utf8')
+  const at = put(sink, length)
+  sink.buf.write(v, at, length, 'utf8')
 }
 export function writeCompactNullableString(sink: ByteSink, v: string | null): void {
   if (v === null) return writeUvarint(sink, 0)
   const length = Buffer.byteLength(v, 'utf8')
   writeUvarint(sink, length + 1)
-  sink.buf.write(v, put(sink, length), length, 'utf8')
+  const at = put(sink, length)
+  sink.buf.write(v, at, length, 'utf8')
 }

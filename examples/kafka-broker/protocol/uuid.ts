@@ -10,5 +10,6 @@ export function readUuid(src: ByteSource): Buffer {
 
 export function writeUuid(sink: ByteSink, v: Buffer): void {
   if (v.length !== UUID_BYTES) throw new RangeError(`a UUID is ${UUID_BYTES} bytes, got ${v.length}`)
-  sink.buf.set(v, put(sink, UUID_BYTES))
+  const at = put(sink, UUID_BYTES)
+  sink.buf.set(v, at)
 }

@@ -37,10 +37,12 @@ function writeUnsigned(sink: ByteSink, v: number): void {
   sink.ensure(10)
   let rest = v
   while (rest >= 0x80) {
-    sink.buf[put(sink, 1)] = (rest % 128) | 0x80
+    const at = put(sink, 1)
+    sink.buf[at] = (rest % 128) | 0x80
     rest = Math.floor(rest / 128)
   }
-  sink.buf[put(sink, 1)] = rest
+  const at = put(sink, 1)
+  sink.buf[at] = rest
 }
 
 export function writeUvarint(sink: ByteSink, v: number): void {
