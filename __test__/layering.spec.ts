@@ -59,6 +59,18 @@ test('ts/ imports nothing from benches/', (t) => {
   t.deepEqual(files.filter((f) => /from\s+['"][./]*benches\/|require\(['"][./]*benches\//.test(code(f))).map(rel), [])
 })
 
+test('the broker example is built on the public API only: whatever it imports from ts/ is ts/index', (t) => {
+  const example = sources(path.join(root, 'examples', 'kafka-broker'))
+  t.true(example.length > 10, 'the example is there')
+  const deep = example.flatMap((f) =>
+    [...code(f).matchAll(/(?:from\s+|import\s+|require\()['"]([^'"]+)['"]/g)]
+      .map((m) => path.relative(root, path.resolve(path.dirname(f), m[1])))
+      .filter((target) => target.startsWith(`ts${path.sep}`) && target !== path.join('ts', 'index'))
+      .map((target) => `${rel(f)} → ${target}`),
+  )
+  t.deepEqual(deep, [])
+})
+
 test('the package ships no bench code the CLI does not run: every file of ts/cli/bench/ is used by `streamline-io bench`', (t) => {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { files: string[] }
   t.false(pkg.files.some((f) => f.includes('benches')), `package.json files: ${pkg.files.join(', ')}`)
