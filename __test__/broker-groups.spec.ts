@@ -108,8 +108,8 @@ const sync = (c: Coordinator, memberId: string, generationId: number, assignment
 const heartbeat = async (c: Coordinator, memberId: string, generationId: number, groupId = G): Promise<number> =>
   (await c.heartbeat({ groupId, generationId, memberId, groupInstanceId: null })).errorCode
 
-/** Two members through the whole v4 dance to a Stable generation 1, each assigned its own name. */
-async function stableGroupOfTwo(t: ExecutionContext, s: ReturnType<typeof setup>): Promise<[string, string]> {
+/** Two members (a, the leader, and b) through their v4 joins, past the initial delay: generation 1 awaits its sync. */
+async function joinedGroupOfTwo(t: ExecutionContext, s: ReturnType<typeof setup>): Promise<{ a: string; b: string; ja: Tracked<JoinGroupResult>; jb: Tracked<JoinGroupResult> }> {
   const { c, clock } = s
   const a = await memberIdFor(t, c, 'a')
   const b = await memberIdFor(t, c, 'b')
@@ -117,6 +117,13 @@ async function stableGroupOfTwo(t: ExecutionContext, s: ReturnType<typeof setup>
   const jb = track(c.joinGroup(joinReq(b, 'b')))
   clock.advance(2 * INITIAL_DELAY_MS)
   await tick()
+  return { a, b, ja, jb }
+}
+
+/** Two members through the whole v4 dance to a Stable generation 1, each assigned its own name. */
+async function stableGroupOfTwo(t: ExecutionContext, s: ReturnType<typeof setup>): Promise<[string, string]> {
+  const { c } = s
+  const { a, b, ja, jb } = await joinedGroupOfTwo(t, s)
   t.true(ja.done && jb.done)
   const sa = track(sync(c, a, 1, [{ memberId: a, assignment: Buffer.from('A') }, { memberId: b, assignment: Buffer.from('B') }]))
   const sb = track(sync(c, b, 1))
@@ -164,13 +171,9 @@ test('two members join: one generation, the leader gets both members and their m
 })
 
 test('SyncGroup: a follower waits until the leader syncs, then each gets its own assignment', async (t) => {
-  const { c, clock } = setup()
-  const a = await memberIdFor(t, c, 'a')
-  const b = await memberIdFor(t, c, 'b')
-  void c.joinGroup(joinReq(a, 'a'))
-  void c.joinGroup(joinReq(b, 'b'))
-  clock.advance(2 * INITIAL_DELAY_MS)
-  await tick()
+  const s = setup()
+  const { c } = s
+  const { a, b } = await joinedGroupOfTwo(t, s)
   const sb = track(sync(c, b, 1))
   await tick()
   t.false(sb.done, 'the follower waits for the leader')
@@ -291,13 +294,9 @@ test('LeaveGroup (v3 batch): known members leave, unknown ones get UNKNOWN_MEMBE
 })
 
 test('a follower waiting in SyncGroup is answered REBALANCE_IN_PROGRESS when a rebalance starts; a leader that never syncs is removed', async (t) => {
-  const { c, clock } = setup()
-  const a = await memberIdFor(t, c, 'a')
-  const b = await memberIdFor(t, c, 'b')
-  void c.joinGroup(joinReq(a, 'a'))
-  void c.joinGroup(joinReq(b, 'b'))
-  clock.advance(2 * INITIAL_DELAY_MS)
-  await tick()
+  const s = setup()
+  const { c, clock } = s
+  const { a, b } = await joinedGroupOfTwo(t, s)
   const sb = track(sync(c, b, 1))
   // b keeps heartbeating while it waits; a (the leader) never syncs.
   for (let i = 0; i < 6; i++) {
