@@ -7,6 +7,7 @@ import { Kafka, logLevel, type Consumer, type EachMessagePayload } from 'kafkajs
 
 import { backends, tmpDir, type BackendName } from './helpers/backends'
 import { startBrokerChild, type BrokerChild } from './helpers/broker'
+import { eventually } from './helpers/log-api-util'
 
 const PARTITIONS = 4
 const TOPIC = 'orders'
@@ -57,15 +58,11 @@ async function member(port: number, name: string, into: Map<string, number>): Pr
   return m
 }
 
+/** Waits for `cond` (helpers' `eventually`); on a timeout, the broker's last log lines say why. */
 async function until(t: ExecutionContext, what: string, cond: () => boolean, broker: BrokerChild, ms = 45_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) {
-      t.log(broker.stderr().split('\n').slice(-40).join('\n'))
-      throw new Error(`timed out after ${ms} ms waiting for: ${what}`)
-    }
-    await new Promise((r) => setTimeout(r, 50))
-  }
+  if (await eventually(cond, ms)) return
+  t.log(broker.stderr().split('\n').slice(-40).join('\n'))
+  throw new Error(`timed out after ${ms} ms waiting for: ${what}`)
 }
 
 const values = (phase: string, n: number) => Array.from({ length: n }, (_, i) => `${phase}-${i}`)
