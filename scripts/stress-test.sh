@@ -13,6 +13,11 @@
 #   -l LOADERS  concurrent load processes (default 1; 0 = no load, the idle baseline)
 #   -x          stop at the first failed run (default: run all RUNS)
 #
+# Pausing: `touch OUTDIR/pause` holds the campaign before its next run (the loaders are
+# stopped with SIGSTOP too, so the machine goes quiet, e.g. for a benchmark); removing the
+# file resumes it. A pause is logged in summary.txt and does not break the streak: no run
+# is cut short by it.
+#
 # The load: each loader loops `node bin/streamline-io bench --quick` — buffered writes
 # and fdatasyncs (W1/W2), page-cache reads (W3/W4), O_DIRECT reads on registered pool
 # buffers (W5), cold-cache sequential reads after posix_fadvise/drop_caches (W6) — from
@@ -41,7 +46,7 @@ while getopts 'n:m:o:l:x' opt; do
     o) OUTDIR=$OPTARG ;;
     l) LOADERS=$OPTARG ;;
     x) STOP_ON_FAIL=1 ;;
-    *) sed -n '2,29p' "$0"; exit 2 ;;
+    *) sed -n '2,34p' "$0"; exit 2 ;;
   esac
 done
 
@@ -101,7 +106,18 @@ echo "stress: $RUNS × '$CMD' with $LOADERS loader(s); logs in $OUTDIR" | tee -a
 pass=0
 streak=0
 best=0
+signal_loaders() {
+  for pid in "${LOADER_PIDS[@]}"; do kill "-$1" -- "-$pid" 2>/dev/null; done
+}
+
 for ((i = 1; i <= RUNS; i++)); do
+  if [ -e "$OUTDIR/pause" ]; then
+    signal_loaders STOP
+    echo "paused before run $i at $(date +%T) ($OUTDIR/pause exists)" | tee -a "$SUMMARY"
+    while [ -e "$OUTDIR/pause" ]; do sleep 5; done
+    signal_loaders CONT
+    echo "resumed at $(date +%T)" | tee -a "$SUMMARY"
+  fi
   log=$OUTDIR/run-$i.log
   start=$(date +%s)
   load0=$(cut -d' ' -f1-3 /proc/loadavg)
