@@ -71,3 +71,52 @@ for (const [args, message] of [
     t.is(r.stdout, '')
   })
 }
+
+test('bench:broker --render prints medians of the runs and the ratio to the standard backend', async (t) => {
+  const dir = tmpDir(t)
+  const phase = (messagesPerSec: number, p99?: number) => ({
+    messages: 1000,
+    seconds: 1000 / messagesPerSec,
+    messagesPerSec,
+    mbPerSec: (messagesPerSec * 1024) / 1e6,
+    clientCpuSeconds: 0.001,
+    brokerCpuSeconds: 0.002,
+    ...(p99 === undefined ? {} : { latencyMs: { p50: p99 / 2, p99, p999: p99, max: p99 } }),
+  })
+  const run = (backend: string, via: string, run: number, produce: number, consume: number, p99?: number) => ({
+    backend,
+    via,
+    run,
+    client: via === 'kcat' ? 'kcat 1.7.1 (librdkafka 2.0.2)' : 'confluent-kafka 2.16.1 (librdkafka 2.16.0)',
+    produce: phase(produce, p99),
+    consume: phase(consume),
+    broker: { requests: { Produce: 10 }, requestSeconds: { Produce: 0.05 }, ioOps: {}, bytesOnDisk: 0 },
+  })
+  const report = {
+    options: { messages: 1000, size: 1024, runs: 3, backends: ['io_uring', 'standard'], clients: ['confluent-kafka', 'kcat'], rate: 0 },
+    results: [
+      run('io_uring', 'confluent-kafka', 1, 300, 900, 30),
+      run('standard', 'confluent-kafka', 1, 200, 1000, 40),
+      run('io_uring', 'confluent-kafka', 2, 100, 800, 10),
+      run('standard', 'confluent-kafka', 2, 100, 1200, 20),
+      run('io_uring', 'confluent-kafka', 3, 200, 700, 20),
+      run('standard', 'confluent-kafka', 3, 150, 1100, 60),
+      run('io_uring', 'kcat', 1, 500, 2000),
+      run('standard', 'kcat', 1, 250, 2000),
+    ],
+  }
+  const file = path.join(dir, 'w8.json')
+  fs.writeFileSync(file, JSON.stringify(report))
+  const r = await runNode([MAIN, '--render', file], { env: cleanEnv(), timeoutMs: 30_000 })
+  t.is(r.code, 0, summary(r))
+  const rows = r.stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| client'))
+  t.is(rows.length, 4, r.stdout)
+  const cells = (i: number) => rows[i].split('|').map((c) => c.trim())
+  // io_uring, confluent-kafka: runs 300/100/200 → median 200; standard's median 150 → 1.33×.
+  t.deepEqual(cells(0).slice(1, 7), ['confluent-kafka 2.16.1 (librdkafka 2.16.0)', 'io_uring', '300 / 100 / 200', '**200**', '1.33×', '10.0 / 20.0'])
+  t.deepEqual(cells(0).slice(9, 12), ['900 / 800 / 700', '**800**', '0.73×'])
+  t.deepEqual(cells(1).slice(2, 7), ['standard', '200 / 100 / 150', '**150**', '1.00×', '20.0 / 40.0'])
+  // kcat reports no latency; one run each.
+  t.deepEqual(cells(2).slice(1, 7), ['kcat 1.7.1 (librdkafka 2.0.2)', 'io_uring', '500', '**500**', '2.00×', 'n/a'])
+  t.regex(r.stdout, /medians of 3/)
+})

@@ -50,6 +50,8 @@ interface Options {
   dir: string
   profile: boolean
   json: boolean
+  /** --render FILE: print the table of an earlier --json report instead of running. */
+  render: string | null
 }
 
 const USAGE = `usage: npm run bench:broker -- [options]
@@ -64,12 +66,13 @@ const USAGE = `usage: npm run bench:broker -- [options]
   --dir DIR           where each run's broker directory is made (default: BENCH_DIR or the OS temp dir)
   --profile           run the first broker of each backend under node --cpu-prof and report where its JS time goes
   --json              print the whole report as JSON on stdout (progress stays on stderr)
+  --render FILE       print the table of a report written by --json, without running anything
 `
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { messages: 1_000_000, size: 1024, runs: 3, backends: [...BACKENDS], clients: [...CLIENTS], rate: 0, dir: process.env.BENCH_DIR ?? os.tmpdir(), profile: false, json: false }
+  const o: Options = { messages: 1_000_000, size: 1024, runs: 3, backends: [...BACKENDS], clients: [...CLIENTS], rate: 0, dir: process.env.BENCH_DIR ?? os.tmpdir(), profile: false, json: false, render: null }
   const count = (flag: string, raw: string | undefined, min: number, max: number): number => {
     const n = Number(raw)
     if (raw === undefined || !/^\d+$/.test(raw) || n < min || n > max) throw new UsageError(`${flag} takes a whole number in ${min}..${max}, got ${JSON.stringify(raw)}`)
@@ -113,6 +116,10 @@ function parseArgs(argv: string[]): Options {
         break
       case '--json':
         o.json = true
+        break
+      case '--render':
+        if (argv[i + 1] === undefined) throw new UsageError('--render takes a report written by --json')
+        o.render = argv[++i]
         break
       case '--help':
         process.stdout.write(USAGE)
@@ -356,6 +363,11 @@ async function main(): Promise<void> {
     if (!(err instanceof UsageError)) throw err
     process.stderr.write(`bench:broker: ${err.message}\n${USAGE}`)
     process.exitCode = 2
+    return
+  }
+  if (o.render !== null) {
+    const report = JSON.parse(fs.readFileSync(o.render, 'utf8')) as { options: Options; results: RunResult[] }
+    process.stdout.write(`${table(report.options, report.results)}\n`)
     return
   }
   if (!fs.existsSync(BROKER_MAIN)) throw new Error(`${BROKER_MAIN} is missing: run npm run build:ts first`)
