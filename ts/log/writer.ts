@@ -1,13 +1,24 @@
 // Group commit for a partition log (the WAL's scheme, DESIGN.md §3). Appends queue in
-// call order; one group at a time is in flight. A group takes the queued appends that
-// fit in the active segment without a roll, gives them their offsets (in queue order, so
-// in call order), and goes to the kernel as ONE write of their batches — linked to one
-// fdatasync under sync 'always' — however many appends it carries. Rolls, truncations and
-// syncs run in the same lane, between groups.
+// call order. A group takes the queued appends that fit in the active segment without a
+// roll, gives them their offsets (in queue order, so in call order), and goes to the
+// kernel as ONE write of their batches, however many appends it carries; under sync
+// 'always' an fdatasync follows. Rolls, truncations and explicit syncs run in the same
+// lane, between groups, once every group's fdatasync has settled.
+//
+// Pipelining (sync 'always'): when appends keep coming, a group's fdatasync does not hold
+// up the next group's write. The lane runs a group as far as its write; its fdatasync is
+// then issued (it covers that write, which has completed) and the lane moves on, so the
+// next group is cut from what arrived meanwhile and written while the disk flushes. At
+// most PIPELINE_SYNCS fdatasyncs are in flight. Acknowledgements stay in order: a group
+// is acknowledged once its own fdatasync and every earlier group's have succeeded. When
+// nothing is in flight and a group carries a single append (a quiet log), the write and
+// its fdatasync go as one linked batch instead: one submission, the lowest latency.
 //
 // After a failed write or fdatasync the log is failed (fsyncgate: a failed fdatasync may
 // have dropped dirty pages, and retrying it would report success over lost data): the
-// appends waiting at that moment reject with the error, later calls with ERR_LOG_FAILED.
+// appends waiting at that moment — queued, or written in a later group whose fdatasync
+// was still in flight — reject with the error, later calls with ERR_LOG_FAILED. A group
+// whose fdatasync succeeded before the failure is acknowledged: it is durable.
 import { Lane } from '../lane'
 import type { SyncMode } from '../wal/options'
 import type { Io } from '../types'
@@ -53,6 +64,13 @@ export interface WriterOwner {
 
 /** A group carries at most this much unless a single append is larger (it then goes alone). */
 const GROUP_MAX_BYTES = 8 * 1024 * 1024
+/** fdatasyncs in flight at once while pipelining: one flushing, one queued behind it. */
+const PIPELINE_SYNCS = 2
+
+/** A written group waiting for its fdatasync; `acked` settles true once it was acknowledged, false if it was rejected. */
+interface SyncingGroup {
+  readonly acked: Promise<boolean>
+}
 
 export class LogWriter {
   /** End of what is written (offset, and position in the active segment). */
@@ -67,6 +85,8 @@ export class LogWriter {
   private readonly lane = new Lane()
   private idleWaiters: Array<() => void> = []
   private timer: NodeJS.Timeout | null = null
+  /** Written groups whose fdatasync is in flight, oldest first. */
+  private syncing: SyncingGroup[] = []
 
   constructor(
     private readonly owner: WriterOwner,
@@ -112,7 +132,8 @@ export class LogWriter {
     if (this.groupActive || this.hasFailed) return
     this.groupActive = true
     setImmediate(() => {
-      void this.exclusive(() => this.next()).finally(() => {
+      // Not exclusive(): a group may start while earlier groups' fdatasyncs are in flight.
+      void this.lane.run(() => this.next()).finally(() => {
         this.groupActive = false
         if (this.queue.length > 0) this.schedule()
         else this.wakeIdle()
@@ -120,15 +141,24 @@ export class LogWriter {
     })
   }
 
-  /** Runs `fn` in the lane: after every group, roll, truncation and sync before it. */
+  /** Runs `fn` in the lane: after every group (its fdatasync included), roll, truncation and sync before it. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.lane.run(fn)
+    return this.lane.run(async () => {
+      await this.settleSyncs()
+      return fn()
+    })
+  }
+
+  /** Resolves once no group's fdatasync is in flight (whatever their outcomes). */
+  private async settleSyncs(): Promise<void> {
+    while (this.syncing.length > 0) await this.syncing[0].acked
   }
 
   private async next(): Promise<void> {
     if (this.hasFailed || this.queue.length === 0) return
     const head = this.queue[0]
     if (head.kind === 'truncate') {
+      await this.settleSyncs()
       this.queue.shift()
       try {
         await this.owner.truncateNow(head.offset)
@@ -152,7 +182,9 @@ export class LogWriter {
       const now = Date.now()
       const first = this.queue[0] as AppendEntry
       if (this.owner.active.shouldRoll(first.bytes.length, first.maxTimestamp, this.owner.active.nextOffset + first.records - 1, now)) {
-        // The roll fsyncs the old segment, so everything written so far is durable.
+        // The roll fsyncs the old segment, so everything written so far is durable; the
+        // groups still syncing belong to it and settle first.
+        await this.settleSyncs()
         await this.owner.roll()
         this.durableOffset = this.writtenOffset
         this.writtenPosition = 0
@@ -179,6 +211,17 @@ export class LogWriter {
       const buf = group.length === 1 ? group[0].bytes : Buffer.concat(group.map((e) => e.bytes), total)
       const file = seg.file!
       const io = this.owner.io
+      const end = { offset: seg.nextOffset, position: start + total }
+      if (this.sync.kind === 'always' && io.config.queueDepth >= 2 && (this.syncing.length > 0 || group.length > 1)) {
+        await file.writeAt(buf, start)
+        this.writtenOffset = end.offset
+        this.writtenPosition = end.position
+        while (this.syncing.length >= PIPELINE_SYNCS) await this.syncing[0].acked
+        const written = group
+        group = [] // from here on the group is the fdatasync handler's to settle
+        this.startSync(written, infos, end, file.syncData())
+        return
+      }
       if (this.sync.kind === 'always') {
         if (io.config.queueDepth >= 2) {
           const [w, s] = await io.batch().writeAt(file, buf, start, { link: true }).syncData(file).submit()
@@ -189,25 +232,71 @@ export class LogWriter {
           await file.writeAt(buf, start)
           await file.syncData()
         }
-        this.durableOffset = seg.nextOffset
+        this.durableOffset = end.offset
       } else {
         await file.writeAt(buf, start)
       }
-      this.writtenOffset = seg.nextOffset
-      this.writtenPosition = start + total
-      let batches = 0
-      let records = 0
-      for (const e of group) {
-        batches += e.batches.length
-        records += e.records
-      }
-      this.owner.counted(group.length, batches, records, total)
-      this.owner.advanceHighWatermark(seg.nextOffset, start + total)
-      group.forEach((e, i) => e.resolve(infos[i]))
+      this.writtenOffset = end.offset
+      this.writtenPosition = end.position
+      this.acknowledge(group, infos, end)
     } catch (err) {
       for (const e of group) e.reject(err)
       this.fail(err)
     }
+  }
+
+  /**
+   * The pipelined tail of a group: `sync` covers its write (issued after it completed).
+   * The group is acknowledged after every earlier group was, in order; if an earlier one
+   * was rejected, or this sync fails, it is rejected and the log is failed.
+   */
+  private startSync(group: AppendEntry[], infos: AppendInfo[], end: { offset: number; position: number }, sync: Promise<void>): void {
+    const before = this.syncing.length > 0 ? this.syncing[this.syncing.length - 1].acked : Promise.resolve(true)
+    const acked = (async (): Promise<boolean> => {
+      const synced = await sync.then(
+        () => null,
+        (err: unknown) => ({ err }),
+      )
+      const earlierAcked = await before
+      if (earlierAcked && synced === null) {
+        // Durable and in order — even if a later group's write has failed the log since.
+        this.durableOffset = end.offset
+        this.acknowledge(group, infos, end)
+        return true
+      }
+      if (!earlierAcked) {
+        // An earlier group failed the log: nothing past it is acknowledged, whatever this
+        // fdatasync said.
+        for (const e of group) e.reject(this.failure)
+        return false
+      }
+      const err = synced!.err
+      for (const e of group) e.reject(err)
+      this.fail(err)
+      return false
+    })()
+    const entry: SyncingGroup = { acked }
+    this.syncing.push(entry)
+    const remove = (): void => {
+      this.syncing.splice(this.syncing.indexOf(entry), 1)
+    }
+    // Registered first, so whoever awaits `acked` sees the group gone from `syncing`.
+    acked.then(remove, remove)
+  }
+
+  /** A group is durable (or written, without sync 'always'): counted, visible, resolved. */
+  private acknowledge(group: AppendEntry[], infos: AppendInfo[], end: { offset: number; position: number }): void {
+    let batches = 0
+    let records = 0
+    let bytes = 0
+    for (const e of group) {
+      batches += e.batches.length
+      records += e.records
+      bytes += e.bytes.length
+    }
+    this.owner.counted(group.length, batches, records, bytes)
+    this.owner.advanceHighWatermark(end.offset, end.position)
+    group.forEach((e, i) => e.resolve(infos[i]))
   }
 
   /** fdatasync of the active segment, if anything written is not yet durable. */
@@ -254,5 +343,6 @@ export class LogWriter {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
     }
     await this.lane.idle()
+    await this.settleSyncs()
   }
 }
