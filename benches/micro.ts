@@ -3,6 +3,12 @@
 //   readAt       one cached 4 KiB read at a time: io_uring and standard backends vs
 //                node:fs FileHandle.read (per call, queue depth 1: the fixed cost of a call)
 //   batch        32 cached 4 KiB reads: io.batch() vs 32 readAt under Promise.all vs node:fs
+//   pool         an I/O buffer per operation: io.pool acquire + release (io_uring's pool,
+//                whose buffers are registered with the ring, and the standard backend's)
+//                vs Buffer.alloc / Buffer.allocUnsafe, at 4 KiB and 64 KiB
+//   registered   one cached 4 KiB readAt on io_uring into a registered pool buffer
+//                (READ_FIXED) vs into a plain Buffer (the registered-buffer hits are
+//                counted, so the row says the fixed path really ran)
 //   crc32c       4 KiB: the native (SSE4.2) path vs the table implementation
 //   metrics      what the library pays per operation to record it (Metrics.record), its
 //                parts (performance.now, the histogram), and the bench's own HDR recorder
@@ -88,6 +94,7 @@ async function main(): Promise<void> {
   // benny calls these per suite: cycle prints each case as it finishes, complete collects.
   const cycle = b.cycle()
   const done = b.complete((s) => void summaries.push(s))
+  let registeredReads = { reads: 0, registeredBufferHits: 0 }
   try {
     await b.suite(
       `readAt 4 KiB, page cache warm, one at a time (${uring.backend} vs standard vs node:fs)`,
@@ -121,6 +128,53 @@ async function main(): Promise<void> {
       cycle,
       done,
     )
+    let held = 0
+    for (const size of [4 * KiB, 64 * KiB]) {
+      const label = `${size / KiB} KiB`
+      await b.suite(
+        `an I/O buffer of ${label} per operation (get one, give it back)`,
+        config,
+        b.add(`${uring.backend} io.pool acquire + release`, () => {
+          const x = uring.pool.acquire(size)
+          held ^= x.length
+          uring.pool.release(x)
+        }),
+        b.add('standard io.pool acquire + release', () => {
+          const x = standard.pool.acquire(size)
+          held ^= x.length
+          standard.pool.release(x)
+        }),
+        b.add(`Buffer.alloc(${size}) (zeroed; left to the GC)`, () => {
+          held ^= Buffer.alloc(size).length
+        }),
+        b.add(`Buffer.allocUnsafe(${size}) (left to the GC)`, () => {
+          held ^= Buffer.allocUnsafe(size).length
+        }),
+        cycle,
+        done,
+      )
+    }
+    const fixed = uring.pool.acquire(4 * KiB)
+    const hitsBefore = uring.metrics().registeredBufferHits
+    let fixedCalls = 0
+    await b.suite(
+      `readAt 4 KiB on ${uring.backend}, page cache warm, one at a time: registered pool buffer vs plain Buffer`,
+      config,
+      b.add(`${uring.backend} readAt into an io.pool buffer (registered: READ_FIXED)`, async () => {
+        fixedCalls++
+        await uf.readAt(fixed, nextOffset())
+      }),
+      b.add(`${uring.backend} readAt into a plain Buffer`, async () => {
+        await uf.readAt(buf, nextOffset())
+      }),
+      cycle,
+      done,
+    )
+    const fixedHits = uring.metrics().registeredBufferHits - hitsBefore
+    registeredReads = { reads: fixedCalls, registeredBufferHits: fixedHits }
+    console.log(`  registered-buffer hits: ${fixedHits} of ${fixedCalls} reads into the pool buffer${uring.backend === 'io_uring' && fixedHits < fixedCalls ? ' (fewer: some went unregistered — see io.pool.stats())' : ''}`)
+    uring.pool.release(fixed)
+    if (held === 0.5) console.log(held) // keeps the buffers' lengths used
     const data = Buffer.alloc(4 * KiB, 0x5a)
     let sink = 0
     await b.suite(
@@ -179,6 +233,7 @@ async function main(): Promise<void> {
     backend: uring.backend,
     fallbackReason: uring.fallbackReason,
     maxTimeSeconds: args.maxTimeSeconds,
+    registeredReads,
     suites: summaries.map((s) => ({ name: s.name, cases: s.results.map(caseOf) })),
   }
   console.log('\nns per call (fastest first within each suite):')
