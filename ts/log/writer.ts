@@ -67,11 +67,6 @@ const GROUP_MAX_BYTES = 8 * 1024 * 1024
 /** fdatasyncs in flight at once while pipelining: one flushing, one queued behind it. */
 const PIPELINE_SYNCS = 2
 
-/** A written group waiting for its fdatasync; `acked` settles true once it was acknowledged, false if it was rejected. */
-interface SyncingGroup {
-  readonly acked: Promise<boolean>
-}
-
 export class LogWriter {
   /** End of what is written (offset, and position in the active segment). */
   writtenOffset: number
@@ -85,8 +80,11 @@ export class LogWriter {
   private readonly lane = new Lane()
   private idleWaiters: Array<() => void> = []
   private timer: NodeJS.Timeout | null = null
-  /** Written groups whose fdatasync is in flight, oldest first. */
-  private syncing: SyncingGroup[] = []
+  /**
+   * Written groups whose fdatasync is in flight, oldest first: each settles true once the
+   * group was acknowledged, false if it was rejected (never rejects).
+   */
+  private syncing: Array<Promise<boolean>> = []
 
   constructor(
     private readonly owner: WriterOwner,
@@ -144,21 +142,21 @@ export class LogWriter {
   /** Runs `fn` in the lane: after every group (its fdatasync included), roll, truncation and sync before it. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.lane.run(async () => {
-      await this.settleSyncs()
+      await this.syncsBelow(1)
       return fn()
     })
   }
 
-  /** Resolves once no group's fdatasync is in flight (whatever their outcomes). */
-  private async settleSyncs(): Promise<void> {
-    while (this.syncing.length > 0) await this.syncing[0].acked
+  /** Resolves once fewer than `n` groups' fdatasyncs are in flight (whatever their outcomes); 1: none. */
+  private async syncsBelow(n: number): Promise<void> {
+    while (this.syncing.length >= n) await this.syncing[0]
   }
 
   private async next(): Promise<void> {
     if (this.hasFailed || this.queue.length === 0) return
     const head = this.queue[0]
     if (head.kind === 'truncate') {
-      await this.settleSyncs()
+      await this.syncsBelow(1)
       this.queue.shift()
       try {
         await this.owner.truncateNow(head.offset)
@@ -184,7 +182,7 @@ export class LogWriter {
       if (this.owner.active.shouldRoll(first.bytes.length, first.maxTimestamp, this.owner.active.nextOffset + first.records - 1, now)) {
         // The roll fsyncs the old segment, so everything written so far is durable; the
         // groups still syncing belong to it and settle first.
-        await this.settleSyncs()
+        await this.syncsBelow(1)
         await this.owner.roll()
         this.durableOffset = this.writtenOffset
         this.writtenPosition = 0
@@ -216,7 +214,7 @@ export class LogWriter {
         await file.writeAt(buf, start)
         this.writtenOffset = end.offset
         this.writtenPosition = end.position
-        while (this.syncing.length >= PIPELINE_SYNCS) await this.syncing[0].acked
+        await this.syncsBelow(PIPELINE_SYNCS)
         const written = group
         group = [] // from here on the group is the fdatasync handler's to settle
         this.startSync(written, infos, end, file.syncData())
@@ -251,7 +249,7 @@ export class LogWriter {
    * was rejected, or this sync fails, it is rejected and the log is failed.
    */
   private startSync(group: AppendEntry[], infos: AppendInfo[], end: { offset: number; position: number }, sync: Promise<void>): void {
-    const before = this.syncing.length > 0 ? this.syncing[this.syncing.length - 1].acked : Promise.resolve(true)
+    const before = this.syncing.length > 0 ? this.syncing[this.syncing.length - 1] : Promise.resolve(true)
     const acked = (async (): Promise<boolean> => {
       const synced = await sync.then(
         () => null,
@@ -275,10 +273,9 @@ export class LogWriter {
       this.fail(err)
       return false
     })()
-    const entry: SyncingGroup = { acked }
-    this.syncing.push(entry)
+    this.syncing.push(acked)
     const remove = (): void => {
-      this.syncing.splice(this.syncing.indexOf(entry), 1)
+      this.syncing.splice(this.syncing.indexOf(acked), 1)
     }
     // Registered first, so whoever awaits `acked` sees the group gone from `syncing`.
     acked.then(remove, remove)
@@ -343,6 +340,6 @@ export class LogWriter {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
     }
     await this.lane.idle()
-    await this.settleSyncs()
+    await this.syncsBelow(1)
   }
 }
