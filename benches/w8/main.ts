@@ -4,19 +4,20 @@
 // medians of 3.
 //
 //   npm run bench:broker -- [--messages N] [--size BYTES] [--runs N]
-//                           [--backend io_uring,standard] [--dir DIR] [--profile] [--json]
+//                           [--backend io_uring,standard] [--client confluent-kafka,kcat]
+//                           [--rate N] [--dir DIR] [--profile] [--json] [--render FILE]
 //
 // Each run starts a fresh broker (`dist/examples/kafka-broker/main.js`, its own process,
 // --port 0) on an empty directory, runs the client (benches/w8/rdkafka_client.py, a
 // child process: confluent-kafka's bundled librdkafka, installed once into .cache by
-// scripts/rdkafka-python.sh), reads the broker's /metrics, stops the broker with SIGTERM
+// scripts/rdkafka-python.sh, or kcat driven by it), reads the broker's /metrics, stops the broker with SIGTERM
 // (it must exit 0: a clean shutdown is part of the run) and removes the directory.
 // The consume phase reads what was just produced (a tailing consumer: page cache warm),
 // and checks — after its clock stops — that every sequence number came back exactly once.
 // The broker, the client and the kernel share the machine's cores; the client's and the
 // broker's CPU seconds are both reported so it is visible who used them.
 //
-// --profile: the first run of each backend runs the broker under `node --cpu-prof`, and
+// --profile: the first run of each client × backend runs the broker under `node --cpu-prof`, and
 // the report says where its JavaScript thread spent the time (./cpu-profile.ts).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
@@ -64,7 +65,7 @@ const USAGE = `usage: npm run bench:broker -- [options]
   --rate N            pace the confluent-kafka producer to N messages/s (default 0: as fast as it goes,
                       so latency includes a full client queue's wait)
   --dir DIR           where each run's broker directory is made (default: BENCH_DIR or the OS temp dir)
-  --profile           run the first broker of each backend under node --cpu-prof and report where its JS time goes
+  --profile           run the first broker of each client × backend under node --cpu-prof and report where its JS time goes
   --json              print the whole report as JSON on stdout (progress stays on stderr)
   --render FILE       print the table of a report written by --json, without running anything
 `
@@ -78,6 +79,12 @@ function parseArgs(argv: string[]): Options {
     if (raw === undefined || !/^\d+$/.test(raw) || n < min || n > max) throw new UsageError(`${flag} takes a whole number in ${min}..${max}, got ${JSON.stringify(raw)}`)
     return n
   }
+  const listOf = <T extends string>(flag: string, raw: string | undefined, allowed: readonly T[]): T[] => {
+    const list = (raw ?? '').split(',').filter((x) => x !== '')
+    const bad = list.find((x) => !(allowed as readonly string[]).includes(x))
+    if (list.length === 0 || bad !== undefined) throw new UsageError(`${flag} takes a list of ${allowed.join(', ')}; got ${JSON.stringify(raw)}`)
+    return list as T[]
+  }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     switch (flag) {
@@ -90,20 +97,12 @@ function parseArgs(argv: string[]): Options {
       case '--runs':
         o.runs = count(flag, argv[++i], 1, 20)
         break
-      case '--backend': {
-        const list = (argv[++i] ?? '').split(',').filter((s) => s !== '')
-        const bad = list.find((b) => !(BACKENDS as readonly string[]).includes(b))
-        if (list.length === 0 || bad !== undefined) throw new UsageError(`--backend takes a list of ${BACKENDS.join(', ')}; got ${JSON.stringify(argv[i])}`)
-        o.backends = list as Backend[]
+      case '--backend':
+        o.backends = listOf(flag, argv[++i], BACKENDS)
         break
-      }
-      case '--client': {
-        const list = (argv[++i] ?? '').split(',').filter((s) => s !== '')
-        const bad = list.find((c) => !(CLIENTS as readonly string[]).includes(c))
-        if (list.length === 0 || bad !== undefined) throw new UsageError(`--client takes a list of ${CLIENTS.join(', ')}; got ${JSON.stringify(argv[i])}`)
-        o.clients = list as Client[]
+      case '--client':
+        o.clients = listOf(flag, argv[++i], CLIENTS)
         break
-      }
       case '--rate':
         o.rate = count(flag, argv[++i], 0, 10_000_000)
         break
@@ -166,15 +165,22 @@ function ensureClient(): void {
   if (r.status !== 0) throw new Error(`${INSTALLER} failed (exit ${r.status ?? r.signal}); W8 needs confluent-kafka (librdkafka) for Python`)
 }
 
+/** The last `max` lines a child printed on `input` (for error messages), each also handed to `each`. */
+function lastLines(input: NodeJS.ReadableStream, max: number, each?: (line: string) => void): string[] {
+  const lines: string[] = []
+  readline.createInterface({ input }).on('line', (l) => {
+    lines.push(l)
+    if (lines.length > max) lines.shift()
+    each?.(l)
+  })
+  return lines
+}
+
 /** Starts the broker and resolves once it prints its `listening on` line. */
 async function startBroker(dir: string, backend: Backend, profileDir: string | null): Promise<{ child: ChildProcess; port: number; metricsPort: number; stderr: string[] }> {
   const nodeArgs = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
   const child = spawn(process.execPath, [...nodeArgs, BROKER_MAIN, '--dir', dir, '--port', '0', '--metrics-port', '0', '--backend', backend, '--retention-check-ms', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const stderr: string[] = []
-  readline.createInterface({ input: child.stderr! }).on('line', (l) => {
-    stderr.push(l)
-    if (stderr.length > 50) stderr.shift()
-  })
+  const stderr = lastLines(child.stderr!, 50)
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -236,13 +242,8 @@ function runClient(args: string[]): Promise<ClientOutput> {
     const env = { ...process.env, PYTHONPATH: [PYTHON_DEPS, process.env.PYTHONPATH].filter(Boolean).join(':') }
     const child = spawn('python3', [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
     let out = ''
-    const errLines: string[] = []
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c))
-    readline.createInterface({ input: child.stderr }).on('line', (l) => {
-      errLines.push(l)
-      if (errLines.length > 30) errLines.shift()
-      process.stderr.write(`  ${l}\n`)
-    })
+    const errLines = lastLines(child.stderr, 30, (l) => process.stderr.write(`  ${l}\n`))
     child.once('error', reject)
     child.once('exit', (code, signal) => {
       if (code !== 0) return reject(new Error(`the client failed (${code ?? signal}):\n${errLines.join('\n')}`))
@@ -293,7 +294,7 @@ async function oneRun(o: Options, via: Client, backend: Backend, run: number): P
     }
     const c = result.consume
     if (c.missing !== 0 || c.duplicates !== 0 || c.foreign !== 0 || c.wrongSize !== 0) {
-      throw new Error(`${backend} run ${run}: consumed back wrong: missing ${c.missing}, duplicates ${c.duplicates}, foreign ${c.foreign}, wrong size ${c.wrongSize}`)
+      throw new Error(`${via}, ${backend} run ${run}: consumed back wrong: missing ${c.missing}, duplicates ${c.duplicates}, foreign ${c.foreign}, wrong size ${c.wrongSize}`)
     }
     return result
   } finally {

@@ -109,12 +109,11 @@ def produce(args):
     phase = Phase(args.broker_pid)
     deadline = time.monotonic() + args.timeout_s
     step = max(1, n // 10)
-    start = time.perf_counter()
     for i in range(n):
         if rate and i % 100 == 0:
-            # Paced: message i is offered no earlier than start + i/rate, so latency is the
-            # broker's and the client's, not a full queue's wait.
-            while (ahead := start + i / rate - time.perf_counter()) > 0:
+            # Paced: message i is offered no earlier than the phase's start + i/rate, so
+            # latency is the broker's and the client's, not a full queue's wait.
+            while (ahead := phase.t0 + i / rate - time.perf_counter()) > 0:
                 producer.poll(ahead)
         key = i.to_bytes(8, "big")
         while True:
