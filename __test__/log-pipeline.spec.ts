@@ -9,7 +9,7 @@ import test, { type ExecutionContext } from 'ava'
 import { openLog, type PartitionLog } from '../ts/index'
 import { systemError } from '../ts/errors'
 import type { AsyncFile, Io } from '../ts/types'
-import { backends, describeError, openBackend, settleWithin, tmpDir } from './helpers/backends'
+import { assertLibError, backends, describeError, openBackend, outcome, settleWithin, tmpDir } from './helpers/backends'
 import { eventually } from './helpers/log-api-util'
 
 const EIO = 5
@@ -136,12 +136,11 @@ for (const backend of backends) {
       t.is(r.status, 'rejected', `append ${i} is not acknowledged`)
       if (r.status === 'rejected') t.is(r.reason, eio, `append ${i} rejects with the failed fdatasync's error: ${JSON.stringify(describeError(r.reason))}`)
     }
-    const later = await log.append(rec('later')).then(
-      () => null,
-      (e: Error & { code?: string; cause?: unknown }) => e,
-    )
-    t.is(later?.code, 'ERR_LOG_FAILED')
-    t.is(later?.cause, eio)
+    const later = await outcome(() => log.append(rec('later')))
+    t.is(later.kind, 'rejected')
+    const le = (later as { error: Error & { code?: string; cause?: unknown } }).error
+    t.is(le.code, 'ERR_LOG_FAILED')
+    t.is(le.cause, eio)
     t.is(log.highWatermark, 1, 'the high watermark stays at what was acknowledged')
     await log.close()
 
@@ -175,11 +174,7 @@ for (const backend of backends) {
       'the first group is durable, and acknowledged',
     )
     t.is(log.highWatermark, 3)
-    const later = await log.append(rec('later')).then(
-      () => null,
-      (e: Error & { code?: string; cause?: unknown }) => e,
-    )
-    t.is(later?.code, 'ERR_LOG_FAILED', 'the log is failed')
+    await assertLibError(t, 'an append after the failed write (the log is failed)', () => log.append(rec('later')), 'Error', 'ERR_LOG_FAILED')
     await log.close()
     const re = await openIn(t, inner, dir)
     t.deepEqual(
