@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import test from 'ava'
 
-import { MARK_BEGIN, MARK_END, headerFacts, median, medianRows, readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/markdown'
+import { MARK_BEGIN, MARK_END, floorRows, headerFacts, median, medianRows, readReport, renderMarkdown, replaceBetweenMarkers } from '../benches/markdown'
 import { type BenchReport, mountOf } from '../ts/cli/bench/report'
 import { tmpDir } from './helpers/backends'
 import { cleanEnv, runNode, summary, type ChildResult } from './helpers/child'
@@ -161,6 +161,40 @@ test('medianRows/renderMarkdown: the ratio vs standard, CPU per record or GB, th
   t.true(md.includes('| W7P | io_uring | 1,200 / 2,400 / 3,600 | **2,400/s** | 100 | 200 | 300 | — | 2.40× | 4.00 µs/rec |'), md.join('\n'))
   t.true(md.includes('| W7W | standard | 2,000 / 4,000 / 6,000 | **4,000/s** | 100 | 200 | 300 | — | 1.00× |  |'), md.join('\n'))
   t.true(md.includes('| W6 | io_uring | 1,000 / 1,000 / 1,000 | **1,000 MB/s** | 1 | 2 | 3 | — | — | 0.25 s/GB |'), md.join('\n'))
+})
+
+test('medianRows/renderMarkdown with --limits runs: the median ratio to the floor, and a table of the floors', (t) => {
+  const base = readReport(RUNS[0])
+  // Three runs: W1's ratios to its floor 0.5, 0.8, 0.6 → 0.6 (the median of the runs'
+  // ratios, not of the rates); run 2 had no fio, so fio-W1 is the median of two runs.
+  const run = (w1: number, floor: number, ratio: number, fio: number | null): BenchReport => ({
+    ...base,
+    results: [
+      { workload: 'W1', backend: 'io_uring', unit: 'ops/s', opsPerSec: w1, latencyUs: { p50: 100, p99: 200, p999: 300 }, vsFloor: ratio, floor: 'sync-4k-overwrite' },
+      { workload: 'W1', backend: 'node-fs', unit: 'ops/s', opsPerSec: w1 / 2, latencyUs: { p50: 100, p99: 200, p999: 300 }, vsFloor: ratio / 2, floor: 'sync-4k-overwrite' },
+    ],
+    limits: [
+      { id: 'sync-4k-overwrite', title: 'sync loop 4k', unit: 'ops/s', rate: floor, p50Us: 100, p99Us: 150 },
+      fio === null ? { id: 'fio-W1', title: 'fio W1', unit: 'ops/s', rate: null, p50Us: null, p99Us: null, skipped: 'fio not installed' } : { id: 'fio-W1', title: 'fio W1', unit: 'ops/s', rate: fio, p50Us: null, p99Us: null },
+    ],
+  })
+  const reports = [run(4000, 8000, 0.5, 5000), run(6400, 8000, 0.8, null), run(3000, 5000, 0.6, 6000)]
+  const rows = medianRows(reports)
+  t.like(rows.find((r) => r.backend === 'io_uring'), { vsFloor: 0.6, floor: 'sync-4k-overwrite' })
+  t.like(rows.find((r) => r.backend === 'node-fs'), { vsFloor: 0.3 })
+  t.deepEqual(floorRows(reports), [
+    { id: 'sync-4k-overwrite', title: 'sync loop 4k', unit: 'ops/s', runs: [8000, 8000, 5000], median: 8000, p50: 100, skipped: null },
+    { id: 'fio-W1', title: 'fio W1', unit: 'ops/s', runs: [5000, 'skipped', 6000], median: 5500, p50: NaN, skipped: null },
+  ])
+  const md = renderMarkdown(reports).split('\n')
+  t.true(md.includes('| workload | backend | runs | median | p50 µs | p99 µs | p999 µs | vs node-fs | vs standard | vs floor |'), md.join('\n'))
+  t.true(md.includes('| W1 | io_uring | 4,000 / 6,400 / 3,000 | **4,000/s** | 100 | 200 | 300 | 2.00× | — | 0.60× (sync-4k-overwrite) |'), md.join('\n'))
+  t.true(md.includes('| sync-4k-overwrite | sync loop 4k | 8,000 / 8,000 / 5,000 | **8,000 ops/s** | 100 |'), md.join('\n'))
+  t.true(md.includes('| fio-W1 | fio W1 | 5,000 / skipped / 6,000 | **5,500 ops/s** | — |'), md.join('\n'))
+  // Runs without --limits keep the table as it was: no floor column, no floors table.
+  const plain = renderMarkdown([base])
+  t.false(plain.includes('vs floor'))
+  t.false(plain.includes('Floors ('))
 })
 
 test('the repository BENCHMARKS.md has exactly one marked section', (t) => {

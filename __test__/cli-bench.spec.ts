@@ -5,6 +5,7 @@
 // unknown backends and unwritable plot paths are one-line usage errors (exit 2); --help
 // lists the options. Short durations keep it fast.
 
+import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -87,11 +88,6 @@ test('bench --quick --json --plot: by default every workload on every backend, t
       const row = report.results.find((x) => x.workload === workload && x.backend === backend)
       t.truthy(row, `${workload} ${backend}`)
       if (backend === 'io_uring' && !ioUringExpected() && row?.skipped) continue
-      if (workload === 'W5' && backend.startsWith('node-fs')) {
-        // node:fs cannot do O_DIRECT (no aligned buffers): reported, not run.
-        t.regex(row!.skipped ?? '', /n\/a: node:fs has no page-aligned buffers/, `${workload} ${backend}`)
-        continue
-      }
       if (workload.startsWith('W7') && backend.startsWith('node-fs') && !(workload === 'W7P' && backend === 'node-fs')) {
         // node:fs has no partition log; W7P's node-fs row is the single-writer sync loop.
         t.regex(row!.skipped ?? '', /n\/a: node:fs has no partition log/, `${workload} ${backend}`)
@@ -148,9 +144,63 @@ test('bench: the table on stdout, node-fs-uring in a child (its histogram comes 
   t.deepEqual(panel.lines, ['node-fs', 'node-fs-uring'])
 })
 
+test('bench --limits: the floors measured in the same run (fio where installed, else said), each row over its best floor', async (t) => {
+  const dir = tmpDir(t)
+  const workloads = ['W1', 'W1r', 'W2', 'W5', 'W6']
+  const r = await cli(['bench', '--quick', '--json', '--limits', '--workload', workloads.join(',').toLowerCase(), '--backend', 'io_uring,standard,node-fs', '--duration', '0.2', '--dir', dir])
+  t.is(r.code, 0, summary(r))
+  const report = JSON.parse(r.stdout) as BenchJson & { limits: Array<{ id: string; unit: string; rate: number | null; p50Us: number | null; skipped?: string }> }
+  t.deepEqual(report.limits.map((f) => f.id), ['sync-4k-overwrite', 'sync-4k-append', 'sync-64k-overwrite', 'read-buffered', 'read-direct', 'fio-W1', 'fio-W5', 'fio-W6'])
+  const fio = spawnSync('fio', ['--version']).status === 0
+  for (const f of report.limits) {
+    if (f.id.startsWith('fio-') && !fio) {
+      t.is(f.rate, null, f.id)
+      t.regex(f.skipped ?? '', /^fio not installed/, f.id)
+      continue
+    }
+    t.true(f.rate! > 0, `${f.id}: ${JSON.stringify(f)}`)
+    t.is(f.unit, ['read-buffered', 'read-direct', 'fio-W6'].includes(f.id) ? 'MB/s' : 'ops/s', f.id)
+    // fio's W1 completion latency leaves out the fdatasync: not reported as the append's.
+    if (f.id === 'fio-W1') t.is(f.p50Us, null)
+    else t.true(f.p50Us! > 0, `${f.id} p50`)
+  }
+  const rate = (id: string) => report.limits.find((f) => f.id === id)!.rate!
+  for (const row of report.results) {
+    t.truthy(workloads.includes(row.workload))
+    if (row.skipped !== undefined) continue
+    const r = row as typeof row & { vsFloor: number | null; floor: string | null }
+    const own = row.workload === 'W6' ? row.mbPerSec! : row.opsPerSec!
+    // The floor each workload is held to, as DESIGN.md §6 states it.
+    const expected: [string | null, number | null] =
+      row.workload === 'W1' ? ['sync-4k-overwrite', rate('sync-4k-overwrite')]
+      : row.workload === 'W1r' ? ['sync-4k-append', rate('sync-4k-append')]
+      : row.workload === 'W2' ? ['sync-64k-overwrite', 64 * rate('sync-64k-overwrite')]
+      : row.workload === 'W5' ? (fio ? ['fio-W5', rate('fio-W5')] : [null, null])
+      : (() => {
+          const best = ['read-buffered', 'read-direct', 'fio-W6'].filter((id) => report.limits.find((f) => f.id === id)!.rate !== null).sort((a, b) => rate(b) - rate(a))[0]
+          return [best, rate(best)] as [string, number]
+        })()
+    t.is(r.floor, expected[0], `${row.workload} ${row.backend}`)
+    if (expected[1] === null) t.is(r.vsFloor, null)
+    else t.true(Math.abs(r.vsFloor! - own / expected[1]) < 1e-9, `${row.workload} ${row.backend}: ${r.vsFloor} vs ${own} / ${expected[1]}`)
+  }
+  // W5 on node:fs is measured now: O_DIRECT into an aligned subarray.
+  const w5 = report.results.find((x) => x.workload === 'W5' && x.backend === 'node-fs')!
+  t.is(w5.skipped, undefined)
+  t.true(w5.opsPerSec! > 0)
+
+  // The table form: the ratio column and the floors under the table.
+  const text = await cli(['bench', '--quick', '--limits', '--workload', 'W1r', '--backend', 'node-fs', '--duration', '0.2', '--dir', dir])
+  t.is(text.code, 0, summary(text))
+  t.regex(text.stdout, /vs floor/)
+  t.regex(text.stdout, /W1r .*node-fs .*ops\/s .*1\.00x .*\d\.\d\dx/)
+  t.regex(text.stdout, /floors \(--limits; measured in this run, before the workloads\):\n.*\nsync-4k-append +sync loop: writeSync 4 KiB \+ fdatasyncSync, growing file +[\d,]+ ops\/s/)
+  t.regex(text.stderr, /\[floor 1\/1\] sync-4k-append/)
+})
+
 test('bench: unknown workloads and other mistakes are usage errors (W7 names its three phases)', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['bench', '--workload', 'W1,W7X'], /unknown workload 'W7X' \(W1, W2, W3, W4, W5, W6, W7P, W7W, W7C, Z1, Z1C; W7, Z for several\)/],
+    [['bench', '--workload', 'W1,W7X'], /unknown workload 'W7X' \(W1, W1r, W2, W3, W4, W5, W6, W7P, W7W, W7C, Z1, Z1C; W7, Z for several\)/],
     [['bench', '--workload', 'W9'], /unknown workload 'W9'/],
     [['bench', '--backend', 'io_uring,libaio'], /unknown backend 'libaio'/],
     [['bench', '--duration', '0'], /--duration needs a number of seconds/],
@@ -174,6 +224,6 @@ test('bench: unknown workloads and other mistakes are usage errors (W7 names its
 test('bench --help lists its options; the top level lists bench', async (t) => {
   const r = await cli(['bench', '--help'])
   t.is(r.code, 0)
-  for (const opt of ['--workload', '--backend', '--dir', '--duration', '--quick', '--json', '--plot FILE', '--enable-io-uring']) t.true(r.stdout.includes(opt), opt)
+  for (const opt of ['--workload', '--backend', '--dir', '--duration', '--quick', '--json', '--plot FILE', '--limits', '--enable-io-uring']) t.true(r.stdout.includes(opt), opt)
   t.regex((await cli(['--help'])).stdout, /\n {2}bench /)
 })

@@ -55,6 +55,10 @@ export interface MedianRow {
   vsNodeFs: number | null
   /** The same against the standard backend of the same run; null without it. */
   vsStandard: number | null
+  /** Median over runs of the run's ratio to its floor (`bench --limits`); null without floors. */
+  vsFloor: number | null
+  /** The floor(s) those ratios were taken against (the best measured in each run). */
+  floor: string | null
   /** Median CPU per operation (µs) and per GB (s) over the runs that measured it; NaN otherwise. */
   cpuUsPerOp: number
   cpuSecondsPerGB: number
@@ -92,9 +96,48 @@ export function medianRows(reports: readonly BenchReport[]): MedianRow[] {
       p999: median(ran.map((r) => r.latencyUs?.p999 ?? NaN)),
       vsNodeFs: ratiosTo('node-fs'),
       vsStandard: ratiosTo('standard'),
+      ...floorRatio(ran),
       cpuUsPerOp: median(ran.map((r) => r.cpuUsPerOp ?? NaN)),
       cpuSecondsPerGB: median(ran.map((r) => r.cpuSecondsPerGB ?? NaN)),
       skipped,
+    }
+  })
+}
+
+/** The median of the runs' ratios to their floors, and which floors they were. */
+function floorRatio(ran: readonly BenchResult[]): { vsFloor: number | null; floor: string | null } {
+  const withFloor = ran.filter((r) => typeof r.vsFloor === 'number' && Number.isFinite(r.vsFloor))
+  if (withFloor.length === 0) return { vsFloor: null, floor: null }
+  return { vsFloor: median(withFloor.map((r) => r.vsFloor!)), floor: [...new Set(withFloor.map((r) => r.floor ?? '?'))].join(' / ') }
+}
+
+/** One floor of `bench --limits` across runs: each run's figure (null: not in that run, 'skipped': could not run), the median. */
+export interface FloorRow {
+  id: string
+  title: string
+  unit: string
+  runs: Array<number | 'skipped' | null>
+  median: number
+  p50: number
+  skipped: string | null
+}
+
+/** Medians of the floors the reports measured, in the order they first appear. */
+export function floorRows(reports: readonly BenchReport[]): FloorRow[] {
+  const ids: string[] = []
+  for (const rep of reports) for (const f of rep.limits ?? []) if (!ids.includes(f.id)) ids.push(f.id)
+  return ids.map((id) => {
+    const found = reports.map((rep) => rep.limits?.find((f) => f.id === id))
+    const ran = found.filter((f) => f !== undefined && f.rate !== null).map((f) => f!)
+    const first = found.find((f) => f !== undefined)!
+    return {
+      id,
+      title: first.title,
+      unit: first.unit,
+      runs: found.map((f) => (f === undefined ? null : f.rate === null ? 'skipped' : f.rate)),
+      median: median(ran.map((f) => f.rate!)),
+      p50: median(ran.map((f) => f.p50Us ?? NaN)),
+      skipped: ran.length === 0 ? (found.find((f) => f?.skipped !== undefined)?.skipped ?? 'no result') : null,
     }
   })
 }
@@ -168,18 +211,36 @@ export function renderMarkdown(reports: readonly BenchReport[], sources: readonl
   const rows = medianRows(reports)
   // The CPU column only when some run measured CPU; older reports keep their 9 columns.
   const withCpu = rows.some((r) => Number.isFinite(r.cpuUsPerOp) || Number.isFinite(r.cpuSecondsPerGB))
-  lines.push(`| workload | backend | runs | median | p50 µs | p99 µs | p999 µs | vs node-fs | vs standard |${withCpu ? ' CPU |' : ''}`)
-  lines.push(`|---|---|---|---|---|---|---|---|---|${withCpu ? '---|' : ''}`)
+  // The floor column only for runs made with --limits.
+  const withFloor = rows.some((r) => r.vsFloor !== null)
+  lines.push(`| workload | backend | runs | median | p50 µs | p99 µs | p999 µs | vs node-fs | vs standard |${withFloor ? ' vs floor |' : ''}${withCpu ? ' CPU |' : ''}`)
+  lines.push(`|---|---|---|---|---|---|---|---|---|${withFloor ? '---|' : ''}${withCpu ? '---|' : ''}`)
   const ratio = (x: number | null) => (x === null ? '—' : `${x.toFixed(2)}×`)
   const cpuOf = (r: MedianRow) => (r.unit === 'records/s' && Number.isFinite(r.cpuUsPerOp) ? `${r.cpuUsPerOp.toFixed(2)} µs/rec` : r.unit === 'MB/s' && Number.isFinite(r.cpuSecondsPerGB) ? `${r.cpuSecondsPerGB.toFixed(2)} s/GB` : '')
   for (const r of rows) {
     if (r.skipped !== null) {
-      lines.push(`| ${r.workload} | ${r.backend} | skipped: ${r.skipped.replace(/\|/g, '\\|')} | | | | | | |${withCpu ? ' |' : ''}`)
+      lines.push(`| ${r.workload} | ${r.backend} | skipped: ${r.skipped.replace(/\|/g, '\\|')} | | | | | | |${withFloor ? ' |' : ''}${withCpu ? ' |' : ''}`)
       continue
     }
     const runs = r.runs.map((x) => (x === null ? '—' : x === 'skipped' ? 'skipped' : int(x))).join(' / ')
     const med = r.unit === 'MB/s' ? `**${int(r.median)} MB/s**` : `**${int(r.median)}/s**`
-    lines.push(`| ${r.workload} | ${r.backend} | ${runs} | ${med} | ${us(r.p50)} | ${us(r.p99)} | ${us(r.p999)} | ${ratio(r.vsNodeFs)} | ${ratio(r.vsStandard)} |${withCpu ? ` ${cpuOf(r)} |` : ''}`)
+    lines.push(`| ${r.workload} | ${r.backend} | ${runs} | ${med} | ${us(r.p50)} | ${us(r.p99)} | ${us(r.p999)} | ${ratio(r.vsNodeFs)} | ${ratio(r.vsStandard)} |${withFloor ? ` ${r.vsFloor === null ? '—' : `${ratio(r.vsFloor)} (${r.floor})`} |` : ''}${withCpu ? ` ${cpuOf(r)} |` : ''}`)
+  }
+  const floors = floorRows(reports)
+  if (floors.length > 0) {
+    lines.push('')
+    lines.push('Floors (`bench --limits`, measured in each run before its workloads; "vs floor" above is each run\'s ratio to the best floor of that workload, W2 per 64 records of the 64 KiB loop):')
+    lines.push('')
+    lines.push('| floor | measured | runs | median | p50 µs |')
+    lines.push('|---|---|---|---|---|')
+    for (const f of floors) {
+      if (f.skipped !== null) {
+        lines.push(`| ${f.id} | ${f.title} | skipped: ${f.skipped.replace(/\|/g, '\\|')} | | |`)
+        continue
+      }
+      const runs = f.runs.map((x) => (x === null ? '—' : x === 'skipped' ? 'skipped' : int(x))).join(' / ')
+      lines.push(`| ${f.id} | ${f.title} | ${runs} | **${int(f.median)} ${f.unit}** | ${us(f.p50)} |`)
+    }
   }
   return lines.join('\n')
 }

@@ -22,6 +22,7 @@ export const CLI_FLAGS: ReadonlyMap<string, boolean> = new Map([
   ['--duration', true],
   ['--quick', false],
   ['--plot', true],
+  ['--limits', false],
   ['--indexes', false],
 ])
 

@@ -36,15 +36,18 @@ Options:
   --help, -h            show this help`
 
 const BENCH = `Usage: streamline-io bench [--workload W1,…,W6,W7,Z] [--backend LIST] [--dir DIR]
-                          [--duration S] [--quick] [--json] [--plot FILE] [config flags]
+                          [--duration S] [--quick] [--json] [--plot FILE] [--limits]
+                          [config flags]
 
 Runs DESIGN.md §6's workloads side by side in one run on this machine:
   W1  WAL 4 KiB append + fdatasync, 1 writer (library: openWal; node:fs: write + datasync)
+  W1r the raw file path: writeAt 4 KiB then syncData, each awaited, on a growing file
+      (node:fs: FileHandle write + datasync)
   W2  WAL group commit: 64 writers × 1 KiB, each acknowledgement durable
   W3  random 4 KiB reads, page cache warm, 32 in flight, a promise each
   W4  the same through io.batch() of 32 (node:fs: Promise.all of 32 reads)
-  W5  random 4 KiB O_DIRECT reads, 32 in flight, on io.pool buffers (node:fs has no
-      aligned buffers: its rows say n/a)
+  W5  random 4 KiB O_DIRECT reads, 32 in flight, on io.pool buffers (node:fs: an
+      aligned subarray of an over-allocated Buffer, found by probing)
   W6  sequential 1 MiB reads, cold cache (evicted first: posix_fadvise DONTNEED after
       fdatasync through the addon, or drop_caches when root)
   W7  16 partition logs in one Io (W7 names its three phases):
@@ -66,7 +69,8 @@ measured (W6, W7, Z1), CPU per GB or per record (the server's, for Z1). Latencie
 (hdr-histogram-js, 3 significant digits). Warns when DIR is on tmpfs.
 
 Options:
-  --workload LIST       comma-separated workloads (default all: W1,…,W6,W7P,W7W,W7C,Z1,Z1C)
+  --workload LIST       comma-separated workloads (default all: W1,W1r,W2,…,W6,W7P,W7W,W7C,
+                        Z1,Z1C)
   --backend LIST        comma-separated backends (default all four)
   --dir DIR             where the files go: a fresh directory inside DIR, removed
                         afterwards (default: $BENCH_DIR, else the OS temp directory;
@@ -79,6 +83,12 @@ Options:
                         make BENCHMARKS.md's table: npm run bench:md -- A.json B.json
   --plot FILE           also draw the latency distributions (percentile curves, one
                         line per backend, a panel per workload) as an SVG to FILE
+  --limits              also measure the disk's floors in the same run, before the
+                        workloads, and print each row's ratio to its floor: sync loops
+                        of writeSync + fdatasyncSync (4 KiB on a laid-out file: W1; 4 KiB
+                        growing: W1r; 64 KiB laid out, × 64 records: W2), sequential
+                        1 MiB readSync cold and O_DIRECT (W6), and fio's jobs where fio
+                        is installed (W1; W3 for W3 and W4; W5; W6; rows say when not)
   --help, -h            show this help`
 
 const WAL = `Usage: streamline-io wal <dump|verify> DIR [options] [config flags]

@@ -65,7 +65,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'info'`)
       run = (ctx) => info(ctx)
     } else if (command === 'bench') {
-      allowFlags(args, 'bench', ['--json', '--workload', '--backend', '--dir', '--duration', '--quick', '--plot'])
+      allowFlags(args, 'bench', ['--json', '--workload', '--backend', '--dir', '--duration', '--quick', '--plot', '--limits'])
       if (sub !== undefined) throw new UsageError(`unexpected argument '${sub}' for 'bench'`)
       // Loaded only when asked for: the workloads (./bench/) are not needed by the other commands.
       run = async (ctx) => (await import('./bench')).bench(ctx)

@@ -2,7 +2,7 @@
 // two backends and on node:fs as a Node user writes it (plain, and with UV_USE_IO_URING=1
 // in a child process). The workload loops live in ./workloads.ts (W7's in ./log.ts),
 // latency recording (HDR histograms) in ./latency.ts, the --json report's facts in
-// ./report.ts and --plot's SVG in ./plot.ts: the bench code the package ships is what this
+// ./report.ts, --plot's SVG in ./plot.ts and --limits' floors in ./limits.ts: the bench code the package ships is what this
 // command runs; the standalone benchmark scripts stay in benches/. Progress goes to
 // stderr; the table (or --json) to stdout.
 import { spawn } from 'node:child_process'
@@ -10,6 +10,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { histogramImplementation } from './latency'
+import { type Floor, floorsFor, measureFloors, vsFloor, workloadsOf } from './limits'
 import { plotReports } from './plot'
 import { BENCH_SCHEMA, type BenchReport, machineFacts, mountOf } from './report'
 import { makeLogData, W7_LOGS } from './log'
@@ -18,7 +19,6 @@ import {
   type EvictMethod,
   LOG_WORKLOADS,
   MiB,
-  NODE_FS_NO_DIRECT,
   NODE_FS_NO_LOG,
   type RunFiles,
   type Summary,
@@ -49,7 +49,8 @@ function listFlag<T extends string>(raw: string | undefined, flag: string, known
   if (items.length === 0) throw new UsageError(`flag ${flag} needs a comma-separated list (${known.join(',')})`)
   const out: string[] = []
   for (const item of items) {
-    const name = flag === '--workload' ? item.toUpperCase() : item
+    // Workload names match in any case (w6, W1R).
+    const name = flag === '--workload' ? (known.find((k) => k.toUpperCase() === item.toUpperCase()) ?? item.toUpperCase()) : item
     if (aliases[name] !== undefined) {
       out.push(...aliases[name])
       continue
@@ -115,7 +116,7 @@ export interface BenchRow {
   workload: Workload
   backend: Backend
   /** Null when the backend could not run here (skipped says why). */
-  result: (Summary & { vsNodeFs: number | null; vsStandard: number | null }) | null
+  result: (Summary & { vsNodeFs: number | null; vsStandard: number | null; vsFloor?: number | null; floor?: string | null }) | null
   skipped?: string
 }
 
@@ -168,12 +169,18 @@ function fmtRate(workload: Workload, s: Summary): string {
   return `${fmtInt(s.opsPerSec)} ops/s`
 }
 
-function table(rows: BenchRow[]): string {
-  const out: string[][] = [['workload', 'backend', 'throughput', 'p50 µs', 'p99 µs', 'p999 µs', 'vs node-fs', 'vs standard', 'CPU']]
+/** Right-aligned columns (the first `left` left-aligned); a 'skipped' cell takes no width. */
+function columns(out: string[][], left: number): string {
+  const widths = out[0].map((_, c) => Math.max(...out.map((r) => (r[c].startsWith('skipped') ? 0 : r[c].length))))
+  return out.map((r) => r.map((cell, c) => (c < left || cell.startsWith('skipped') ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n')
+}
+
+function table(rows: BenchRow[], withFloor: boolean): string {
+  const out: string[][] = [['workload', 'backend', 'throughput', 'p50 µs', 'p99 µs', 'p999 µs', 'vs node-fs', 'vs standard', ...(withFloor ? ['vs floor'] : []), 'CPU']]
   for (const r of rows) {
     const name = `${r.workload} ${WORKLOAD_TITLES[r.workload]}`
     if (r.result === null) {
-      out.push([name, r.backend, `skipped: ${r.skipped}`, '', '', '', '', '', ''])
+      out.push([name, r.backend, `skipped: ${r.skipped}`, '', '', '', '', '', ...(withFloor ? [''] : []), ''])
       continue
     }
     const s = r.result
@@ -187,11 +194,25 @@ function table(rows: BenchRow[]): string {
       fmtUs(s.latencyUs.p999),
       s.vsNodeFs === null ? '-' : `${s.vsNodeFs.toFixed(2)}x`,
       s.vsStandard === null ? '-' : `${s.vsStandard.toFixed(2)}x`,
+      ...(withFloor ? [s.vsFloor === null || s.vsFloor === undefined ? '-' : `${s.vsFloor.toFixed(2)}x`] : []),
       cpu,
     ])
   }
-  const widths = out[0].map((_, c) => Math.max(...out.map((r) => (r[c].startsWith('skipped') ? 0 : r[c].length))))
-  return out.map((r) => r.map((cell, c) => (c < 2 || cell.startsWith('skipped') ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n')
+  return columns(out, 2)
+}
+
+/** --limits: the floors measured, and which workloads' "vs floor" each one is. */
+function floorTable(floors: readonly Floor[], workloads: readonly Workload[]): string {
+  const out: string[][] = [['floor', 'measured', 'throughput', 'p50 µs', 'p99 µs', 'floor of']]
+  for (const f of floors) {
+    const of = workloadsOf(f.id, workloads).join(', ')
+    if (f.rate === null) {
+      out.push([f.id, f.title, `skipped: ${f.skipped ?? ''}`, '', '', ''])
+      continue
+    }
+    out.push([f.id, f.title, `${fmtInt(f.rate)} ${f.unit}`, f.p50Us === null ? '-' : fmtUs(f.p50Us), f.p99Us === null ? '-' : fmtUs(f.p99Us), of])
+  }
+  return columns(out, 2)
 }
 
 export async function bench(ctx: CliContext): Promise<number> {
@@ -202,6 +223,7 @@ export async function bench(ctx: CliContext): Promise<number> {
   const backends = listFlag(flags.get('--backend'), '--backend', BACKENDS)
   const seconds = durationFlag(flags.get('--duration')) ?? (quick ? 1 : 3)
   const plotFile = writableFileFlag('--plot', flags.get('--plot'))
+  const limits = flags.has('--limits')
   const userDir = flags.get('--dir') ?? process.env.BENCH_DIR
   if (userDir !== undefined) {
     let st: fs.Stats
@@ -227,11 +249,19 @@ export async function bench(ctx: CliContext): Promise<number> {
   const rows: BenchRow[] = []
   const ios = new Map<Backend, Awaited<ReturnType<typeof openIo>>>()
   let run = 0
+  let floors: Floor[] | null = null
   try {
     const needsData = workloads.some((w) => w === 'W3' || w === 'W4' || w === 'W5' || w === 'W6')
     if (needsData) {
       progress(`writing a ${dataBytes / MiB} MiB data file in ${root} (${fsType})`)
       makeDataFile(path.join(root, 'data.bin'), dataBytes)
+    }
+    if (limits) {
+      // Before the workloads, in the same run: ratios to a floor compare shared minutes.
+      const floorDir = path.join(root, 'floors')
+      fs.mkdirSync(floorDir)
+      floors = measureFloors(floorsFor(workloads), { dir: floorDir, dataFile: path.join(root, 'data.bin'), dataBytes, seconds, progress, onEvict })
+      fs.rmSync(floorDir, { recursive: true, force: true })
     }
     for (const b of backends) {
       if (b !== 'io_uring' && b !== 'standard') continue
@@ -273,11 +303,6 @@ export async function bench(ctx: CliContext): Promise<number> {
           progress(`[${run}/${total}] ${workload} on ${backend}: skipped, io_uring unavailable (${io.fallbackReason})`)
           continue
         }
-        if (workload === 'W5' && io === undefined) {
-          here.push({ workload, backend, result: null, skipped: NODE_FS_NO_DIRECT })
-          progress(`[${run}/${total}] ${workload} on ${backend}: skipped, ${NODE_FS_NO_DIRECT}`)
-          continue
-        }
         if (LOG_WORKLOADS.includes(workload) && io === undefined && !(workload === 'W7P' && backend === 'node-fs')) {
           here.push({ workload, backend, result: null, skipped: NODE_FS_NO_LOG })
           progress(`[${run}/${total}] ${workload} on ${backend}: skipped, ${NODE_FS_NO_LOG}`)
@@ -296,7 +321,8 @@ export async function bench(ctx: CliContext): Promise<number> {
         const rate = rateOf(workload, s)
         if (backend === 'node-fs') baseline = rate
         if (backend === 'standard') standardRate = rate
-        here.push({ workload, backend, result: { ...s, vsNodeFs: null, vsStandard: null } })
+        const toFloor = floors === null ? null : vsFloor(workload, rate, floors)
+        here.push({ workload, backend, result: { ...s, vsNodeFs: null, vsStandard: null, ...(floors === null ? {} : { vsFloor: toFloor?.ratio ?? null, floor: toFloor?.floor ?? null }) } })
         const extra = s.cpuSecondsPerGB !== undefined && ZERO_COPY_WORKLOADS.includes(workload) ? `, server CPU ${s.cpuSecondsPerGB.toFixed(2)} s/GB${s.paths === undefined ? '' : ` (${pathsText(s.paths)})`}` : ''
         progress(`[${run}/${total}] ${workload} on ${backend}: ${fmtRate(workload, s)}, p50 ${fmtUs(s.latencyUs.p50)} µs${extra}`)
       }
@@ -331,6 +357,7 @@ export async function bench(ctx: CliContext): Promise<number> {
     dataFileBytes: dataBytes,
     eviction,
     warnings,
+    ...(floors === null ? {} : { limits: floors }),
     notes: Object.fromEntries(Object.entries(NOTES).filter(([w]) => (workloads as string[]).includes(w))),
     latencyHistograms: { unit: 'ns', encoding: 'HdrHistogram V2 compressed, base64', recorder: `hdr-histogram-js (${histogramImplementation()})` },
     results: rows.map((r) => ({ workload: r.workload, backend: r.backend, ...(r.result === null ? { skipped: r.skipped } : { unit: WORKLOAD_UNITS[r.workload], ...r.result }) })),
@@ -339,10 +366,12 @@ export async function bench(ctx: CliContext): Promise<number> {
     ctx.out(JSON.stringify(report, null, 2))
   } else {
     const lines = [`streamline-io bench — ${machine.cpus} × ${machine.cpuModel}, kernel ${report.kernel}, node ${process.version}, ${fsType} (${report.dir}), ${seconds} s per run`]
-    lines.push(table(rows))
+    lines.push(table(rows, floors !== null))
+    if (floors !== null) lines.push('', 'floors (--limits; measured in this run, before the workloads):', floorTable(floors, workloads))
     const notes = []
     if (workloads.includes('W4')) notes.push('W4 latency is per batch of 32')
     if (workloads.some((w) => ZERO_COPY_WORKLOADS.includes(w))) notes.push(`Z1 latency is per ${Z1_FETCH_BYTES / MiB} MiB fetch; CPU is the server process's`)
+    if (floors !== null) notes.push('vs floor: the throughput over the best floor measured for that workload (W2: over 64 records per write of the 64 KiB loop)')
     if (eviction !== null) notes.push(`W6 cache eviction: ${eviction === 'fadvise' ? 'posix_fadvise(DONTNEED) after fdatasync' : eviction}`)
     if (notes.length > 0) lines.push(notes.join('; '))
     ctx.out(lines.join('\n'))
@@ -363,9 +392,11 @@ export async function bench(ctx: CliContext): Promise<number> {
 /** What a latency sample is, per workload (in --json and on the plot). */
 const NOTES: Record<string, string> = {
   W1: 'latency per append (write + fdatasync acknowledged)',
+  W1r: 'latency per record: writeAt 4 KiB then syncData, each awaited, on a growing file',
   W2: 'latency per append, 64 writers; acknowledged when durable',
   W3: 'latency per 4 KiB read, 32 in flight',
   W4: 'latency per batch of 32 reads',
+  W5: 'latency per 4 KiB O_DIRECT read, 32 in flight; the library reads into io.pool buffers, node-fs into an aligned subarray of an over-allocated Buffer',
   W6: 'MB/s; 1 MiB reads, 8 in flight; latency per read; CPU per GB read',
   W7P: 'records/s; 16 logs, one producer each, append() of 100 × 1 KiB records under sync always; latency per append; node-fs row: the single-writer sync loop (write one batch + fdatasync)',
   W7W: 'records/s; 16 logs, one reader each, read(offset, { maxBytes: 64 KiB }) from the start, wrapping; page cache warm; latency per read',

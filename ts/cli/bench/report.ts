@@ -27,6 +27,9 @@ export interface BenchResult {
   /** Process CPU (user + system) per operation and per GB moved, where the workload measures it. */
   cpuUsPerOp?: number
   cpuSecondsPerGB?: number
+  /** With --limits: the throughput over the best floor measured for the workload, and that floor's id. */
+  vsFloor?: number | null
+  floor?: string | null
   skipped?: string
 }
 
@@ -65,6 +68,8 @@ export interface BenchReport {
   eviction?: string | null
   warnings?: string[]
   notes?: Record<string, string>
+  /** With --limits: the floors measured in the run (./limits.ts), null rates where one could not run. */
+  limits?: Array<{ id: string; title: string; unit: string; rate: number | null; p50Us: number | null; p99Us: number | null; skipped?: string }>
   results: BenchResult[]
 }
 

@@ -1,11 +1,12 @@
 // The workload loops of DESIGN.md §6, shared by `streamline-io bench` (./index.ts), its
 // node:fs child (./node-fs-child.ts) and the standalone benches/wal.ts:
 //   W1  WAL: 4 KiB append + fdatasync, 1 writer
+//   W1r raw file: writeAt 4 KiB then syncData, awaited one after the other, growing file
 //   W2  WAL group commit: 64 writers × 1 KiB, each acknowledgement durable
 //   W3  random 4 KiB reads, page cache warm, 32 in flight, a promise each
 //   W4  the same through io.batch() of 32 (node:fs: Promise.all of 32 reads)
 //   W5  random 4 KiB O_DIRECT reads, 32 in flight (the library's pool buffers; node:fs
-//       has no aligned buffers, so it cannot take part)
+//       reads into an aligned subarray of an over-allocated Buffer, ./aligned.ts)
 //   W6  sequential 1 MiB reads over a file, cold cache (evicted before each pass)
 //   W7P/W7W/W7C  16 partition logs: produce, consume warm, consume cold (./log.ts)
 //   Z1/Z1C  a partition log's segments served to a loopback consumer in 1 MiB fetches,
@@ -25,17 +26,19 @@ import type { Io } from '../../index'
 import { addonFromEnv } from '../../config'
 import { openWalWith, type PreallocStrategy } from '../../wal'
 import { type LatencyHistogram, type LatencyUs, newHistogram, recordSince, summarizeLatency } from './latency'
+import { alignedBuffer, requireDirect } from './aligned'
 import { consume, logDataFiles, produce, syncLoopProduce } from './log'
 import { serveLibrary, serveNodeFs, zeroCopySegments } from './zerocopy'
 
 export const KiB = 1024
 export const MiB = 1024 * KiB
 
-export const WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7P', 'W7W', 'W7C', 'Z1', 'Z1C'] as const
+export const WORKLOADS = ['W1', 'W1r', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7P', 'W7W', 'W7C', 'Z1', 'Z1C'] as const
 export type Workload = (typeof WORKLOADS)[number]
 
 export const WORKLOAD_TITLES: Record<Workload, string> = {
   W1: 'WAL 4 KiB append+fdatasync, 1 writer',
+  W1r: 'file writeAt 4 KiB + syncData, growing',
   W2: 'WAL 64 writers × 1 KiB, durable',
   W3: 'random 4 KiB reads, warm, QD32',
   W4: 'random 4 KiB reads, batches of 32',
@@ -57,6 +60,7 @@ export const LOG_WORKLOADS: readonly Workload[] = ['W7P', 'W7W', 'W7C']
 /** What each workload's throughput is counted in (a sequential scan in MB/s, partition logs in records, the rest in operations). */
 export const WORKLOAD_UNITS: Record<Workload, 'ops/s' | 'MB/s' | 'records/s'> = {
   W1: 'ops/s',
+  W1r: 'ops/s',
   W2: 'ops/s',
   W3: 'ops/s',
   W4: 'ops/s',
@@ -204,6 +208,62 @@ export async function nodeFsAppender(dir: string): Promise<Appender> {
   }
 }
 
+/**
+ * W1r's writer: the raw file path a user takes for a durable append without a WAL — a
+ * positional write, then syncData, each awaited — on a file that grows.
+ */
+export interface RawWriter {
+  writeAt(buf: Buffer, pos: number): Promise<unknown>
+  syncData(): Promise<unknown>
+  /** The 4 KiB record to write (io.pool's on the library: registered on io_uring). */
+  record: Buffer
+  close(): Promise<void>
+}
+
+/** W1r on the library: io.create, then writeAt + syncData per record. */
+export async function ioRawWriter(io: Io, dir: string): Promise<RawWriter> {
+  const f = await io.create(path.join(dir, 'raw.dat'))
+  const record = io.pool.acquire(4 * KiB).fill(0x5a)
+  return {
+    writeAt: (buf, pos) => f.writeAt(buf, pos),
+    syncData: () => f.syncData(),
+    record,
+    async close() {
+      await f.close()
+      io.pool.release(record)
+    },
+  }
+}
+
+/** W1r on node:fs: a FileHandle, write then datasync per record. */
+export async function nodeFsRawWriter(dir: string): Promise<RawWriter> {
+  const fh = await fs.promises.open(path.join(dir, 'raw.dat'), 'w+')
+  return {
+    writeAt: (buf, pos) => fh.write(buf, 0, buf.length, pos),
+    syncData: () => fh.datasync(),
+    record: Buffer.alloc(4 * KiB, 0x5a),
+    close: () => fh.close(),
+  }
+}
+
+/** W1r: one writer appending a 4 KiB record and syncing it, for `seconds`; latency per record. */
+export async function rawAppends(w: RawWriter, seconds: number): Promise<Result> {
+  const lat = newHistogram()
+  const rec = w.record
+  let pos = 0
+  const end = performance.now() + seconds * 1000
+  const start = performance.now()
+  do {
+    const t0 = performance.now()
+    await w.writeAt(rec, pos)
+    await w.syncData()
+    recordSince(lat, t0)
+    pos += rec.length
+  } while (performance.now() < end)
+  const elapsed = (performance.now() - start) / 1000
+  return { ops: lat.totalCount, bytes: lat.totalCount * rec.length, seconds: elapsed, latency: lat }
+}
+
 /** A file to read from: positional reads, and a batch of them. */
 export interface Reader {
   /** A buffer for one read: io.pool's for the library (aligned, registered on io_uring). */
@@ -213,9 +273,6 @@ export interface Reader {
   readMany(bufs: Buffer[], positions: number[]): Promise<unknown>
   close(): Promise<void>
 }
-
-/** Why W5 has no node:fs rows (DESIGN.md §6 lists them as n/a). */
-export const NODE_FS_NO_DIRECT = 'n/a: node:fs has no page-aligned buffers, so O_DIRECT reads cannot be written with it'
 
 /**
  * The library: per-op readAt; readMany is one io.batch(). Buffers come from io.pool, as
@@ -241,6 +298,27 @@ export async function nodeFsReader(file: string): Promise<Reader> {
   const fh = await fs.promises.open(file, 'r')
   return {
     alloc: (bytes) => Buffer.alloc(bytes),
+    readAt: (buf, pos) => fh.read(buf, 0, buf.length, pos),
+    readMany: (bufs, positions) => Promise.all(bufs.map((buf, i) => fh.read(buf, 0, buf.length, positions[i]))),
+    close: () => fh.close(),
+  }
+}
+
+/**
+ * W5's node:fs peer, as a Node user can write it: the file opened with O_DIRECT (checked
+ * in /proc/self/fdinfo, so a file system that ignored the flag cannot pass for it), each
+ * buffer an aligned subarray of an over-allocated Buffer (./aligned.ts), FileHandle.read.
+ */
+export async function nodeFsDirectReader(file: string): Promise<Reader> {
+  const fh = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT)
+  try {
+    requireDirect(fh.fd, file)
+  } catch (err) {
+    await fh.close()
+    throw err
+  }
+  return {
+    alloc: (bytes) => alignedBuffer(fh.fd, bytes),
     readAt: (buf, pos) => fh.read(buf, 0, buf.length, pos),
     readMany: (bufs, positions) => Promise.all(bufs.map((buf, i) => fh.read(buf, 0, buf.length, positions[i]))),
     close: () => fh.close(),
@@ -364,7 +442,7 @@ export async function coldScan(r: Reader, file: string, fileBytes: number, secon
   return { ops: lat.totalCount, bytes, seconds: busy / 1000, latency: lat, cpuUs }
 }
 
-/** Where a run's files are: the data file for W3/W4/W6, a fresh directory for W1/W2/W7P, the logs for W7W/W7C. */
+/** Where a run's files are: the data file for W3–W6, a fresh directory for W1/W1r/W2/W7P, the logs for W7W/W7C. */
 export interface RunFiles {
   dataFile: string
   dataBytes: number
@@ -380,10 +458,17 @@ export const NODE_FS_NO_LOG = 'n/a: node:fs has no partition log (W7 compares th
 
 /** One workload on plain node:fs (also what the UV_USE_IO_URING=1 child runs). */
 export async function runNodeFs(workload: Workload, files: RunFiles, seconds: number, onEvict: (m: EvictMethod) => void): Promise<Result> {
-  if (workload === 'W5') throw new Error(NODE_FS_NO_DIRECT)
   if (workload === 'W7P') return syncLoopProduce(files.walDir, seconds)
   if (workload === 'W7W' || workload === 'W7C') throw new Error(NODE_FS_NO_LOG)
   if (workload === 'Z1' || workload === 'Z1C') return serveNodeFs(zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
+  if (workload === 'W1r') {
+    const w = await nodeFsRawWriter(files.walDir)
+    try {
+      return await rawAppends(w, seconds)
+    } finally {
+      await w.close()
+    }
+  }
   if (workload === 'W1' || workload === 'W2') {
     const a = await nodeFsAppender(files.walDir)
     try {
@@ -392,7 +477,7 @@ export async function runNodeFs(workload: Workload, files: RunFiles, seconds: nu
       await a.close()
     }
   }
-  const r = await nodeFsReader(files.dataFile)
+  const r = workload === 'W5' ? await nodeFsDirectReader(files.dataFile) : await nodeFsReader(files.dataFile)
   try {
     return await readWorkload(workload, r, files, seconds, onEvict)
   } finally {
@@ -409,6 +494,14 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
     return consume(io, data, seconds, workload === 'W7W' ? null : () => logDataFiles(data).forEach((f) => onEvict(evict(f))))
   }
   if (workload === 'Z1' || workload === 'Z1C') return serveLibrary(io, zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
+  if (workload === 'W1r') {
+    const w = await ioRawWriter(io, files.walDir)
+    try {
+      return await rawAppends(w, seconds)
+    } finally {
+      await w.close()
+    }
+  }
   if (workload === 'W1' || workload === 'W2') {
     const a = await walAppender(io, files.walDir)
     try {
