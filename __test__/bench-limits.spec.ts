@@ -6,14 +6,14 @@
 
 import fs from 'node:fs'
 import path from 'node:path'
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 
 import { alignedBuffer, requireDirect } from '../ts/cli/bench/aligned'
 import { type Floor, type FloorId, FLOOR_IDS, floorsFor, vsFloor, workloadsOf } from '../ts/cli/bench/limits'
 import { WORKLOADS } from '../ts/cli/bench/workloads'
 import { tmpDir } from './helpers/backends'
 
-/** A file of `bytes` whose every 4 KiB block starts with its own index, on the test's disk (ext4 here; tmpfs would not refuse misalignment). */
+/** A file of `bytes` whose every 4 KiB block starts with its own index, on the test's disk. */
 function blockFile(dir: string, bytes: number): string {
   const file = path.join(dir, 'blocks.dat')
   const b = Buffer.alloc(bytes)
@@ -22,7 +22,38 @@ function blockFile(dir: string, bytes: number): string {
   return file
 }
 
-test('alignedBuffer: node:fs reads into it with O_DIRECT; the same memory 16 bytes further is refused with EINVAL', (t) => {
+/**
+ * Whether a direct read into `buf` shifted by 16 bytes is refused with EINVAL. Devices
+ * that need 512-byte alignment (this virtio disk, SATA) refuse it; NVMe (4-byte DMA
+ * alignment, Linux 6.0+) and tmpfs (6.6+) accept it — there the probe's first try is the
+ * answer, and the test says so instead of asserting a refusal the device never makes.
+ */
+function refusesShifted(t: ExecutionContext, fd: number, buf: Buffer): boolean {
+  try {
+    fs.readSync(fd, Buffer.from(buf.buffer, buf.byteOffset + 16, 4096), 0, 4096, 0)
+  } catch (err) {
+    t.is((err as NodeJS.ErrnoException).code, 'EINVAL')
+    return true
+  }
+  t.log('this file system accepts direct reads into 16-byte-aligned memory: no refusal to check')
+  return false
+}
+
+/** True where the test directory's block device asks for more than 16-byte alignment of direct-I/O memory (this one: 512): the refusal is then asserted. */
+function expectsRefusal(dir: string): boolean {
+  const dev = fs.statSync(dir).dev
+  const sys = `/sys/dev/block/${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`
+  try {
+    // A partition's queue is its disk's.
+    const queue = fs.existsSync(`${sys}/queue`) ? `${sys}/queue` : `${sys}/../queue`
+    // dma_alignment is a mask (511: 512-byte alignment); a 16-byte shift breaks any mask above 15.
+    return Number(fs.readFileSync(`${queue}/dma_alignment`, 'utf8')) > 15
+  } catch {
+    return false
+  }
+}
+
+test('alignedBuffer: node:fs reads into it with O_DIRECT; where the device asks for it, the same memory 16 bytes further is refused', (t) => {
   const dir = tmpDir(t)
   const file = blockFile(dir, 64 * 4096)
   const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECT)
@@ -35,9 +66,8 @@ test('alignedBuffer: node:fs reads into it with O_DIRECT; the same memory 16 byt
     t.is(n, Math.min(bytes, 16 * 4096))
     t.is(buf.readUInt32LE(0), 9, `${bytes}: block 8 read at the buffer's start`)
     // The backing store has room past the aligned start: the same memory 16 bytes on.
-    const shifted = Buffer.from(buf.buffer, buf.byteOffset + 16, 4096)
-    const err = t.throws(() => fs.readSync(fd, shifted, 0, 4096, 0)) as NodeJS.ErrnoException
-    t.is(err.code, 'EINVAL', `${bytes}: a misaligned buffer is refused (so the probe is needed)`)
+    const refused = refusesShifted(t, fd, buf)
+    if (expectsRefusal(dir)) t.true(refused, `${bytes}: a misaligned buffer is refused here (so the probe is needed)`)
   }
 })
 
@@ -51,8 +81,7 @@ test('alignedBuffer with a file shorter than a block works, refuses an empty one
   const buf = alignedBuffer(fd, 4096)
   t.is(fs.readSync(fd, buf, 0, 4096, 0), 100)
   t.is(buf[99], 7)
-  const err = t.throws(() => fs.readSync(fd, Buffer.from(buf.buffer, buf.byteOffset + 16, 4096), 0, 4096, 0)) as NodeJS.ErrnoException
-  t.is(err.code, 'EINVAL')
+  if (expectsRefusal(dir)) t.true(refusesShifted(t, fd, buf))
   const empty = path.join(dir, 'empty.dat')
   fs.writeFileSync(empty, '')
   const efd = fs.openSync(empty, fs.constants.O_RDONLY | fs.constants.O_DIRECT)

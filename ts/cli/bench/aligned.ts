@@ -3,7 +3,9 @@
 // memory is, so an aligned buffer is found the way a Node user can find one — allocate
 // more than needed and try subarrays at increasing offsets until the kernel accepts a
 // direct read into one (a misaligned buffer fails with EINVAL). Done once per buffer,
-// before anything is timed.
+// before the timed loop starts. The alignment found is the device's (its DMA alignment,
+// 512 bytes on this virtio disk), not necessarily a page: a 4 KiB read may then span two
+// pages where the library's pool buffers span one — negligible beside a device read.
 import fs from 'node:fs'
 
 /** Larger than any direct-I/O alignment a Linux block device asks for (its logical block size). */
@@ -33,7 +35,11 @@ export function alignedBuffer(fd: number, bytes: number): Buffer {
   throw new Error(`no offset of a ${backing.length}-byte Buffer was accepted for an O_DIRECT read (last error ${last?.code ?? 'none'})`)
 }
 
-/** Throws unless `fd` really has O_DIRECT set (/proc/self/fdinfo's flags, octal). */
+/**
+ * Throws unless `fd` has O_DIRECT set (/proc/self/fdinfo's flags, octal): the peer can never
+ * run buffered by a wrong flag on the way. (A file system that accepts O_DIRECT and serves
+ * it from the page cache, tmpfs, still passes: the bench warns about tmpfs.)
+ */
 export function requireDirect(fd: number, file: string): void {
   const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8')
   const m = /^flags:\s+([0-7]+)$/m.exec(info)

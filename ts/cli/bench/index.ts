@@ -240,7 +240,7 @@ export async function bench(ctx: CliContext): Promise<number> {
   const mount = mountOf(root)
   const warnings: string[] = []
   if (fsType === 'tmpfs') {
-    warnings.push(`${root} is on tmpfs: fdatasync costs nothing and there is no cold cache there; W1, W2 and W6 mean nothing for a disk (use --dir on the disk you care about)`)
+    warnings.push(`${root} is on tmpfs: fdatasync costs nothing and there is no cold cache there; W1, W1r, W2, W5, W6 and the --limits floors mean nothing for a disk (use --dir on the disk you care about)`)
   }
   for (const w of warnings) process.stderr.write(`streamline-io: warning: ${w}\n`)
   const dataBytes = (quick ? 64 : 256) * MiB
@@ -367,7 +367,7 @@ export async function bench(ctx: CliContext): Promise<number> {
   } else {
     const lines = [`streamline-io bench — ${machine.cpus} × ${machine.cpuModel}, kernel ${report.kernel}, node ${process.version}, ${fsType} (${report.dir}), ${seconds} s per run`]
     lines.push(table(rows, floors !== null))
-    if (floors !== null) lines.push('', 'floors (--limits; measured in this run, before the workloads):', floorTable(floors, workloads))
+    if (floors !== null) lines.push('', floors.length === 0 ? `floors (--limits): none for ${workloads.join(', ')} (floors exist for W1, W1r, W2, W3, W4, W5 and W6)` : `floors (--limits; measured in this run, before the workloads):\n${floorTable(floors, workloads)}`)
     const notes = []
     if (workloads.includes('W4')) notes.push('W4 latency is per batch of 32')
     if (workloads.some((w) => ZERO_COPY_WORKLOADS.includes(w))) notes.push(`Z1 latency is per ${Z1_FETCH_BYTES / MiB} MiB fetch; CPU is the server process's`)

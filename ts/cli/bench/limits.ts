@@ -159,6 +159,9 @@ function sequentialReads(file: string, bytes: number, direct: boolean, seconds: 
   }
 }
 
+/** A path as fio's --filename takes it: ':' separates several files there, so it is escaped. */
+const fioPath = (p: string) => p.replace(/:/g, '\\:')
+
 /** fio's version line, or null when it cannot be run. */
 export function fioVersion(): string | null {
   const r = spawnSync('fio', ['--version'], { encoding: 'utf8' })
@@ -210,7 +213,7 @@ export function measureFloors(ids: readonly FloorId[], plan: FloorPlan): Floor[]
   const fioHere = ids.some((id) => id.startsWith('fio-')) ? fioVersion() : null
   const ms = `${Math.max(200, Math.round(plan.seconds * 1000))}ms`
   const timeoutMs = plan.seconds * 1000 + 120_000
-  const readOnly = [`--filename=${plan.dataFile}`, `--size=${plan.dataBytes}`, '--readonly', '--ioengine=io_uring']
+  const readOnly = [`--filename=${fioPath(plan.dataFile)}`, `--size=${plan.dataBytes}`, '--readonly', '--ioengine=io_uring']
   const out: Floor[] = []
   for (const [i, id] of ids.entries()) {
     const unit: 'ops/s' | 'MB/s' = id === 'read-buffered' || id === 'read-direct' || id === 'fio-W6' ? 'MB/s' : 'ops/s'
@@ -243,7 +246,10 @@ export function measureFloors(ids: readonly FloorId[], plan: FloorPlan): Floor[]
         case 'fio-W1': {
           const file = path.join(plan.dir, 'fio-w1.dat')
           try {
-            f = fio(['--name=W1', `--filename=${file}`, '--size=64m', '--rw=write', '--bs=4k', '--ioengine=io_uring', '--fdatasync=1', `--runtime=${ms}`, '--time_based'], 'write', unit, timeoutMs)
+            // --overwrite=1: fio lays the file out before the timed part, so the job
+            // overwrites written blocks as DESIGN.md §6 says (without it fio recreates the
+            // file and every fdatasync also commits the allocation).
+            f = fio(['--name=W1', `--filename=${fioPath(file)}`, '--size=64m', '--overwrite=1', '--rw=write', '--bs=4k', '--ioengine=io_uring', '--fdatasync=1', `--runtime=${ms}`, '--time_based'], 'write', unit, timeoutMs)
           } finally {
             fs.rmSync(file, { force: true })
           }
@@ -259,6 +265,8 @@ export function measureFloors(ids: readonly FloorId[], plan: FloorPlan): Floor[]
           f = fio(['--name=W5', ...readOnly, '--rw=randread', '--bs=4k', '--iodepth=32', '--direct=1', `--runtime=${ms}`, '--time_based'], 'read', unit, timeoutMs)
           break
         case 'fio-W6':
+          // One pass, not time-based: a second pass of a buffered read would find the file
+          // in the page cache (the readSync floor evicts before each of its passes).
           plan.onEvict(evict(plan.dataFile))
           f = fio(['--name=W6', ...readOnly, '--rw=read', '--bs=1m', '--iodepth=8', '--invalidate=1'], 'read', unit, timeoutMs)
           break
