@@ -6,7 +6,7 @@ import type { NativeAddon, ProtocolLimits } from '../native'
 import { openFlags, type Backend, type BackendFile, type BatchOp, type BatchResult, type BufferRegistration, type OpenKind, type SendControl, type SendPath, type SendStep } from './backend'
 import { runChains, runOnBackend } from './chains'
 import { descriptorNow, sendfileHelpers, sendfileRange, type SendfileHelpers } from './sendfile'
-import { allocateByZeroFill, readFull, writeFull } from './transfer'
+import { allocateByZeroFill, readFull, type TransferOnce, writeFull } from './transfer'
 
 class StandardFile implements BackendFile {
   constructor(
@@ -86,7 +86,19 @@ export class StandardBackend implements Backend {
 
   read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number> {
     const { handle } = file as StandardFile
-    return this.guard(file, () => readFull((b, o, l, p) => handle.read(b, o, l, p).then((r) => r.bytesRead), buf, offset, this.step))
+    const len = buf.byteLength
+    const readOnce: TransferOnce = (b, o, l, p) => handle.read(b, o, l, p).then((r) => r.bytesRead)
+    if (len === 0 || len > this.step) return this.guard(file, () => readFull(readOnce, buf, offset, this.step))
+    // The common read fits one call: FileHandle.read's promise and one continuation,
+    // where the general path chains three async layers per read (the standard backend's
+    // cost over plain node:fs on W3, BENCHMARKS.md). A short read that is not end-of-file
+    // continues in readFull, from where this one stopped.
+    return handle.read(buf, 0, len, offset).then(
+      ({ bytesRead }) => (bytesRead === len || bytesRead === 0 ? bytesRead : this.guard(file, () => readFull(readOnce, buf, offset, this.step, bytesRead))),
+      (err: unknown) => {
+        throw withPath(err, file.path)
+      },
+    )
   }
 
   write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void> {

@@ -7,9 +7,12 @@ import { renameSyscall, systemError } from '../errors'
 
 export type TransferOnce = (buf: Uint8Array, bufOffset: number, length: number, position: number) => Promise<number>
 
-/** Reads until `buf` is full or end-of-file; resolves the bytes read. */
-export async function readFull(readOnce: TransferOnce, buf: Uint8Array, position: number, step: number): Promise<number> {
-  let done = 0
+/**
+ * Reads until `buf` is full or end-of-file; resolves the bytes read. `from`: bytes already
+ * read into the start of `buf` (at `position`) by a first call the caller made itself.
+ */
+export async function readFull(readOnce: TransferOnce, buf: Uint8Array, position: number, step: number, from = 0): Promise<number> {
+  let done = from
   while (done < buf.byteLength) {
     let n: number
     try {
