@@ -10,7 +10,7 @@
 // native addon, and its own benchmark workloads (dist/ts/cli/bench/workloads.js, or
 // dist/benches/workloads.js in builds from before the bench code moved), so each side runs
 // exactly the code it shipped. Both open an Io with the same settings (the io_uring
-// backend, the default engine unless --engine). Round r runs every workload on both sides,
+// backend unless --backend standard, the default engine unless --engine). Round r runs every workload on both sides,
 // baseline first in even rounds and this build first in odd ones (A B, B A, …), so drift of
 // the machine during a round falls on both sides alike; a workload's figure is the median
 // over rounds of (this build's ops/s ÷ the baseline's in the same round).
@@ -40,7 +40,8 @@ interface Side {
 }
 
 const USAGE = `Usage: node dist/benches/regress.js --baseline DIR [--rounds N] [--duration S]
-                      [--workload LIST] [--engine inline|thread] [--dir DIR] [--json FILE]
+                      [--workload LIST] [--backend io_uring|standard] [--engine inline|thread]
+                      [--dir DIR] [--json FILE]
 
 Runs W1, W3, W4, W5 (or LIST) on this build and on the built package at DIR in one
 process, N rounds (default 8) in alternating order, S seconds each (default 3), and prints
@@ -61,7 +62,7 @@ function workloadsModule(root: string): string {
   throw new Error(`${root}: no built benchmark workloads (dist/ts/cli/bench/workloads.js or dist/benches/workloads.js); build it first (npm ci)`)
 }
 
-async function openSide(name: string, root: string, engine: string | undefined): Promise<Side> {
+async function openSide(name: string, root: string, engine: string | undefined, backend: 'io_uring' | 'standard'): Promise<Side> {
   const libPath = path.join(root, 'dist', 'ts', 'index.js')
   if (!fs.existsSync(libPath)) throw new Error(`${root}: no dist/ts/index.js; build it first (npm ci)`)
   // STREAMLINE_IO_ENGINE is read when an Io opens (by either build), so set it around each open.
@@ -76,8 +77,8 @@ async function openSide(name: string, root: string, engine: string | undefined):
       summarize(r: Result): Summary
       makeDataFile(file: string, bytes: number): void
     }
-    const io = await lib.openIo({ enableIoUring: true })
-    if (io.backend !== 'io_uring') throw new Error(`${name} (${root}): io_uring unavailable (${io.fallbackReason})`)
+    const io = await lib.openIo({ enableIoUring: backend === 'io_uring' })
+    if (io.backend !== backend) throw new Error(`${name} (${root}): io_uring unavailable (${io.fallbackReason})`)
     return { name, root, io, run: (w, files, s) => wl.runIo(io, w, files, s, () => {}), summarize: wl.summarize, makeDataFile: wl.makeDataFile }
   } finally {
     if (before === undefined) delete process.env.STREAMLINE_IO_ENGINE
@@ -91,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
   let seconds = 3
   let workloads = ['W1', 'W3', 'W4', 'W5']
   let engine: string | undefined
+  let backend: 'io_uring' | 'standard' = 'io_uring'
   let dir = process.env.BENCH_DIR ?? os.tmpdir()
   let json: string | undefined
   for (let i = 0; i < argv.length; i++) {
@@ -108,6 +110,11 @@ async function main(argv: string[]): Promise<number> {
     else if (a === '--duration') seconds = Number(v())
     else if (a === '--workload') workloads = v().split(',')
     else if (a === '--engine') engine = v()
+    else if (a === '--backend') {
+      const b = v()
+      if (b !== 'io_uring' && b !== 'standard') throw new Error(`--backend is io_uring or standard, not ${JSON.stringify(b)}`)
+      backend = b
+    }
     else if (a === '--dir') dir = v()
     else if (a === '--json') json = v()
     else throw new Error(`unknown argument ${a} (see --help)`)
@@ -117,7 +124,7 @@ async function main(argv: string[]): Promise<number> {
   if (!(seconds > 0)) throw new Error('--duration must be > 0')
   const here = path.resolve(__dirname, '..', '..')
   const root = fs.mkdtempSync(path.join(dir, 'regress-'))
-  const sides = [await openSide('baseline', baseline, engine), await openSide('this build', here, engine)]
+  const sides = [await openSide('baseline', baseline, engine, backend), await openSide('this build', here, engine, backend)]
   const dataBytes = 1024 * 1024 * 1024
   const rows = new Map<string, Array<{ base: Summary; mine: Summary }>>()
   try {
@@ -156,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
   }))
   const int = (x: number) => Math.round(x).toLocaleString('en-US')
   const lines = [
-    `regress: ${rounds} rounds × ${seconds} s, engine ${engine ?? 'default'}, baseline ${baseline}, this build ${here}, ${new Date().toISOString()}`,
+    `regress: ${rounds} rounds × ${seconds} s, ${backend} backend, engine ${engine ?? 'default'}, baseline ${baseline}, this build ${here}, ${new Date().toISOString()}`,
     '',
     '| workload | baseline ops/s | this build ops/s | median of pair ratios | min–max ratio | p50 µs baseline / this | p99 µs baseline / this |',
     '|---|---|---|---|---|---|---|',
@@ -166,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
     ),
   ]
   process.stdout.write(`${lines.join('\n')}\n`)
-  if (json !== undefined) fs.writeFileSync(json, JSON.stringify({ rounds, seconds, engine: engine ?? null, baseline, thisBuild: here, results: out }, null, 2))
+  if (json !== undefined) fs.writeFileSync(json, JSON.stringify({ rounds, seconds, backend, engine: engine ?? null, baseline, thisBuild: here, results: out }, null, 2))
   return 0
 }
 
