@@ -16,6 +16,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { alignedBuffer, requireDirect } from './aligned'
 import { newHistogram, recordSince, summarizeLatency } from './latency'
+import { syncWriteLoop } from './sync-loop'
 import { type EvictMethod, KiB, MiB, type Workload, evict, warm } from './workloads'
 
 export const FLOOR_IDS = ['sync-4k-overwrite', 'sync-4k-append', 'sync-64k-overwrite', 'read-buffered', 'read-direct', 'fio-W1', 'fio-W3', 'fio-W5', 'fio-W6'] as const
@@ -109,20 +110,8 @@ function syncLoop(file: string, recordBytes: number, overwrite: boolean, seconds
       for (let pos = 0; pos < OVERWRITE_SPAN; pos += chunk.length) fs.writeSync(fd, chunk, 0, chunk.length, pos)
       fs.fdatasyncSync(fd)
     }
-    const rec = Buffer.alloc(recordBytes, 0x5a)
-    const lat = newHistogram()
-    let pos = 0
-    const start = performance.now()
-    const end = start + seconds * 1000
-    do {
-      const t0 = performance.now()
-      fs.writeSync(fd, rec, 0, rec.length, pos)
-      fs.fdatasyncSync(fd)
-      recordSince(lat, t0)
-      pos += rec.length
-      if (overwrite && pos + rec.length > OVERWRITE_SPAN) pos = 0
-    } while (performance.now() < end)
-    return figures(lat.totalCount, (performance.now() - start) / 1000, lat)
+    const r = syncWriteLoop(fd, Buffer.alloc(recordBytes, 0x5a), seconds, overwrite ? OVERWRITE_SPAN : null)
+    return figures(r.ops, r.seconds, r.latency)
   } finally {
     fs.closeSync(fd)
     fs.rmSync(file, { force: true })

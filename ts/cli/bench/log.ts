@@ -13,6 +13,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { openLog, type Io, type PartitionLog } from '../../index'
 import { type LatencyHistogram, newHistogram, recordSince } from './latency'
+import { syncWriteLoop } from './sync-loop'
 
 function cpuSince(start: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(start)
@@ -77,27 +78,16 @@ export async function produce(io: Io, root: string, seconds: number): Promise<Lo
 export function syncLoopProduce(dir: string, seconds: number): LogResult {
   const file = path.join(dir, 'sync-loop.log')
   const fd = fs.openSync(file, 'w')
-  const lat = newHistogram()
   const batch = Buffer.alloc(W7_RECORDS_PER_BATCH * (W7_RECORD_BYTES + 80), 0x5a)
-  let pos = 0
-  let records = 0
-  const end = performance.now() + seconds * 1000
-  const start = performance.now()
   const c0 = process.cpuUsage()
   try {
-    do {
-      const t0 = performance.now()
-      fs.writeSync(fd, batch, 0, batch.length, pos)
-      fs.fdatasyncSync(fd)
-      recordSince(lat, t0)
-      pos += batch.length
-      records += W7_RECORDS_PER_BATCH
-    } while (performance.now() < end)
+    const r = syncWriteLoop(fd, batch, seconds)
+    const records = r.ops * W7_RECORDS_PER_BATCH
+    return { ops: records, bytes: records * W7_RECORD_BYTES, seconds: r.seconds, latency: r.latency, cpuUs: cpuSince(c0) }
   } finally {
     fs.closeSync(fd)
     fs.rmSync(file, { force: true })
   }
-  return { ops: records, bytes: records * W7_RECORD_BYTES, seconds: (performance.now() - start) / 1000, latency: lat, cpuUs: cpuSince(c0) }
 }
 
 /** Writes the consume phases' data set: 16 logs of `bytesPerLog` each (sync 'none', then closed). */
