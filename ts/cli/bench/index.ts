@@ -169,10 +169,11 @@ function fmtRate(workload: Workload, s: Summary): string {
   return `${fmtInt(s.opsPerSec)} ops/s`
 }
 
-/** Right-aligned columns (the first `left` left-aligned); a 'skipped' cell takes no width. */
-function columns(out: string[][], left: number): string {
+/** Right-aligned columns, except the first `left` and any in `leftToo`; a 'skipped' cell takes no width. */
+function columns(out: string[][], left: number, leftToo: readonly number[] = []): string {
   const widths = out[0].map((_, c) => Math.max(...out.map((r) => (r[c].startsWith('skipped') ? 0 : r[c].length))))
-  return out.map((r) => r.map((cell, c) => (c < left || cell.startsWith('skipped') ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n')
+  const isLeft = (c: number, cell: string) => c < left || leftToo.includes(c) || cell.startsWith('skipped')
+  return out.map((r) => r.map((cell, c) => (isLeft(c, cell) ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n')
 }
 
 function table(rows: BenchRow[], withFloor: boolean): string {
@@ -212,7 +213,8 @@ function floorTable(floors: readonly Floor[], workloads: readonly Workload[]): s
     }
     out.push([f.id, f.title, `${fmtInt(f.rate)} ${f.unit}`, f.p50Us === null ? '-' : fmtUs(f.p50Us), f.p99Us === null ? '-' : fmtUs(f.p99Us), of])
   }
-  return columns(out, 2)
+  // The workloads a floor serves read as a list: left-aligned.
+  return columns(out, 2, [5])
 }
 
 export async function bench(ctx: CliContext): Promise<number> {
