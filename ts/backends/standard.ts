@@ -87,18 +87,24 @@ export class StandardBackend implements Backend {
   read(file: BackendFile, buf: Uint8Array, offset: number): Promise<number> {
     const { handle } = file as StandardFile
     const len = buf.byteLength
-    const readOnce: TransferOnce = (b, o, l, p) => handle.read(b, o, l, p).then((r) => r.bytesRead)
-    if (len === 0 || len > this.step) return this.guard(file, () => readFull(readOnce, buf, offset, this.step))
+    if (len === 0 || len > this.step) return this.readRest(file, buf, offset, 0)
     // The common read fits one call: FileHandle.read's promise and one continuation,
     // where the general path chains three async layers per read (the standard backend's
     // cost over plain node:fs on W3, BENCHMARKS.md). A short read that is not end-of-file
     // continues in readFull, from where this one stopped.
     return handle.read(buf, 0, len, offset).then(
-      ({ bytesRead }) => (bytesRead === len || bytesRead === 0 ? bytesRead : this.guard(file, () => readFull(readOnce, buf, offset, this.step, bytesRead))),
+      ({ bytesRead }) => (bytesRead === len || bytesRead === 0 ? bytesRead : this.readRest(file, buf, offset, bytesRead)),
       (err: unknown) => {
         throw withPath(err, file.path)
       },
     )
+  }
+
+  /** The readFull loop over `file` from `from` bytes already in `buf` (built only off the one-call path). */
+  private readRest(file: BackendFile, buf: Uint8Array, offset: number, from: number): Promise<number> {
+    const { handle } = file as StandardFile
+    const readOnce: TransferOnce = (b, o, l, p) => handle.read(b, o, l, p).then((r) => r.bytesRead)
+    return this.guard(file, () => readFull(readOnce, buf, offset, this.step, from))
   }
 
   write(file: BackendFile, buf: Uint8Array, offset: number): Promise<void> {
