@@ -143,6 +143,8 @@ export function floorRows(reports: readonly BenchReport[]): FloorRow[] {
 }
 
 const int = (x: number) => Math.round(x).toLocaleString('en-US')
+/** Each run's figure, in report order: '—' where the run did not have it. */
+const runsText = (runs: ReadonlyArray<number | 'skipped' | null>) => runs.map((x) => (x === null ? '—' : x === 'skipped' ? 'skipped' : int(x))).join(' / ')
 const us = (x: number) => (Number.isNaN(x) ? '—' : x < 100 ? String(Math.round(x * 10) / 10) : int(x))
 const GiB = 1024 ** 3
 
@@ -222,7 +224,7 @@ export function renderMarkdown(reports: readonly BenchReport[], sources: readonl
       lines.push(`| ${r.workload} | ${r.backend} | skipped: ${r.skipped.replace(/\|/g, '\\|')} | | | | | | |${withFloor ? ' |' : ''}${withCpu ? ' |' : ''}`)
       continue
     }
-    const runs = r.runs.map((x) => (x === null ? '—' : x === 'skipped' ? 'skipped' : int(x))).join(' / ')
+    const runs = runsText(r.runs)
     const med = r.unit === 'MB/s' ? `**${int(r.median)} MB/s**` : `**${int(r.median)}/s**`
     lines.push(`| ${r.workload} | ${r.backend} | ${runs} | ${med} | ${us(r.p50)} | ${us(r.p99)} | ${us(r.p999)} | ${ratio(r.vsNodeFs)} | ${ratio(r.vsStandard)} |${withFloor ? ` ${r.vsFloor === null ? '—' : `${ratio(r.vsFloor)} (${r.floor})`} |` : ''}${withCpu ? ` ${cpuOf(r)} |` : ''}`)
   }
@@ -238,8 +240,7 @@ export function renderMarkdown(reports: readonly BenchReport[], sources: readonl
         lines.push(`| ${f.id} | ${f.title} | skipped: ${f.skipped.replace(/\|/g, '\\|')} | | |`)
         continue
       }
-      const runs = f.runs.map((x) => (x === null ? '—' : x === 'skipped' ? 'skipped' : int(x))).join(' / ')
-      lines.push(`| ${f.id} | ${f.title} | ${runs} | **${int(f.median)} ${f.unit}** | ${us(f.p50)} |`)
+      lines.push(`| ${f.id} | ${f.title} | ${runsText(f.runs)} | **${int(f.median)} ${f.unit}** | ${us(f.p50)} |`)
     }
   }
   return lines.join('\n')

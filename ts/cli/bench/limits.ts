@@ -17,7 +17,7 @@ import path from 'node:path'
 import { alignedBuffer, requireDirect } from './aligned'
 import { newHistogram, recordSince, summarizeLatency } from './latency'
 import { syncWriteLoop } from './sync-loop'
-import { type EvictMethod, KiB, MiB, type Workload, evict, warm } from './workloads'
+import { type EvictMethod, KiB, MiB, type Workload, evict, makeDataFile, warm } from './workloads'
 
 export const FLOOR_IDS = ['sync-4k-overwrite', 'sync-4k-append', 'sync-64k-overwrite', 'read-buffered', 'read-direct', 'fio-W1', 'fio-W3', 'fio-W5', 'fio-W6'] as const
 export type FloorId = (typeof FLOOR_IDS)[number]
@@ -103,13 +103,10 @@ function figures(ops: number, seconds: number, lat: ReturnType<typeof newHistogr
 
 /** writeSync `recordBytes` + fdatasyncSync in a loop for `seconds` (after laying the file out when `overwrite`). */
 function syncLoop(file: string, recordBytes: number, overwrite: boolean, seconds: number): LoopFigures {
-  const fd = fs.openSync(file, 'w+')
+  // Laid out as the workloads' data file is: written whole and fdatasynced.
+  if (overwrite) makeDataFile(file, OVERWRITE_SPAN)
+  const fd = fs.openSync(file, overwrite ? 'r+' : 'w+')
   try {
-    if (overwrite) {
-      const chunk = Buffer.alloc(4 * MiB, 0xa5)
-      for (let pos = 0; pos < OVERWRITE_SPAN; pos += chunk.length) fs.writeSync(fd, chunk, 0, chunk.length, pos)
-      fs.fdatasyncSync(fd)
-    }
     const r = syncWriteLoop(fd, Buffer.alloc(recordBytes, 0x5a), seconds, overwrite ? OVERWRITE_SPAN : null)
     return figures(r.ops, r.seconds, r.latency)
   } finally {

@@ -158,12 +158,14 @@ export function cpuSince(start: NodeJS.CpuUsage): number {
 export interface Appender {
   append(rec: Buffer): Promise<unknown>
   close(): Promise<void>
+  /** The record `drive` appends, when the appender brings its own (W1r's pool buffer); else a plain Buffer. */
+  record?: Buffer
 }
 
 /** `writers` loops appending `recordBytes` records for `seconds`; latency per append. */
 export async function drive(a: Appender, writers: number, recordBytes: number, seconds: number): Promise<Result> {
   const lat = newHistogram()
-  const rec = Buffer.alloc(recordBytes, 0x5a)
+  const rec = a.record ?? Buffer.alloc(recordBytes, 0x5a)
   const end = performance.now() + seconds * 1000
   const start = performance.now()
   await Promise.all(
@@ -209,27 +211,24 @@ export async function nodeFsAppender(dir: string): Promise<Appender> {
 }
 
 /**
- * W1r's writer: the raw file path a user takes for a durable append without a WAL — a
- * positional write, then syncData, each awaited — on a file that grows.
+ * W1r on the library, the raw file path a user takes for a durable append without a WAL:
+ * io.create, then per record a positional write and syncData, each awaited, on a file that
+ * grows. The record is io.pool's (registered on io_uring). Its node:fs peer is
+ * nodeFsAppender: the same write + datasync through a FileHandle.
  */
-export interface RawWriter {
-  writeAt(buf: Buffer, pos: number): Promise<unknown>
-  syncData(): Promise<unknown>
-  /** The 4 KiB record to write (io.pool's on the library: registered on io_uring). */
-  record: Buffer
-  close(): Promise<void>
-}
-
-/** W1r on the library: io.create, then writeAt + syncData per record. */
-export async function ioRawWriter(io: Io, dir: string): Promise<RawWriter> {
+export async function ioRawAppender(io: Io, dir: string): Promise<Appender> {
   const f = await io.create(path.join(dir, 'raw.dat'))
   const pooled = io.pool.acquire(4 * KiB)
-  // The pool's size class may be larger than asked (STREAMLINE_IO_SIZE_CLASSES): 4 KiB of it.
-  const record = pooled.subarray(0, 4 * KiB).fill(0x5a)
+  let pos = 0
   return {
-    writeAt: (buf, pos) => f.writeAt(buf, pos),
-    syncData: () => f.syncData(),
-    record,
+    // The pool's size class may be larger than asked (STREAMLINE_IO_SIZE_CLASSES): 4 KiB of it.
+    record: pooled.subarray(0, 4 * KiB).fill(0x5a),
+    async append(rec) {
+      const at = pos
+      pos += rec.length
+      await f.writeAt(rec, at)
+      await f.syncData()
+    },
     async close() {
       try {
         await f.close()
@@ -238,35 +237,6 @@ export async function ioRawWriter(io: Io, dir: string): Promise<RawWriter> {
       }
     },
   }
-}
-
-/** W1r on node:fs: a FileHandle, write then datasync per record. */
-export async function nodeFsRawWriter(dir: string): Promise<RawWriter> {
-  const fh = await fs.promises.open(path.join(dir, 'raw.dat'), 'w+')
-  return {
-    writeAt: (buf, pos) => fh.write(buf, 0, buf.length, pos),
-    syncData: () => fh.datasync(),
-    record: Buffer.alloc(4 * KiB, 0x5a),
-    close: () => fh.close(),
-  }
-}
-
-/** W1r: one writer appending a 4 KiB record and syncing it, for `seconds`; latency per record. */
-export async function rawAppends(w: RawWriter, seconds: number): Promise<Result> {
-  const lat = newHistogram()
-  const rec = w.record
-  let pos = 0
-  const end = performance.now() + seconds * 1000
-  const start = performance.now()
-  do {
-    const t0 = performance.now()
-    await w.writeAt(rec, pos)
-    await w.syncData()
-    recordSince(lat, t0)
-    pos += rec.length
-  } while (performance.now() < end)
-  const elapsed = (performance.now() - start) / 1000
-  return { ops: lat.totalCount, bytes: lat.totalCount * rec.length, seconds: elapsed, latency: lat }
 }
 
 /** A file to read from: positional reads, and a batch of them. */
@@ -300,9 +270,13 @@ export async function ioReader(io: Io, file: string, direct = false): Promise<Re
 
 /** node:fs as a Node user writes it: FileHandle.read; readMany is Promise.all. */
 export async function nodeFsReader(file: string): Promise<Reader> {
-  const fh = await fs.promises.open(file, 'r')
+  return fileHandleReader(await fs.promises.open(file, 'r'), (bytes) => Buffer.alloc(bytes))
+}
+
+/** Reads through `fh` (FileHandle.read; readMany is Promise.all) into buffers from `alloc`. */
+function fileHandleReader(fh: fs.promises.FileHandle, alloc: (bytes: number) => Buffer): Reader {
   return {
-    alloc: (bytes) => Buffer.alloc(bytes),
+    alloc,
     readAt: (buf, pos) => fh.read(buf, 0, buf.length, pos),
     readMany: (bufs, positions) => Promise.all(bufs.map((buf, i) => fh.read(buf, 0, buf.length, positions[i]))),
     close: () => fh.close(),
@@ -322,12 +296,7 @@ export async function nodeFsDirectReader(file: string): Promise<Reader> {
     await fh.close()
     throw err
   }
-  return {
-    alloc: (bytes) => alignedBuffer(fh.fd, bytes),
-    readAt: (buf, pos) => fh.read(buf, 0, buf.length, pos),
-    readMany: (bufs, positions) => Promise.all(bufs.map((buf, i) => fh.read(buf, 0, buf.length, positions[i]))),
-    close: () => fh.close(),
-  }
+  return fileHandleReader(fh, (bytes) => alignedBuffer(fh.fd, bytes))
 }
 
 /** Writes a data file of `bytes` (not all zeros, so nothing can be sparse). */
@@ -467,18 +436,11 @@ export async function runNodeFs(workload: Workload, files: RunFiles, seconds: nu
   if (workload === 'W7P') return syncLoopProduce(files.walDir, seconds)
   if (workload === 'W7W' || workload === 'W7C') throw new Error(NODE_FS_NO_LOG)
   if (workload === 'Z1' || workload === 'Z1C') return serveNodeFs(zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
-  if (workload === 'W1r') {
-    const w = await nodeFsRawWriter(files.walDir)
-    try {
-      return await rawAppends(w, seconds)
-    } finally {
-      await w.close()
-    }
-  }
-  if (workload === 'W1' || workload === 'W2') {
+  if (workload === 'W1' || workload === 'W1r' || workload === 'W2') {
+    // W1r on node:fs is the naive appender itself: FileHandle write + datasync, growing file.
     const a = await nodeFsAppender(files.walDir)
     try {
-      return workload === 'W1' ? await drive(a, 1, 4 * KiB, seconds) : await drive(a, 64, KiB, seconds)
+      return workload === 'W2' ? await drive(a, 64, KiB, seconds) : await drive(a, 1, 4 * KiB, seconds)
     } finally {
       await a.close()
     }
@@ -500,18 +462,10 @@ export async function runIo(io: Io, workload: Workload, files: RunFiles, seconds
     return consume(io, data, seconds, workload === 'W7W' ? null : () => logDataFiles(data).forEach((f) => onEvict(evict(f))))
   }
   if (workload === 'Z1' || workload === 'Z1C') return serveLibrary(io, zeroCopyData(files, workload), seconds, zeroCopyEvict(files, workload, onEvict), warm)
-  if (workload === 'W1r') {
-    const w = await ioRawWriter(io, files.walDir)
+  if (workload === 'W1' || workload === 'W1r' || workload === 'W2') {
+    const a = workload === 'W1r' ? await ioRawAppender(io, files.walDir) : await walAppender(io, files.walDir)
     try {
-      return await rawAppends(w, seconds)
-    } finally {
-      await w.close()
-    }
-  }
-  if (workload === 'W1' || workload === 'W2') {
-    const a = await walAppender(io, files.walDir)
-    try {
-      return workload === 'W1' ? await drive(a, 1, 4 * KiB, seconds) : await drive(a, 64, KiB, seconds)
+      return workload === 'W2' ? await drive(a, 64, KiB, seconds) : await drive(a, 1, 4 * KiB, seconds)
     } finally {
       await a.close()
     }
